@@ -1,0 +1,425 @@
+"""The Lab: trains or reuses base models and retrain oracles, runs methods, evaluates and stores runs.
+
+The CLI, the dashboard's job runner, the report and the benchmarks all go through this facade, so a
+number means the same thing wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from unlearn_core import UserInputError
+from unlearn_core.data import ForgetSpec, ImageDataset, Splits, load_dataset
+from unlearn_core.device import device_label, environment_versions, select_device
+from unlearn_core.methods import (
+    MethodDiverged,
+    MethodNotApplicable,
+    TrainingArtifacts,
+    UnlearnCancelled,
+    UnlearnContext,
+    get_method,
+    list_methods,
+)
+from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
+from unlearn_core.metrics.evaluate import non_finite_keys
+from unlearn_core.models.architectures import build_model, list_architectures
+from unlearn_core.models.training import (
+    TrainingCancelled,
+    TrainRecipe,
+    UpdateLog,
+    accuracy,
+    default_recipe,
+    make_codes,
+    train_model,
+)
+from unlearn_core.store import Store
+
+Progress = Callable[[float, str], None]
+
+# Training options a method's artifacts need, applied to the base recipe when they are missing.
+ARTIFACT_RECIPE_OPTIONS = {
+    "mnemonic_codes": {"mnemonic_t_mix": 0.1},
+    "update_log": {"record_updates": True, "record_rho": 1.0},
+}
+
+
+def _quiet(fraction: float, message: str) -> None:
+    return None
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """Dataset, architecture, training recipe and seed: everything that determines a base model."""
+
+    dataset: str = "digits"
+    arch: str = "cnn"
+    seed: int = 0
+    recipe: TrainRecipe | None = None
+    dataset_options: tuple[tuple[str, Any], ...] = ()
+
+    def resolved(self) -> ExperimentSpec:
+        if self.arch not in list_architectures():
+            known = ", ".join(list_architectures())
+            raise UserInputError(f"unknown architecture {self.arch!r}; choose one of: {known}")
+        recipe = self.recipe or default_recipe(self.dataset, self.arch)
+        recipe.validate()
+        return replace(self, recipe=recipe, dataset_options=tuple(sorted(self.dataset_options)))
+
+    @property
+    def key(self) -> str:
+        spec = self.resolved()
+        return _hash(spec.to_dict())
+
+    def to_dict(self) -> dict:
+        spec = self.resolved() if self.recipe is None else self
+        return {"dataset": spec.dataset, "arch": spec.arch, "seed": spec.seed,
+                "recipe": spec.recipe.to_dict(), "dataset_options": dict(spec.dataset_options)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ExperimentSpec:
+        recipe = TrainRecipe.from_dict(data["recipe"]) if data.get("recipe") else None
+        return cls(data.get("dataset", "digits"), data.get("arch", "cnn"), int(data.get("seed", 0)), recipe,
+                   tuple(sorted((data.get("dataset_options") or {}).items())))
+
+    def with_artifacts(self, needed: tuple[str, ...]) -> ExperimentSpec:
+        """The same experiment trained with whatever extra training artifacts `needed` lists."""
+        spec = self.resolved()
+        options: dict[str, Any] = {}
+        for name in needed:
+            options.update(ARTIFACT_RECIPE_OPTIONS[name])
+        if not options:
+            return spec
+        recipe = spec.recipe
+        if "mnemonic_t_mix" in options and recipe.mnemonic_t_mix > 0:
+            options.pop("mnemonic_t_mix")
+        if "record_updates" in options and recipe.record_updates:
+            options = {k: v for k, v in options.items() if k not in ("record_updates", "record_rho")}
+        return replace(spec, recipe=replace(recipe, **options))
+
+
+@dataclass
+class BaseModel:
+    """A trained model with the artifacts its training produced."""
+
+    key: str
+    spec: ExperimentSpec
+    model: nn.Module
+    artifacts: TrainingArtifacts
+    meta: dict = field(default_factory=dict)
+
+
+class Lab:
+    """Facade over data, models, methods, metrics and the store. Safe to share between threads: shared
+    models are never handed out for editing (methods get deep copies)."""
+
+    def __init__(self, store: Store | None = None, device: str = "auto") -> None:
+        self.store = store or Store()
+        self.device = select_device(device)
+        self._models: OrderedDict[str, BaseModel] = OrderedDict()
+        self._lock = threading.RLock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    # ---- data and models ----------------------------------------------------------------------------
+    def dataset(self, spec: ExperimentSpec) -> ImageDataset:
+        return load_dataset(spec.dataset, **dict(spec.dataset_options))
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def _remember(self, base: BaseModel) -> BaseModel:
+        with self._lock:
+            self._models[base.key] = base
+            self._models.move_to_end(base.key)
+            while len(self._models) > 12:
+                self._models.popitem(last=False)
+        return base
+
+    def base_model(self, spec: ExperimentSpec, progress: Progress = _quiet,
+                   stop: threading.Event | None = None) -> BaseModel:
+        """Trains the base model for `spec`, or loads it from the store."""
+        spec = spec.resolved()
+        key = "base-" + spec.key
+        with self._key_lock(key):
+            if key in self._models:
+                return self._models[key]
+            dataset = self.dataset(spec)
+            if self.store.has_model(key):
+                return self._remember(self._load_base(key, spec, dataset))
+            progress(0.0, f"training {spec.arch} on {spec.dataset}")
+            model = self._fresh_model(spec, dataset)
+            codes = make_codes(dataset.num_classes, dataset.input_shape, spec.seed) \
+                if spec.recipe.mnemonic_t_mix > 0 else None
+            outcome = train_model(model, dataset.x_train, dataset.y_train, spec.recipe, seed=spec.seed,
+                                  device=self.device, codes=codes, eval_data=(dataset.x_test, dataset.y_test),
+                                  progress=progress, stop=stop)
+            x_test, y_test = dataset.x_test.to(self.device), dataset.y_test.to(self.device)
+            meta = {
+                "kind": "base", "dataset": spec.dataset, "arch": spec.arch, "spec": spec.to_dict(),
+                "train_seconds": outcome.seconds, "history": outcome.history,
+                "test_acc": accuracy(outcome.model, x_test, y_test),
+                "train_acc": accuracy(outcome.model, dataset.x_train.to(self.device),
+                                      dataset.y_train.to(self.device)),
+                "num_params": sum(p.numel() for p in model.parameters()),
+                "device": device_label(self.device), "versions": environment_versions(),
+                "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+            tensors: dict[str, torch.Tensor] = {}
+            if codes is not None:
+                tensors["codes"] = codes
+            if outcome.updates is not None:
+                tensors.update(outcome.updates.to_tensors())
+                meta["updates"] = outcome.updates.meta()
+            self.store.save_model(key, "base", {k: v.cpu() for k, v in model.state_dict().items()}, meta, tensors)
+            artifacts = self._artifacts(spec, dataset, codes, outcome.updates, meta)
+            return self._remember(BaseModel(key, spec, model.eval(), artifacts, meta))
+
+    def _fresh_model(self, spec: ExperimentSpec, dataset: ImageDataset) -> nn.Module:
+        torch.manual_seed(spec.seed)
+        return build_model(spec.arch, dataset.input_shape, dataset.num_classes)
+
+    def _artifacts(self, spec: ExperimentSpec, dataset: ImageDataset, codes: torch.Tensor | None,
+                   updates: UpdateLog | None, meta: dict) -> TrainingArtifacts:
+        return TrainingArtifacts(spec.arch, dataset.input_shape, dataset.num_classes, spec.recipe, spec.seed,
+                                 codes=codes, updates=updates, original_train_acc=meta.get("train_acc"))
+
+    def _load_base(self, key: str, spec: ExperimentSpec, dataset: ImageDataset) -> BaseModel:
+        state, meta, tensors = self.store.load_model(key)
+        model = self._fresh_model(spec, dataset)
+        model.load_state_dict(state)
+        model.to(self.device).eval()
+        updates = UpdateLog.from_tensors(meta["updates"], tensors) if "updates" in meta else None
+        artifacts = self._artifacts(spec, dataset, tensors.get("codes"), updates, meta)
+        return BaseModel(key, spec, model, artifacts, meta)
+
+    def register_imported(self, spec: ExperimentSpec, state: dict[str, torch.Tensor], source: str) -> BaseModel:
+        """Stores a user's validated weights as a base model of `spec`'s dataset and architecture."""
+        from unlearn_core.models.checkpoint import load_validated
+
+        spec = spec.resolved()
+        dataset = self.dataset(spec)
+        model = load_validated(build_model(spec.arch, dataset.input_shape, dataset.num_classes), state)
+        digest = _hash({k: float(v.float().sum()) for k, v in state.items()})
+        # imported models have no recipe artifacts: codes and recorded updates are switched off
+        recipe = replace(spec.recipe, mnemonic_t_mix=0.0, record_updates=False)
+        spec = replace(spec, recipe=recipe)
+        key = f"import-{digest}"
+        model.to(self.device).eval()
+        meta = {"kind": "imported", "dataset": spec.dataset, "arch": spec.arch, "spec": spec.to_dict(),
+                "source": source, "test_acc": accuracy(model, dataset.x_test.to(self.device),
+                                                       dataset.y_test.to(self.device)),
+                "num_params": sum(p.numel() for p in model.parameters()),
+                "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+        self.store.save_model(key, "imported", {k: v.cpu() for k, v in model.state_dict().items()}, meta)
+        return self._remember(BaseModel(key, spec, model, self._artifacts(spec, dataset, None, None, meta), meta))
+
+    def retrain_oracle(self, base: BaseModel, forget: ForgetSpec, progress: Progress = _quiet,
+                       stop: threading.Event | None = None) -> BaseModel:
+        """Same recipe on the retain set only; trained once per (base model, forget set) and cached."""
+        key = f"retrain-{base.key.split('-', 1)[1]}-{forget.key}"
+        with self._key_lock(key):
+            if key in self._models:
+                return self._models[key]
+            dataset = self.dataset(base.spec)
+            if self.store.has_model(key):
+                loaded = self._load_base(key, base.spec, dataset)
+                return self._remember(loaded)
+            splits = Splits.build(dataset, forget, self.device)
+            x, y = splits.retain()
+            progress(0.0, "training the retrain oracle")
+            model = self._fresh_model(base.spec, dataset)
+            recipe = replace(base.spec.recipe, record_updates=False)
+            outcome = train_model(model, x, y, recipe, seed=base.spec.seed, device=self.device,
+                                  sample_ids=splits.retain_idx, codes=base.artifacts.codes,
+                                  progress=progress, stop=stop)
+            meta = {"kind": "retrain", "dataset": base.spec.dataset, "arch": base.spec.arch,
+                    "spec": base.spec.to_dict(), "base": base.key, "forget": forget.to_dict(),
+                    "train_seconds": outcome.seconds, "history": outcome.history,
+                    "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+            self.store.save_model(key, "retrain", {k: v.cpu() for k, v in model.state_dict().items()}, meta)
+            artifacts = self._artifacts(base.spec, dataset, base.artifacts.codes, None, meta)
+            return self._remember(BaseModel(key, base.spec, model.eval(), artifacts, meta))
+
+    # ---- evaluation ---------------------------------------------------------------------------------
+    def _reference_metrics(self, base: BaseModel, oracle: BaseModel, splits: Splits, seed: int) -> tuple[dict, dict]:
+        """Metrics of the original model and of the retrain oracle (cached: never evaluated twice)."""
+        key = f"ref-{oracle.key}-{seed}"
+        cached = self.store.get_eval(key)
+        if cached is not None:
+            return cached["original"], cached["retrain"]
+        retrain = compute_metrics(model_outputs(oracle.model, splits), splits, oracle.model, base.model, seed)
+        original = compute_metrics(model_outputs(base.model, splits), splits, base.model, base.model, seed)
+        add_gaps(retrain, retrain)
+        add_gaps(original, retrain)
+        retrain["seconds"] = oracle.meta.get("train_seconds")
+        original["seconds"] = 0.0
+        self.store.put_eval(key, {"original": original, "retrain": retrain})
+        return original, retrain
+
+    def evaluate(self, model: nn.Module, base: BaseModel, retrain_metrics: dict, splits: Splits, seed: int) -> dict:
+        metrics = compute_metrics(model_outputs(model, splits), splits, model, base.model, seed)
+        return add_gaps(metrics, retrain_metrics)
+
+    # ---- runs ---------------------------------------------------------------------------------------
+    def applicability(self, method: str, spec: ExperimentSpec, forget: ForgetSpec) -> str | None:
+        """None if `method` can run on this scenario (possibly on a variant base model), else why not."""
+        impl = get_method(method)
+        if forget.scenario not in impl.info.scenarios:
+            return (f"{method} supports {', '.join(impl.info.scenarios)} forgetting, "
+                    f"not {forget.scenario} forgetting")
+        return None
+
+    def run(
+        self,
+        spec: ExperimentSpec,
+        forget: ForgetSpec,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        progress: Progress = _quiet,
+        stop: threading.Event | None = None,
+        store_run: bool = True,
+    ) -> dict:
+        """Runs one method and returns the run record of design.md section 5 (also stored)."""
+        impl = get_method(method)
+        cfg = impl.Config.from_values(params)
+        spec = spec.resolved()
+        seed = spec.seed if seed is None else seed
+        stop = stop or threading.Event()
+        reason = self.applicability(method, spec, forget)
+        if reason:
+            raise MethodNotApplicable(reason)
+        notes: list[str] = []
+        variant = spec.with_artifacts(impl.info.needs_artifacts)
+        if variant.key != spec.key:
+            notes.append(f"{method} needs a base model trained with {', '.join(impl.info.needs_artifacts)}; "
+                         f"this run uses (and trains once if needed) that variant of the chosen model, with "
+                         f"its own original and retrain oracle")
+        base = self.base_model(variant, _scaled(progress, 0.0, 0.3), stop)
+        dataset = self.dataset(variant)
+        splits = Splits.build(dataset, forget, self.device)
+        if impl.applicability(splits, base.artifacts) is not None:
+            raise MethodNotApplicable(impl.applicability(splits, base.artifacts))
+        oracle = self.retrain_oracle(base, forget, _scaled(progress, 0.3, 0.6), stop)
+        original_metrics, retrain_metrics = self._reference_metrics(base, oracle, splits, seed)
+        record: dict[str, Any] = {
+            "method": method, "title": impl.info.title, "family": impl.info.family, "params": cfg.to_dict(),
+            "seed": seed, "device": device_label(self.device), "experiment": variant.to_dict(),
+            "experiment_key": base.key, "retrain_key": oracle.key, "forget": forget.to_dict(),
+            "forget_summary": splits.summary(), "versions": environment_versions(), "notes": notes,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "original": original_metrics, "retrain": retrain_metrics,
+        }
+        run_id = self.store.start_run(record) if store_run else None
+        record["run_id"] = run_id
+        ctx = UnlearnContext(self.device, seed, _scaled(progress, 0.6, 0.95), stop)
+        state = diagnostics = None
+        try:
+            if method == "retrain":
+                model, seconds, diagnostics = oracle.model, float(oracle.meta.get("train_seconds") or 0.0), {
+                    "history": oracle.meta.get("history", [])}
+                notes.append("the retrain oracle is trained once per (base model, forget set) and cached; "
+                             "seconds is its recorded training time")
+            else:
+                working = copy.deepcopy(base.model).to(self.device)
+                torch.manual_seed(seed)
+                start = time.perf_counter()
+                result = impl.unlearn(working, splits, base.artifacts, cfg, ctx)
+                seconds = time.perf_counter() - start
+                model, diagnostics = result.model, result.diagnostics
+                notes.extend(result.notes)
+            bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+            if bad:
+                raise MethodDiverged(f"non-finite weights in {', '.join(bad[:3])}: the method diverged")
+            progress(0.95, "evaluating")
+            metrics = self.evaluate(model, base, retrain_metrics, splits, seed)
+            metrics["seconds"] = seconds
+            bad_metrics = non_finite_keys(metrics)
+            if bad_metrics:
+                raise MethodDiverged(f"metrics {', '.join(bad_metrics)} are not finite")
+            record.update(status="ok", seconds=seconds, metrics=metrics, error=None)
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        except (UnlearnCancelled, TrainingCancelled):
+            record.update(status="cancelled", seconds=None, metrics=None, error="cancelled by the user")
+        except (MethodDiverged, FloatingPointError) as exc:
+            record.update(status="failed", seconds=None, metrics=None, error=str(exc))
+        except MethodNotApplicable as exc:
+            record.update(status="failed", seconds=None, metrics=None, error=str(exc))
+        except BaseException as exc:
+            record.update(status="failed", seconds=None, metrics=None, error=f"internal error: {exc!r}")
+            if run_id:
+                self.store.finish_run(run_id, record)
+            raise
+        if run_id:
+            self.store.finish_run(run_id, record, state, diagnostics)
+        progress(1.0, record["status"])
+        return record
+
+    def compare(self, spec: ExperimentSpec, forget: ForgetSpec, methods: list[str] | str,
+                params: dict[str, dict] | None = None, *, seed: int | None = None,
+                progress: Progress = _quiet, stop: threading.Event | None = None) -> dict:
+        """Runs several methods on one scenario; methods that cannot apply are skipped with the reason."""
+        names = list_methods() if methods == "all" else list(methods)
+        for name in names:
+            get_method(name)  # unknown names fail before any work
+        runs, skipped = [], []
+        first: dict | None = None
+        for i, name in enumerate(names):
+            reason = self.applicability(name, spec, forget)
+            if reason:
+                skipped.append({"method": name, "reason": reason})
+                continue
+            try:
+                record = self.run(spec, forget, name, (params or {}).get(name), seed=seed, stop=stop,
+                                  progress=_scaled(progress, i / len(names), (i + 1) / len(names)))
+            except MethodNotApplicable as exc:
+                skipped.append({"method": name, "reason": str(exc)})
+                continue
+            first = first or record
+            runs.append(record)
+        if first is None:
+            raise UserInputError("no selected method applies to this scenario: "
+                                 + "; ".join(s["reason"] for s in skipped))
+        reference = [
+            {"method": "original", "status": "ok", "metrics": first["original"]},
+            {"method": "retrain", "status": "ok", "metrics": first["retrain"]},
+        ]
+        return {"runs": reference + runs, "skipped": skipped, "experiment": first["experiment"],
+                "forget": first["forget"]}
+
+
+def _scaled(progress: Progress, lo: float, hi: float) -> Progress:
+    def report(fraction: float, message: str) -> None:
+        progress(lo + (hi - lo) * fraction, message)
+
+    return report
+
+
+def experiment_from_args(dataset: str = "digits", arch: str = "cnn", seed: int = 0, epochs: int | None = None,
+                         dataset_options: dict | None = None, **recipe_overrides: Any) -> ExperimentSpec:
+    """Builds a spec from CLI/UI values, starting from the default recipe of (dataset, arch)."""
+    recipe = default_recipe(dataset, arch)
+    if epochs is not None:
+        recipe = replace(recipe, epochs=int(epochs))
+    if recipe_overrides:
+        recipe = replace(recipe, **recipe_overrides)
+    return ExperimentSpec(dataset, arch, int(seed), recipe, tuple(sorted((dataset_options or {}).items())))
+
+
+__all__ = ["BaseModel", "ExperimentSpec", "Lab", "asdict", "experiment_from_args"]

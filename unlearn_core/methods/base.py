@@ -1,0 +1,250 @@
+"""The method plumbing: metadata, typed configs, the run context and the registry.
+
+A new method is one new file in this package:
+
+    @register_method("my_method")
+    class MyMethod(UnlearningMethod):
+        info = MethodInfo(title=..., summary=..., paper=..., family="baseline", needs_retain=True)
+
+        @dataclass(frozen=True)
+        class Config(MethodConfig):
+            lr: float = param(1e-2, min=1e-6, max=1.0, log=True, help="learning rate")
+
+        def unlearn(self, model, splits, artifacts, cfg, ctx) -> UnlearnResult: ...
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from unlearn_core import UserInputError
+from unlearn_core.data import Splits
+from unlearn_core.models.training import TrainRecipe, UpdateLog
+from unlearn_core.registry import Registry
+
+SCENARIOS = ("class", "random", "images", "mixed")
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    title: str
+    summary: str  # one line, shown beside the method everywhere
+    paper: str  # citation, e.g. "Cai et al., ICML 2025, arXiv:2407.11867"
+    family: str  # "seed" | "baseline" | "oracle"
+    needs_retain: bool  # reads retain images by default
+    needs_forget_data: bool = True  # reads forget images (mnemonic: False)
+    needs_artifacts: tuple[str, ...] = ()  # "mnemonic_codes", "update_log"
+    scenarios: tuple[str, ...] = SCENARIOS
+    one_shot: bool = False  # no training epochs
+    inferred: str = ""  # what of this implementation is our reconstruction, not the paper's text
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A config field with what a form or CLI flag needs to present and validate it."""
+
+    name: str
+    type: type
+    default: Any
+    min: float | None
+    max: float | None
+    help: str
+    choices: tuple | None
+    log: bool
+
+
+def param(
+    default: Any,
+    *,
+    min: float | None = None,  # noqa: A002  (mirrors the form vocabulary)
+    max: float | None = None,  # noqa: A002
+    help: str = "",  # noqa: A002
+    choices: tuple | None = None,
+    log: bool = False,
+) -> Any:
+    """A typed config field with UI/CLI metadata and a validated range."""
+    return field(default=default, metadata={"min": min, "max": max, "help": help, "choices": choices, "log": log})
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Base of every method's frozen config dataclass."""
+
+    @classmethod
+    def params(cls) -> list[ParamSpec]:
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in fields(cls):
+            meta = f.metadata
+            default = f.default if f.default is not MISSING else None
+            out.append(ParamSpec(f.name, hints[f.name], default, meta.get("min"), meta.get("max"),
+                                 meta.get("help", ""), meta.get("choices"), meta.get("log", False)))
+        return out
+
+    def validate(self) -> None:
+        for spec in self.params():
+            value = getattr(self, spec.name)
+            if spec.choices is not None and value not in spec.choices:
+                raise UserInputError(f"{spec.name} must be one of {list(spec.choices)}, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserInputError(f"{spec.name} must be a finite number, got {value}")
+            if spec.min is not None and value < spec.min:
+                raise UserInputError(f"{spec.name} must be >= {spec.min}, got {value}")
+            if spec.max is not None and value > spec.max:
+                raise UserInputError(f"{spec.name} must be <= {spec.max}, got {value}")
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any] | None = None) -> MethodConfig:
+        """Builds a validated config from typed values or strings (CLI `--set key=value`)."""
+        values = dict(values or {})
+        specs = {s.name: s for s in cls.params()}
+        unknown = [k for k in values if k not in specs]
+        if unknown:
+            raise UserInputError(
+                f"unknown parameter {unknown[0]!r}; parameters: {', '.join(specs) or 'none'}"
+            )
+        parsed = {k: _coerce(specs[k], v) for k, v in values.items()}
+        cfg = cls(**parsed)
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _coerce(spec: ParamSpec, value: Any) -> Any:
+    kind = spec.type
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in {"1", "true", "yes", "on"}:
+                    return True
+                if value.lower() in {"0", "false", "no", "off"}:
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if kind is float:
+            return float(value)
+        return str(value) if kind is str else value
+    except (TypeError, ValueError):
+        raise UserInputError(f"{spec.name} expects {kind.__name__}, got {value!r}") from None
+
+
+@dataclass
+class TrainingArtifacts:
+    """What the base model's training left behind for methods that need it."""
+
+    arch: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    recipe: TrainRecipe
+    seed: int
+    codes: torch.Tensor | None = None
+    updates: UpdateLog | None = None
+    original_train_acc: float | None = None
+
+    def available(self) -> set[str]:
+        out = set()
+        if self.codes is not None:
+            out.add("mnemonic_codes")
+        if self.updates is not None:
+            out.add("update_log")
+        return out
+
+
+class UnlearnCancelled(RuntimeError):
+    """The user pressed cancel."""
+
+
+class MethodNotApplicable(UserInputError):
+    """The method cannot run on this scenario or model; the message says why."""
+
+
+class MethodDiverged(RuntimeError):
+    """The method produced non-finite weights or an exploding loss."""
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    return None
+
+
+@dataclass
+class UnlearnContext:
+    """Device, seed, progress callback and cancel event handed to every method."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    seed: int = 0
+    progress: Callable[[float, str], None] = _no_progress
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def report(self, fraction: float, message: str = "") -> None:
+        self.check_cancelled()
+        self.progress(max(0.0, min(1.0, fraction)), message)
+
+    def check_cancelled(self) -> None:
+        if self.stop_event.is_set():
+            raise UnlearnCancelled("cancelled by the user")
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU generator seeded from the run seed (an offset gives independent streams)."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + offset)
+
+
+@dataclass
+class UnlearnResult:
+    model: nn.Module
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class UnlearningMethod(ABC):
+    name: ClassVar[str]
+    info: ClassVar[MethodInfo]
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+
+    def applicability(self, splits: Splits, artifacts: TrainingArtifacts) -> str | None:
+        """None if the method can run here, else the reason it cannot."""
+        if splits.scenario not in self.info.scenarios:
+            return (f"{self.name} supports {', '.join(self.info.scenarios)} scenarios, "
+                    f"not {splits.scenario} forgetting")
+        missing = set(self.info.needs_artifacts) - artifacts.available()
+        if missing:
+            return f"{self.name} needs a base model trained with {', '.join(sorted(missing))}"
+        return None
+
+    @abstractmethod
+    def unlearn(
+        self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: MethodConfig,
+        ctx: UnlearnContext,
+    ) -> UnlearnResult:
+        """Edits `model` (a private copy) so that it forgets the forget set."""
+
+
+METHODS: Registry[type[UnlearningMethod]] = Registry("method")
+
+
+def register_method(name: str) -> Callable[[type[UnlearningMethod]], type[UnlearningMethod]]:
+    def decorator(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
+        if not isinstance(getattr(cls, "info", None), MethodInfo):
+            raise TypeError(f"method {name!r} must define `info = MethodInfo(...)`")
+        if not (isinstance(cls.Config, type) and issubclass(cls.Config, MethodConfig)):
+            raise TypeError(f"method {name!r} must define a Config subclass of MethodConfig")
+        cls.name = name
+        return METHODS.register(name)(cls)
+
+    return decorator

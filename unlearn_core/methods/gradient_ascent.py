@@ -1,0 +1,66 @@
+"""Gradient ascent (NegGrad): maximise the loss on the forget set, with no retain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import nn
+
+from unlearn_core.data import Splits
+from unlearn_core.methods._common import accuracy, check_finite_loss, make_optimizer, minibatches
+from unlearn_core.methods.base import (
+    MethodConfig,
+    MethodInfo,
+    TrainingArtifacts,
+    UnlearnContext,
+    UnlearningMethod,
+    UnlearnResult,
+    param,
+    register_method,
+)
+
+
+@register_method("gradient_ascent")
+class GradientAscent(UnlearningMethod):
+    info = MethodInfo(
+        title="Gradient ascent (GA / NegGrad)",
+        summary="Step up the forget-set loss; cheap, but prone to collapse without retain data.",
+        paper="Thudi et al. 2022; SalUn's GA baseline (Fan et al., ICLR 2024)",
+        family="baseline",
+        needs_retain=False,
+    )
+
+    @dataclass(frozen=True)
+    class Config(MethodConfig):
+        epochs: int = param(5, min=1, max=100, help="passes over the forget set")
+        lr: float = param(5e-4, min=1e-7, max=1.0, log=True, help="SGD learning rate")
+        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum")
+        batch_size: int = param(64, min=1, max=4096, help="mini-batch size")
+        stop_forget_acc: float = param(
+            -1.0, min=-1.0, max=1.0,
+            help="stop once forget accuracy falls to this value (-1: run every epoch)",
+        )
+
+    def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
+                ctx: UnlearnContext) -> UnlearnResult:
+        x, y = splits.forget()
+        opt = make_optimizer(model.parameters(), "sgd", cfg.lr, cfg.momentum, 0.0)
+        gen = ctx.generator()
+        history, steps = [], []
+        for epoch in range(cfg.epochs):
+            model.train()
+            for idx in minibatches(len(y), cfg.batch_size, gen, ctx.device):
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                check_finite_loss(loss, "gradient ascent")
+                steps.append(loss.item())
+                opt.zero_grad(set_to_none=True)
+                (-loss).backward()
+                opt.step()
+            model.eval()
+            forget_acc = accuracy(model, x, y)
+            history.append({"epoch": epoch + 1, "forget_acc": forget_acc})
+            ctx.report((epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, forget acc {forget_acc:.3f}")
+            if forget_acc <= cfg.stop_forget_acc:
+                break
+        return UnlearnResult(model, {"history": history, "step_loss": steps})
