@@ -1,0 +1,227 @@
+"""The Compare page's table and figures: every run side by side with the original and the retrain oracle.
+
+An *entry* is a plain dict `{"label": str, "method": str, "metrics": dict}`; the reference entries are
+labelled "original" and "retrain". Metrics follow design.md section 4 (accuracies as fractions).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from unlearn_core.metrics import metric_info
+from unlearn_core.viz.style import method_color, styled
+
+TABLE_KEYS = ("forget_acc", "retain_acc", "test_acc", "test_acc_forget_classes", "test_acc_retain_classes",
+              "mia_efficacy", "mia_loss_auc", "avg_gap", "changed_fraction", "seconds")
+UTILITY_KEY = "test_acc_retain_classes"
+
+
+def direction_arrow(key: str) -> str:
+    """↑ higher is better, ↓ lower is better, ◎ closer to retrain is better."""
+    better = metric_info(key).higher_is_better
+    return "◎" if better is None else ("↑" if better else "↓")
+
+
+def column_label(key: str) -> str:
+    return f"{metric_info(key).title} {direction_arrow(key)}"
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def metrics_table(entries: list[dict], keys: tuple[str, ...] = TABLE_KEYS) -> pd.DataFrame:
+    """Rows = entries, columns = metric keys; missing or non-finite values are None (never NaN on screen)."""
+    rows = [[_number((e.get("metrics") or {}).get(k)) for k in keys] for e in entries]
+    return pd.DataFrame(rows, index=[e["label"] for e in entries], columns=list(keys), dtype=object)
+
+
+def closeness_scores(table: pd.DataFrame, reference: str = "retrain") -> pd.DataFrame:
+    """Per cell, how good the value is in [0, 1] (1 best) for the colouring; None where not scored.
+
+    Metrics compared to retrain score by their distance to the retrain value (relative to the largest
+    distance in the column, and to 0.5 for bounded fractions so small gaps stay green); the others score
+    by their rank along the metric's direction (lower run time is better, for example).
+    """
+    scores = pd.DataFrame(None, index=table.index, columns=table.columns, dtype=object)
+    for key in table.columns:
+        info = metric_info(key)
+        column = table[key]
+        values = {label: v for label, v in column.items() if v is not None}
+        if not values:
+            continue
+        if info.compare_to_retrain and reference in table.index and column[reference] is not None:
+            target = column[reference]
+            gaps = {label: abs(v - target) for label, v in values.items()}
+            scale = max(max(gaps.values()), 0.5 if info.upper == 1.0 else 1e-12)
+            for label, gap in gaps.items():
+                scores.loc[label, key] = 1.0 - gap / scale
+        elif info.higher_is_better is not None:
+            lo, hi = min(values.values()), max(values.values())
+            for label, v in values.items():
+                frac = 0.5 if hi == lo else (v - lo) / (hi - lo)
+                scores.loc[label, key] = frac if info.higher_is_better else 1.0 - frac
+    return scores
+
+
+def score_color(score: float | None) -> str:
+    """Light red (far from retrain / worst) to light green (close / best)."""
+    if score is None:
+        return ""
+    s = max(0.0, min(1.0, float(score)))
+    red, yellow, green = np.array([248, 196, 196]), np.array([253, 236, 180]), np.array([196, 234, 204])
+    rgb = red + (yellow - red) * (s / 0.5) if s < 0.5 else yellow + (green - yellow) * ((s - 0.5) / 0.5)
+    r, g, b = (int(round(c)) for c in rgb)
+    return f"background-color: rgb({r},{g},{b})"
+
+
+def format_value(key: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if key == "seconds":
+        return f"{value:.2f} s"
+    if key == "changed_params":
+        return f"{int(value):,}"
+    if key in ("mia_loss_auc",):
+        return f"{value:.3f}"
+    return f"{100 * value:.1f}%"
+
+
+def styled_table(entries: list[dict], keys: tuple[str, ...] = TABLE_KEYS) -> pd.io.formats.style.Styler:
+    """The N-way table with readable values, colour by closeness to retrain, arrows in the headers."""
+    table = metrics_table(entries, keys)
+    scores = closeness_scores(table)
+    text = pd.DataFrame({k: [format_value(k, v) for v in table[k]] for k in keys}, index=table.index)
+    colours = pd.DataFrame({k: [score_color(s) for s in scores[k]] for k in keys}, index=table.index)
+    text.columns = [column_label(k) for k in keys]
+    colours.columns = text.columns
+    return text.style.apply(lambda _: colours, axis=None)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points not dominated when minimising x and maximising y, ordered by x."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        dominated = any(
+            (x2 <= x and y2 >= y) and (x2 < x or y2 > y) for j, (x2, y2) in enumerate(points) if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
+
+
+def forget_utility_points(entries: list[dict], retrain: dict) -> list[dict]:
+    """(forget gap to retrain, utility) of every entry that has both, with its label."""
+    out = []
+    for e in entries:
+        m = e.get("metrics") or {}
+        forget, utility = _number(m.get("forget_acc")), _number(m.get(UTILITY_KEY))
+        target = _number(retrain.get("forget_acc"))
+        if forget is None or utility is None or target is None:
+            continue
+        out.append({"label": e["label"], "method": e.get("method", e["label"]), "x": abs(forget - target),
+                    "y": utility, "forget_acc": forget})
+    return out
+
+
+def forget_utility_scatter(entries: list[dict], retrain: dict) -> go.Figure:
+    """Forgetting (distance of forget accuracy to retrain's, left is better) against utility (up is better)."""
+    points = forget_utility_points(entries, retrain)
+    fig = go.Figure()
+    front = pareto_front([(p["x"], p["y"]) for p in points])
+    if len(front) > 1:
+        fig.add_trace(go.Scatter(x=[points[i]["x"] for i in front], y=[points[i]["y"] for i in front],
+                                 mode="lines", line=dict(color="#999", dash="dash"), name="Pareto front",
+                                 hoverinfo="skip"))
+    for i, p in enumerate(points):
+        fig.add_trace(go.Scatter(
+            x=[p["x"]], y=[p["y"]], mode="markers+text", text=[p["label"]], textposition="top center",
+            marker=dict(size=13 if i in front else 10, color=method_color(p["label"]),
+                        line=dict(width=2 if i in front else 0, color="#222")),
+            name=p["label"], showlegend=False,
+            hovertemplate=(f"<b>{p['label']}</b><br>forget acc. {p['forget_acc']:.1%}<br>"
+                           f"gap to retrain {p['x']:.1%}<br>utility {p['y']:.1%}<extra></extra>"),
+        ))
+    fig.update_xaxes(title="|forget acc. − retrain's|  (← forgets like retrain)", tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(title=f"{metric_info(UTILITY_KEY).title}  (↑ keeps utility)", tickformat=".0%")
+    return styled(fig, "Forgetting vs utility (outlined: on the Pareto front)", height=420)
+
+
+def gap_bars(entries: list[dict]) -> go.Figure:
+    """Per-metric absolute gap to the retrain oracle for every entry (shorter is better)."""
+    fig = go.Figure()
+    for e in entries:
+        gaps = (e.get("metrics") or {}).get("gap_to_retrain") or {}
+        if not gaps or e["label"] == "retrain":
+            continue
+        keys = list(gaps)
+        fig.add_trace(go.Bar(x=[metric_info(k).title for k in keys], y=[gaps[k] for k in keys], name=e["label"],
+                             marker_color=method_color(e["label"])))
+    fig.update_yaxes(title="|value − retrain|  (↓ better)", tickformat=".0%")
+    fig.update_layout(barmode="group")
+    return styled(fig, "Gap to the retrain oracle per metric", height=380)
+
+
+def per_class_heatmap(entries: list[dict], class_names: list[str]) -> go.Figure:
+    """Test accuracy per class (columns) for every model (rows)."""
+    labels, rows = [], []
+    for e in entries:
+        acc = (e.get("metrics") or {}).get("per_class_acc")
+        if acc:
+            labels.append(e["label"])
+            rows.append([_number(a) for a in acc])
+    z = np.array([[np.nan if a is None else a for a in r] for r in rows], dtype=float)
+    text = [[("—" if a is None else f"{a:.0%}") for a in r] for r in rows]
+    fig = go.Figure(go.Heatmap(z=z, x=[str(c) for c in class_names], y=labels, text=text, texttemplate="%{text}",
+                               colorscale="RdYlGn", zmin=0, zmax=1, colorbar=dict(title="acc.", tickformat=".0%"),
+                               hovertemplate="%{y}, class %{x}: %{text}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title="class", type="category")
+    return styled(fig, "Per-class test accuracy", height=max(260, 60 + 34 * len(labels)))
+
+
+def confusion_grid(entries: list[dict], class_names: list[str], columns: int = 4) -> go.Figure:
+    """Test-set confusion matrices side by side (rows: true class, columns: predicted)."""
+    items = [(e["label"], (e.get("metrics") or {}).get("confusion_matrix")) for e in entries]
+    items = [(label, cm) for label, cm in items if cm]
+    columns = max(1, min(columns, len(items)))
+    rows = max(1, math.ceil(len(items) / columns))
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[label for label, _ in items],
+                        horizontal_spacing=0.04, vertical_spacing=0.12)
+    names = [str(c) for c in class_names]
+    for i, (label, cm) in enumerate(items):
+        counts = np.array(cm, dtype=float)
+        share = counts / np.clip(counts.sum(1, keepdims=True), 1, None)
+        fig.add_trace(go.Heatmap(z=share, x=names, y=names, coloraxis="coloraxis", customdata=counts,
+                                 hovertemplate=(f"{label}<br>true %{{y}} → predicted %{{x}}: %{{customdata:.0f}}"
+                                                "<extra></extra>")), i // columns + 1, i % columns + 1)
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    fig.update_layout(coloraxis=dict(colorscale="Blues", cmin=0, cmax=1, colorbar=dict(title="share of row")))
+    return styled(fig, "Confusion matrices (rows: true class, columns: predicted)", height=80 + 260 * rows)
+
+
+def cost_bars(entries: list[dict]) -> go.Figure:
+    """Run time and share of changed parameters per run."""
+    runs = [e for e in entries if e["label"] not in ("original",)]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["Run time (s, log)", "Changed parameters (share)"])
+    for e in runs:
+        m = e.get("metrics") or {}
+        colour = method_color(e["label"])
+        seconds, changed = _number(m.get("seconds")), _number(m.get("changed_fraction"))
+        if seconds is not None:
+            fig.add_trace(go.Bar(x=[e["label"]], y=[max(seconds, 1e-3)], marker_color=colour, showlegend=False,
+                                 hovertemplate=f"{e['label']}: {seconds:.2f} s<extra></extra>"), 1, 1)
+        if changed is not None:
+            fig.add_trace(go.Bar(x=[e["label"]], y=[changed], marker_color=colour, showlegend=False,
+                                 hovertemplate=f"{e['label']}: {changed:.2%}<extra></extra>"), 1, 2)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    return styled(fig, "Cost: run time and parameters touched", height=360)

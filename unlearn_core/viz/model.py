@@ -1,0 +1,90 @@
+"""Model card and data figures: training curves, confusion matrix, per-class accuracy, image tiles, embedding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from unlearn_core.viz.style import PALETTE, styled
+
+
+def history_figure(history: list[dict], title: str = "Training curve") -> go.Figure:
+    """Loss (left axis) and, where recorded, test accuracy (right axis) per epoch."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    if any("loss" in h for h in history):
+        fig.add_trace(go.Scatter(x=epochs, y=[h.get("loss") for h in history], name="training loss",
+                                 mode="lines+markers", line=dict(color="#d62728")), secondary_y=False)
+    for key, colour in (("test_acc", "#1f77b4"), ("forget_acc", "#ff7f0e"), ("retain_acc", "#2ca02c")):
+        if any(key in h for h in history):
+            fig.add_trace(go.Scatter(x=epochs, y=[h.get(key) for h in history], name=key.replace("_", " "),
+                                     mode="lines+markers", line=dict(color=colour)), secondary_y=True)
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="loss", secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(title="accuracy", secondary_y=True, tickformat=".0%", range=[0, 1.02])
+    return styled(fig, title, height=320)
+
+
+def confusion_figure(cm: list[list[int]], class_names: list[str],
+                     title: str = "Confusion matrix (test set)") -> go.Figure:
+    counts = np.array(cm, dtype=float)
+    names = [str(c) for c in class_names]
+    fig = go.Figure(go.Heatmap(z=counts, x=names, y=names, colorscale="Blues", text=counts.astype(int),
+                               texttemplate="%{text}", colorbar=dict(title="images"),
+                               hovertemplate="true %{y} → predicted %{x}: %{z:.0f}<extra></extra>"))
+    fig.update_yaxes(title="true class", autorange="reversed", type="category")
+    fig.update_xaxes(title="predicted class", type="category")
+    return styled(fig, title, height=380)
+
+
+def per_class_bars(per_class_acc: list[float], class_names: list[str], title: str = "Per-class test accuracy",
+                   highlight: tuple[int, ...] = ()) -> go.Figure:
+    colours = ["#d62728" if i in highlight else "#1f77b4" for i in range(len(per_class_acc))]
+    fig = go.Figure(go.Bar(x=[str(c) for c in class_names], y=per_class_acc, marker_color=colours,
+                           hovertemplate="class %{x}: %{y:.1%}<extra></extra>"))
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02], title="accuracy")
+    fig.update_xaxes(type="category", title="class")
+    return styled(fig, title, height=300)
+
+
+def image_tiles(images: np.ndarray, titles: list[str], columns: int = 8, title: str | None = None,
+                tile_px: int = 90) -> go.Figure:
+    """A grid of uint8 images (N, H, W, C); greyscale is drawn as RGB so every backend shows it alike."""
+    n = len(images)
+    columns = max(1, min(columns, n))
+    rows = max(1, math.ceil(n / columns))
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.01,
+                        vertical_spacing=0.3 / rows)
+    for i, img in enumerate(images):
+        rgb = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+        fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), i // columns + 1, i % columns + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_annotations(font_size=11)
+    return styled(fig, title, height=(48 if title else 16) + rows * (tile_px + 24))
+
+
+def embedding_scatter(coords: np.ndarray, labels: np.ndarray, class_names: list[str], selected: np.ndarray,
+                      ids: np.ndarray, title: str = "Penultimate features (2-D)") -> go.Figure:
+    """One point per training image, coloured by class; images already in the forget set are outlined.
+
+    `customdata` carries the training index, so a lasso selection maps straight back to images.
+    """
+    fig = go.Figure()
+    for k, name in enumerate(class_names):
+        mask = labels == k
+        if not mask.any():
+            continue
+        fig.add_trace(go.Scattergl(
+            x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=str(name), customdata=ids[mask],
+            marker=dict(size=7, color=PALETTE[k % len(PALETTE)], opacity=0.8,
+                        line=dict(width=np.where(selected[mask], 2, 0), color="#000")),
+            hovertemplate=f"class {name}<br>image #%{{customdata}}<extra></extra>",
+        ))
+    fig.update_xaxes(title="component 1", showticklabels=False)
+    fig.update_yaxes(title="component 2", showticklabels=False)
+    fig.update_layout(dragmode="lasso")
+    return styled(fig, title, height=480)
