@@ -33,6 +33,8 @@ from unlearn_core.methods import (
 )
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
 from unlearn_core.metrics.evaluate import non_finite_keys
+from unlearn_core.metrics.privacy import privacy_bundle
+from unlearn_core.metrics.verdicts import verdict
 from unlearn_core.models.architectures import build_model, list_architectures
 from unlearn_core.models.training import (
     TrainingCancelled,
@@ -260,20 +262,32 @@ class Lab:
         """Metrics of the original model and of the retrain oracle (cached: never evaluated twice)."""
         key = f"ref-{oracle.key}-{seed}"
         cached = self.store.get_eval(key)
-        if cached is not None:
+        if cached is not None and "verdict" in cached["original"]:  # entries from before the privacy bundle: redo
             return cached["original"], cached["retrain"]
-        retrain = compute_metrics(model_outputs(oracle.model, splits), splits, oracle.model, base.model, seed)
-        original = compute_metrics(model_outputs(base.model, splits), splits, base.model, base.model, seed)
+        retrain_out, original_out = model_outputs(oracle.model, splits), model_outputs(base.model, splits)
+        retrain = compute_metrics(retrain_out, splits, oracle.model, base.model, seed)
+        original = compute_metrics(original_out, splits, base.model, base.model, seed)
         add_gaps(retrain, retrain)
         add_gaps(original, retrain)
         retrain["seconds"] = oracle.meta.get("train_seconds")
         original["seconds"] = 0.0
+        retrain["privacy"] = privacy_bundle(oracle.model, base.model, oracle.model, splits, seed, retrain_out)
+        original["privacy"] = privacy_bundle(base.model, base.model, oracle.model, splits, seed, original_out)
+        retrain["verdict"] = verdict(retrain, original, retrain)
+        original["verdict"] = verdict(original, original, retrain)
         self.store.put_eval(key, {"original": original, "retrain": retrain})
         return original, retrain
 
     def evaluate(self, model: nn.Module, base: BaseModel, retrain_metrics: dict, splits: Splits, seed: int) -> dict:
-        metrics = compute_metrics(model_outputs(model, splits), splits, model, base.model, seed)
-        return add_gaps(metrics, retrain_metrics)
+        """design.md section 4 metrics, plus `privacy` (attacks and per-layer CKA, metrics/privacy.py) and
+        `verdict` (metrics/verdicts.py) as sub-dicts of the metrics."""
+        outputs = model_outputs(model, splits)
+        metrics = add_gaps(compute_metrics(outputs, splits, model, base.model, seed), retrain_metrics)
+        oracle = self.retrain_oracle(base, splits.spec)  # cached: the run has just used it
+        original_metrics, _ = self._reference_metrics(base, oracle, splits, seed)
+        metrics["privacy"] = privacy_bundle(model, base.model, oracle.model, splits, seed, outputs)
+        metrics["verdict"] = verdict(metrics, original_metrics, retrain_metrics)
+        return metrics
 
     # ---- runs ---------------------------------------------------------------------------------------
     def applicability(self, method: str, spec: ExperimentSpec, forget: ForgetSpec) -> str | None:
