@@ -57,9 +57,13 @@ class Job:
         return (self.finished or time.time()) - self.started
 
 
+class JobFailed(RuntimeError):
+    """Raised by a job whose work ended in a known, explained failure (shown verbatim, no traceback logged)."""
+
+
 def error_message(exc: BaseException) -> str:
-    """A short, readable reason: user errors verbatim, anything else with its type name."""
-    if isinstance(exc, UserInputError):
+    """A short, readable reason: user errors and explained failures verbatim, anything else with its type name."""
+    if isinstance(exc, UserInputError | JobFailed):
         return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -121,7 +125,7 @@ class JobRunner:
         try:
             result = job.fn(progress, job.stop)
         except BaseException as exc:  # a failing job must never take the worker down
-            if not job.stop.is_set():
+            if not job.stop.is_set() and not isinstance(exc, UserInputError | JobFailed):
                 log.exception("job %s (%s) failed", job.id, job.title)
             with self._lock:
                 job.status = "cancelled" if job.stop.is_set() else "failed"

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from unlearn_core import UserInputError
-from unlearn_core.jobs import JobRunner, error_message
+from unlearn_core.jobs import JobFailed, JobRunner, error_message
 
 
 @pytest.fixture
@@ -123,3 +123,7 @@ def test_filters_and_active(runner):
 
 def test_error_message_of_empty_exception():
     assert error_message(KeyError()) == "KeyError"
+
+
+def test_explained_failures_are_shown_verbatim():
+    assert error_message(JobFailed("semu diverged: non-finite weights")) == "semu diverged: non-finite weights"

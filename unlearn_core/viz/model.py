@@ -88,3 +88,25 @@ def embedding_scatter(coords: np.ndarray, labels: np.ndarray, class_names: list[
     fig.update_yaxes(title="component 2", showticklabels=False)
     fig.update_layout(dragmode="lasso")
     return styled(fig, title, height=480)
+
+
+def attribution_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_titles: list[str],
+                     title: str = "Attributions") -> go.Figure:
+    """Rows = images; first column the image, then one attribution map per model (red: evidence for the class,
+    blue: against it), all on one symmetric colour scale."""
+    labels = list(maps)
+    rows, columns = len(images), 1 + len(labels)
+    titles = [t for r in range(rows) for t in [row_titles[r], *(labels if r == 0 else [""] * len(labels))]]
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.01,
+                        vertical_spacing=0.12 / max(1, rows))
+    for r, img in enumerate(images):
+        rgb = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+        fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), r + 1, 1)
+        for c, label in enumerate(labels):
+            fig.add_trace(go.Heatmap(z=maps[label][r], coloraxis="coloraxis",
+                                     hovertemplate=f"{label}: %{{z:.2f}}<extra></extra>"), r + 1, c + 2)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed")
+    fig.update_layout(coloraxis=dict(colorscale="RdBu_r", cmin=-1, cmax=1, colorbar=dict(title="attr.")))
+    fig.update_annotations(font_size=11)
+    return styled(fig, title, height=60 + 130 * rows)

@@ -1,0 +1,59 @@
+"""Unlearning Lab dashboard: page config, navigation over pages/, and the sidebar every page shares.
+
+Start it with `streamlit run app.py` (or `unlearn dashboard`). Long work runs in a background job runner
+shared by all browser sessions; every stored run reloads from the workspace after a refresh or restart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from pages._ui import common
+from pages._ui.common import experiment_label, experiment_spec, forget_spec, lab
+
+ROOT = Path(__file__).parent
+
+st.set_page_config(page_title="Unlearning Lab", page_icon="🧽", layout="wide",
+                   initial_sidebar_state="expanded")
+st.markdown(f"<style>{(ROOT / 'assets' / 'style.css').read_text()}</style>", unsafe_allow_html=True)
+st.logo(str(ROOT / "assets" / "logo.svg"), size="large")
+common.init_session()
+
+PAGES = {
+    "Set up": [
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/model.py", title="Model", icon="🧠"),
+        st.Page("pages/forget_set.py", title="Forget set", icon="🎯"),
+        st.Page("pages/unlearn.py", title="Unlearn", icon="🧽"),
+    ],
+    "Results": [
+        st.Page("pages/compare.py", title="Compare", icon="📊"),
+        st.Page("pages/inside.py", title="Inside the methods", icon="🔬"),
+        st.Page("pages/predictions.py", title="Predictions & attributions", icon="🔎"),
+    ],
+}
+# Pages contributed separately (forget quality, HTML report) join "Results" once their files exist.
+for file, title, icon in (("pages/privacy.py", "Forget quality", "🛡️"), ("pages/report.py", "Report", "📄")):
+    if (ROOT / file).is_file():
+        PAGES["Results"].append(st.Page(file, title=title, icon=icon))
+
+navigation = st.navigation(PAGES)
+
+with st.sidebar:
+    try:
+        spec = experiment_spec()
+        trained = common.base_is_trained(spec)
+        st.markdown(f"<span class='ul-badge'>device: {common.device_name()}</span>", unsafe_allow_html=True)
+        st.caption(f"Workspace: `{lab().store.root}`")
+        st.markdown(f"**Experiment:** {experiment_label(spec)}  \n"
+                    f"{'✅ model trained' if trained else '○ model not trained yet'}")
+        st.markdown(f"**Forget set:** {forget_spec().describe()}")
+        active = common.runner().active()
+        if active:
+            st.caption(f"⚙️ {len(active)} background job{'s' if len(active) > 1 else ''} queued or running")
+    except Exception as exc:  # the sidebar must never take the page down
+        st.warning(f"Sidebar unavailable: {exc}")
+
+navigation.run()

@@ -1,0 +1,340 @@
+"""Shared dashboard plumbing: the process-wide Lab and job runner, session defaults, error guard, job panel,
+and loading of stored runs grouped by scenario."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+import torch
+from torch import nn
+
+from pages._ui import state as S
+from unlearn_core import UserInputError
+from unlearn_core.data import ForgetSpec, ImageDataset
+from unlearn_core.device import device_label
+from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
+from unlearn_core.jobs import JobFailed, JobRunner, error_message
+from unlearn_core.models.architectures import build_model
+from unlearn_core.store import Store, workspace_root
+
+log = logging.getLogger("unlearning_lab.dashboard")
+
+DEFAULT_FORGET = ForgetSpec(classes=(3,))
+
+
+# ---- process-wide objects (shared by every browser session) ---------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _lab_for(root: str) -> Lab:
+    return Lab(Store(root), device="auto")
+
+
+def lab() -> Lab:
+    """The one Lab of this process for the current workspace (UNLEARN_HOME)."""
+    return _lab_for(str(workspace_root()))
+
+
+@st.cache_resource(show_spinner=False)
+def runner() -> JobRunner:
+    """One job runner per process: every session queues on the same device worker."""
+    return JobRunner()
+
+
+def device_name() -> str:
+    return device_label(lab().device)
+
+
+# ---- session ---------------------------------------------------------------------------------------------
+def init_session() -> None:
+    defaults = {
+        S.SESSION_ID: uuid.uuid4().hex,
+        S.EXPERIMENT: ExperimentSpec().to_dict(),
+        S.FORGET: DEFAULT_FORGET.to_dict(),
+        S.SUBMITTED: [],
+        S.FINISHED_SEEN: 0,
+        S.DEMO_SKIPPED: [],
+        S.LASSO_IDS: [],
+    }
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+
+
+def experiment_spec() -> ExperimentSpec:
+    return ExperimentSpec.from_dict(st.session_state[S.EXPERIMENT])
+
+
+def set_experiment(spec: ExperimentSpec) -> None:
+    st.session_state[S.EXPERIMENT] = spec.resolved().to_dict()
+
+
+def forget_spec() -> ForgetSpec:
+    return ForgetSpec.from_dict(st.session_state[S.FORGET])
+
+
+def set_forget(spec: ForgetSpec) -> None:
+    st.session_state[S.FORGET] = spec.to_dict()
+
+
+def base_key(spec: ExperimentSpec) -> str:
+    return "base-" + spec.key
+
+
+def base_is_trained(spec: ExperimentSpec) -> bool:
+    return lab().store.has_model(base_key(spec))
+
+
+def experiment_label(spec: ExperimentSpec) -> str:
+    spec = spec.resolved()
+    return f"{spec.dataset} · {spec.arch} · seed {spec.seed} · {spec.recipe.epochs} epochs"
+
+
+# ---- pages -----------------------------------------------------------------------------------------------
+def page_header(title: str, what: str, how: str) -> None:
+    """Title plus one line on what the page shows and one on how to read it."""
+    st.title(title)
+    st.markdown(f"**What this shows:** {what}  \n**How to read it:** {how}")
+
+
+def guarded(body: Callable[[], None]) -> None:
+    """Runs a page body; any error becomes a one-line message instead of a traceback."""
+    try:
+        body()
+    except UserInputError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # the page must stay usable whatever went wrong below it
+        log.exception("page failed")
+        st.error(f"Something went wrong on this page: {error_message(exc)}. Other pages still work; "
+                 "the server log has the details.")
+
+
+def submit(kind: str, title: str, fn: Callable[[Callable[[float, str], None], Any], Any]) -> str:
+    """Queues background work for this session on the Lab's device."""
+    job_id = runner().submit(kind, fn, title=title, device=str(lab().device), owner=st.session_state[S.SESSION_ID])
+    st.session_state[S.SUBMITTED] = [*st.session_state[S.SUBMITTED], job_id]
+    return job_id
+
+
+def _cancel(job_id: str) -> None:
+    runner().cancel(job_id)
+
+
+STATUS_ICONS = {"queued": "⏳", "running": "⚙️", "ok": "✅", "failed": "❌", "cancelled": "⛔"}
+
+
+@st.fragment(run_every=1.0)
+def job_panel(recent: int = 4) -> None:
+    """The device queue with progress bars and cancel buttons; refreshes itself every second and reruns the
+    page when one of this session's jobs finishes, so new results appear without a click."""
+    mine = set(st.session_state.get(S.SUBMITTED, []))
+    session = st.session_state.get(S.SESSION_ID)
+    jobs = runner().jobs()
+    active = [j for j in jobs if not j.done]
+    finished = [j for j in jobs if j.done and j.id in mine][-recent:]
+    with st.container(border=True):
+        st.markdown(f"**Background queue** on `{device_name()}` — {len(active)} waiting or running")
+        if not active and not finished:
+            st.caption("Nothing queued. Work you start (training, unlearning, the demo) appears here.")
+        for job in active:
+            who = "" if job.owner == session else " (another session)"
+            left, right = st.columns([5, 1])
+            left.progress(job.progress, text=f"{STATUS_ICONS[job.status]} {job.title}{who}: {job.message}")
+            if job.owner == session:
+                right.button("Cancel", key=S.cancel_button(job.id), on_click=_cancel, args=(job.id,),
+                             disabled=job.stop.is_set())
+        for job in reversed(finished):
+            detail = job.error or f"finished in {job.elapsed:.1f} s"
+            st.caption(f"{STATUS_ICONS[job.status]} {job.title}: {detail}")
+    done = sum(1 for j in jobs if j.done and j.id in mine)
+    if done != st.session_state.get(S.FINISHED_SEEN, 0):
+        st.session_state[S.FINISHED_SEEN] = done
+        st.rerun(scope="app")
+
+
+# ---- stored runs -----------------------------------------------------------------------------------------
+@dataclass
+class Group:
+    """All stored runs of one scenario: one base model and one forget set."""
+
+    key: str
+    experiment_key: str
+    forget: ForgetSpec
+    dataset: str
+    arch: str
+    runs: list[dict] = field(default_factory=list)  # index rows from Store.list_runs, newest first
+
+    @property
+    def label(self) -> str:
+        ok = sum(r["status"] == "ok" for r in self.runs)
+        when = time.strftime("%H:%M", time.localtime(self.runs[0]["created"])) if self.runs else ""
+        return (f"{self.dataset} · {self.arch} · forget {self.forget.describe()} — {ok} finished run"
+                f"{'s' if ok != 1 else ''} (latest {when})")
+
+
+def _group_key(experiment_key: str | None, forget: dict) -> str:
+    return f"{experiment_key}|{json.dumps(forget, sort_keys=True)}"
+
+
+def scenario_groups() -> list[Group]:
+    """Stored runs grouped by (base model, forget set), most recently active first."""
+    groups: dict[str, Group] = {}
+    for row in lab().store.list_runs():
+        key = _group_key(row["experiment_key"], row["forget"])
+        if key not in groups:
+            groups[key] = Group(key, row["experiment_key"], ForgetSpec.from_dict(row["forget"]), row["dataset"],
+                                row["arch"])
+        groups[key].runs.append(row)
+    return list(groups.values())
+
+
+def current_group_key() -> str:
+    """The group of the active experiment and forget set (what the user just queued)."""
+    return _group_key(base_key(experiment_spec()), forget_spec().to_dict())
+
+
+def group_selector(label: str = "Scenario") -> Group | None:
+    """Select box over the stored scenarios; defaults to the active one, else the latest."""
+    groups = scenario_groups()
+    if not groups:
+        return None
+    keys = [g.key for g in groups]
+    wanted = st.session_state.get(S.GROUP)
+    if wanted not in keys:
+        wanted = current_group_key() if current_group_key() in keys else keys[0]
+        st.session_state[S.GROUP] = wanted
+    by_key = {g.key: g for g in groups}
+    chosen = st.selectbox(label, keys, key=S.GROUP, format_func=lambda k: by_key[k].label)
+    return by_key[chosen]
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def _record(root: str, run_id: str, status: str) -> dict:
+    # `status` is part of the cache key: a run read while running is read again once it has finished
+    return _store_for(root).get_run(run_id)
+
+
+def _store_for(root: str) -> Store:
+    return lab().store if str(lab().store.root) == root else Store(root)
+
+
+def run_record(row: dict) -> dict:
+    """The full stored record of an index row (cached once the run has finished)."""
+    return _record(str(lab().store.root), row["id"], row["status"])
+
+
+@dataclass
+class GroupView:
+    entries: list[dict]  # original, retrain, then every finished run (labels unique)
+    problems: list[dict]  # failed / cancelled / interrupted runs with their reason
+    running: list[dict]
+    reference: dict | None  # the newest finished record (holds original, retrain, forget summary)
+
+
+def group_view(group: Group) -> GroupView:
+    ok_rows = [r for r in reversed(group.runs) if r["status"] == "ok"]  # oldest first
+    records = [(r, run_record(r)) for r in ok_rows]
+    records = [(r, rec) for r, rec in records if rec.get("metrics")]
+    reference = records[-1][1] if records else None
+    entries: list[dict] = []
+    if reference:
+        entries.append({"label": "original", "method": "original", "metrics": reference["original"]})
+        entries.append({"label": "retrain", "method": "retrain", "metrics": reference["retrain"]})
+    seen: dict[str, int] = {}
+    for row, rec in records:
+        if rec["method"] == "retrain":
+            continue  # identical to the retrain reference row
+        seen[rec["method"]] = seen.get(rec["method"], 0) + 1
+        label = rec["method"] if seen[rec["method"]] == 1 else f"{rec['method']} #{seen[rec['method']]}"
+        entries.append({"label": label, "method": rec["method"], "metrics": rec["metrics"], "run_id": row["id"],
+                        "params": rec.get("params", {}), "notes": rec.get("notes", []), "title": rec.get("title")})
+    problems = [{"method": r["method"], "status": r["status"], "reason": r.get("error") or "no reason recorded",
+                 "run_id": r["id"]} for r in group.runs if r["status"] in ("failed", "cancelled", "interrupted")]
+    running = [r for r in group.runs if r["status"] == "running"]
+    return GroupView(entries, problems, running, reference)
+
+
+# ---- models ----------------------------------------------------------------------------------------------
+def base_for(record: dict) -> BaseModel:
+    return lab().base_model(ExperimentSpec.from_dict(record["experiment"]))
+
+
+def retrain_for(record: dict) -> BaseModel:
+    return lab().retrain_oracle(base_for(record), ForgetSpec.from_dict(record["forget"]))
+
+
+def dataset_for(record: dict) -> ImageDataset:
+    return lab().dataset(ExperimentSpec.from_dict(record["experiment"]))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _run_model(root: str, run_id: str) -> nn.Module | None:
+    store = _store_for(root)
+    record = store.get_run(run_id)
+    state = store.load_run_state(run_id)
+    if state is None:
+        return None
+    spec = ExperimentSpec.from_dict(record["experiment"])
+    dataset = lab().dataset(spec)
+    model = build_model(spec.arch, dataset.input_shape, dataset.num_classes)
+    model.load_state_dict(state)
+    return model.to(lab().device).eval()
+
+
+def run_model(run_id: str) -> nn.Module | None:
+    """The unlearned model of a stored run (None if its weights were not stored)."""
+    return _run_model(str(lab().store.root), run_id)
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted class, confidence) for a batch."""
+    model.eval()
+    probs = torch.softmax(model(x.to(lab().device)).float(), 1).cpu()
+    conf, pred = probs.max(1)
+    return pred, conf
+
+
+# ---- background work -------------------------------------------------------------------------------------
+def queue_training(spec: ExperimentSpec) -> str:
+    """Trains (or loads) the base model of `spec` in the background."""
+    def work(progress: Callable[[float, str], None], stop: Any) -> dict:
+        base = lab().base_model(spec, progress, stop)
+        return {"key": base.key, "test_acc": base.meta.get("test_acc")}
+
+    return submit("train", f"train {spec.arch} on {spec.dataset}", work)
+
+
+def queue_reference(spec: ExperimentSpec, forget: ForgetSpec) -> str:
+    """Trains (or loads) the base model and the retrain oracle for this forget set."""
+    def work(progress: Callable[[float, str], None], stop: Any) -> str:
+        base = lab().base_model(spec, lambda f, m: progress(0.7 * f, m), stop)
+        oracle = lab().retrain_oracle(base, forget, lambda f, m: progress(0.7 + 0.3 * f, m), stop)
+        return oracle.key
+
+    return submit("train", f"original + retrain oracle ({forget.describe()})", work)
+
+
+def queue_run(spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dict | None = None) -> str:
+    """Runs one method in the background; the stored record is the result, a failure its reason."""
+    def work(progress: Callable[[float, str], None], stop: Any) -> dict:
+        record = lab().run(spec, forget, method, params, progress=progress, stop=stop)
+        if record["status"] == "failed":
+            raise JobFailed(f"{method} failed: {record['error']}")
+        return record
+
+    return submit("unlearn", f"{method} · forget {forget.describe()}", work)
+
+
+def forget_spec_indices(spec: ForgetSpec, dataset: ImageDataset) -> list[int]:
+    """Training indices the spec selects ([] when the selection is empty or invalid)."""
+    from unlearn_core.data import select_forget
+
+    try:
+        return select_forget(spec, dataset).tolist()
+    except UserInputError:
+        return []

@@ -1,0 +1,171 @@
+"""Forget set: whole classes, hand-picked images, a random share, or a lasso on the feature embedding."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+import torch
+
+from pages._ui import common
+from pages._ui import state as S
+from unlearn_core.analysis import embed_features
+from unlearn_core.data import ForgetSpec, Splits
+from unlearn_core.viz import model as vm
+
+PAGE_SIZE = 24
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def train_predictions(root: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    base = common.lab().base_model(common.experiment_spec())
+    pred, conf = common.predict(base.model, common.lab().dataset(base.spec).x_train)
+    return pred.numpy(), conf.numpy()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def embedding(root: str, key: str, method: str) -> np.ndarray:
+    base = common.lab().base_model(common.experiment_spec())
+    x = common.lab().dataset(base.spec).x_train.to(common.lab().device)
+    return embed_features(base.model, x, method, seed=base.spec.seed)
+
+
+def toggle(index: int) -> None:
+    spec = common.forget_spec()
+    chosen = set(spec.indices)
+    chosen.symmetric_difference_update({index})
+    common.set_forget(replace(spec, indices=tuple(sorted(chosen))))
+
+
+def clear_all() -> None:
+    common.set_forget(ForgetSpec())
+    st.session_state[S.W_CLASSES] = []
+    st.session_state[S.W_RANDOM_ON] = False
+
+
+def add_lasso() -> None:
+    spec = common.forget_spec()
+    chosen = set(spec.indices) | set(st.session_state[S.LASSO_IDS])
+    common.set_forget(replace(spec, indices=tuple(sorted(chosen))))
+    st.session_state[S.LASSO_IDS] = []
+
+
+def classes_section(dataset, spec: ForgetSpec) -> ForgetSpec:
+    st.subheader("Whole classes")
+    firsts = [int(torch.nonzero(dataset.y_train == k)[0]) for k in range(dataset.num_classes)]
+    st.plotly_chart(vm.image_tiles(dataset.to_display(dataset.x_train[firsts]),
+                                   [f"class {c}" for c in dataset.class_names], columns=min(10, len(firsts)),
+                                   tile_px=70), key="forget_class_tiles")
+    names = list(range(dataset.num_classes))
+    chosen = st.multiselect("Classes to forget", names, default=[c for c in spec.classes if c < len(names)],
+                            key=S.W_CLASSES, format_func=lambda k: f"{k}: {dataset.class_names[k]}")
+    return replace(spec, classes=tuple(sorted(chosen)))
+
+
+def random_section(spec: ForgetSpec) -> ForgetSpec:
+    st.subheader("A random share of the training set")
+    on = st.checkbox("Forget a random share", value=spec.random_fraction is not None, key=S.W_RANDOM_ON)
+    fraction = st.slider("Share", 0.01, 0.5, value=spec.random_fraction or 0.1, step=0.01, key=S.W_RANDOM_FRACTION,
+                         disabled=not on)
+    seed = int(st.number_input("Seed of the draw", min_value=0, value=spec.seed, key=S.W_RANDOM_SEED, disabled=not on))
+    return replace(spec, random_fraction=float(fraction) if on else None, seed=seed if on else spec.seed)
+
+
+def gallery_section(dataset, spec: ForgetSpec, preds: tuple[np.ndarray, np.ndarray] | None) -> None:
+    st.subheader("Hand-picked images")
+    st.caption("Filter, then click an image's button to add it to (or remove it from) the forget set.")
+    y = dataset.y_train.numpy()
+    mask = np.ones(len(y), dtype=bool)
+    c1, c2, c3 = st.columns(3)
+    cls = c1.selectbox("Class", ["all", *range(dataset.num_classes)], key=S.W_GALLERY_CLASS)
+    if cls != "all":
+        mask &= y == cls
+    if preds is not None:
+        pred, conf = preds
+        kind = c2.selectbox("Prediction", ["all", "correct", "wrong"], key=S.W_GALLERY_PRED)
+        if kind != "all":
+            mask &= (pred == y) if kind == "correct" else (pred != y)
+        lo, hi = c3.slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.05, key=S.W_GALLERY_CONF)
+        mask &= (conf >= lo) & (conf <= hi)
+    else:
+        c2.caption("Train the model to filter by its predictions.")
+    ids = np.nonzero(mask)[0]
+    pages = max(1, -(-len(ids) // PAGE_SIZE))
+    page = int(st.number_input(f"Page (of {pages}; {len(ids)} images match)", 1, pages, 1, key=S.W_GALLERY_PAGE))
+    shown = ids[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    chosen = set(spec.indices)
+    images = dataset.to_display(dataset.x_train[torch.as_tensor(shown, dtype=torch.long)]) if len(shown) else []
+    columns = st.columns(8)
+    for j, (i, img) in enumerate(zip(shown, images, strict=True)):
+        with columns[j % 8]:
+            caption = f"#{i} · {dataset.class_names[y[i]]}"
+            if preds is not None:
+                caption += f" → {dataset.class_names[preds[0][i]]} {preds[1][i]:.0%}"
+            st.image(np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img, caption=caption, width=72)
+            st.button("✓ chosen" if int(i) in chosen else "choose", key=S.gallery_toggle(int(i)), on_click=toggle,
+                      args=(int(i),), type="primary" if int(i) in chosen else "secondary")
+
+
+def lasso_section(dataset, spec: ForgetSpec) -> None:
+    st.subheader("Lasso on the model's features")
+    labels = {"pca": "PCA (instant)", "tsne": "t-SNE (about a minute on 2 CPU cores)"}
+    method = st.radio("Embedding", list(labels), horizontal=True, key=S.W_EMBEDDING, format_func=labels.get)
+    key = common.base_key(common.experiment_spec())
+    with st.spinner("Embedding the penultimate features..."):
+        coords = embedding(str(common.lab().store.root), key, method)
+    selected = np.zeros(len(dataset.y_train), dtype=bool)
+    selected[common.forget_spec_indices(spec, dataset)] = True
+    fig = vm.embedding_scatter(coords, dataset.y_train.numpy(), dataset.class_names, selected,
+                               np.arange(len(dataset.y_train)))
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="lasso", key=S.W_LASSO_CHART)
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    ids = sorted({int(p["customdata"]) for p in points if "customdata" in p})
+    st.session_state[S.LASSO_IDS] = ids
+    st.caption("Drag a lasso around points (outlined points are already in the forget set).")
+    st.button(f"Add the {len(ids)} lassoed images", key=S.W_LASSO_ADD, on_click=add_lasso, disabled=not ids)
+
+
+def summary_section(dataset, spec: ForgetSpec) -> None:
+    st.subheader("What will be forgotten")
+    try:
+        summary = Splits.build(dataset, spec).summary()
+    except Exception as exc:  # an empty or invalid selection is explained, not raised
+        st.info(str(exc))
+        return
+    cols = st.columns(4)
+    cols[0].metric("Forget images", summary["forget_size"])
+    cols[1].metric("Retain images", summary["retain_size"])
+    cols[2].metric("Scenario", summary["scenario"])
+    cols[3].metric("Whole classes", ", ".join(map(str, summary["forget_classes"])) or "none")
+    st.markdown(f"**Forget set:** {summary['description']}")
+    st.plotly_chart(vm.per_class_bars(
+        [c / max(1, int((dataset.y_train == k).sum())) for k, c in enumerate(summary["forget_per_class"])],
+        dataset.class_names, "Share of each class's training images being forgotten"), key="forget_share")
+    st.button("Clear the forget set", key=S.W_CLEAR, on_click=clear_all)
+
+
+def body() -> None:
+    common.page_header(
+        "Forget set",
+        "what the model should forget: whole classes, images you pick, a random share, or a region of the "
+        "model's feature space; any combination.",
+        "build the set with the sections below; the summary at the bottom is what the Unlearn page will use.",
+    )
+    spec = common.experiment_spec()
+    dataset = common.lab().dataset(spec)
+    forget = common.forget_spec()
+    trained = common.base_is_trained(spec)
+    forget = classes_section(dataset, forget)
+    forget = random_section(forget)
+    common.set_forget(forget)
+    preds = train_predictions(str(common.lab().store.root), common.base_key(spec)) if trained else None
+    gallery_section(dataset, forget, preds)
+    if trained:
+        lasso_section(dataset, common.forget_spec())
+    else:
+        st.info("Train the model on the Model page to select images on its feature embedding.")
+    summary_section(dataset, common.forget_spec())
+
+
+common.guarded(body)

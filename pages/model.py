@@ -1,0 +1,162 @@
+"""Model: choose dataset, architecture and training recipe; train in the background or import weights;
+read the model card of the active model."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from pages._ui import common
+from pages._ui import state as S
+from unlearn_core.data import dataset_info, list_datasets
+from unlearn_core.experiment import ExperimentSpec
+from unlearn_core.metrics.accuracy import confusion_matrix, per_class_accuracy
+from unlearn_core.models.architectures import ARCHITECTURES, build_model, list_architectures
+from unlearn_core.models.checkpoint import read_state_dict_file
+from unlearn_core.models.training import TrainRecipe, default_recipe
+from unlearn_core.viz import model as vm
+
+RECIPE_HELP = {
+    "optimizer": "adam or sgd", "lr": "learning rate", "momentum": "SGD momentum",
+    "weight_decay": "L2 penalty", "schedule": "learning-rate schedule", "epochs": "passes over the training set",
+    "batch_size": "images per step", "augment": "random crop + flip (32x32 natural images)",
+    "mnemonic_t_mix": "share of images replaced by their class's code (needed by the mnemonic method)",
+    "record_updates": "record every step's parameter update (needed by amnesiac methods)",
+    "record_rho": "per-layer share of each recorded update kept (1 = all)",
+}
+CHOICES = {"optimizer": ("adam", "sgd"), "schedule": ("constant", "cosine", "step")}
+
+
+def recipe_form(dataset: str, arch: str) -> TrainRecipe:
+    """Widgets for every TrainRecipe field, starting from the default recipe of (dataset, arch)."""
+    default = default_recipe(dataset, arch)
+    values = {}
+    columns = st.columns(4)
+    for i, f in enumerate(fields(TrainRecipe)):
+        value = getattr(default, f.name)
+        key = S.recipe_field(f"{dataset}_{arch}_{f.name}")
+        with columns[i % 4]:
+            if f.name in CHOICES:
+                values[f.name] = st.selectbox(f.name, CHOICES[f.name], index=CHOICES[f.name].index(value), key=key,
+                                              help=RECIPE_HELP[f.name])
+            elif isinstance(value, bool):
+                values[f.name] = st.checkbox(f.name, value=value, key=key, help=RECIPE_HELP[f.name])
+            elif isinstance(value, int):
+                values[f.name] = int(st.number_input(f.name, min_value=1, value=value, step=1, key=key,
+                                                     help=RECIPE_HELP[f.name]))
+            else:
+                values[f.name] = float(st.number_input(f.name, min_value=0.0, value=float(value), format="%g",
+                                                       key=key, help=RECIPE_HELP[f.name]))
+    return TrainRecipe(**values)
+
+
+def import_checkpoint(upload, spec: ExperimentSpec) -> None:
+    """Writes the upload to a temp file, validates it against the architecture, registers it."""
+    suffix = Path(upload.name).suffix or ".bin"
+    with tempfile.TemporaryDirectory(prefix="unlearn-upload-") as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(upload.getbuffer())
+        state = read_state_dict_file(path)
+    base = common.lab().register_imported(spec, state, upload.name)
+    st.session_state[S.IMPORTED_KEY] = base.key
+    st.success(f"Imported {upload.name}: test accuracy {base.meta['test_acc']:.1%}. It is stored as "
+               f"`{base.key}`; its card is shown below.")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def card_data(root: str, key: str) -> dict:
+    """Predictions of a stored model on the test set (cached per model)."""
+    state, meta, _ = common.lab().store.load_model(key)
+    spec = ExperimentSpec.from_dict(meta["spec"])
+    dataset = common.lab().dataset(spec)
+    model = build_model(spec.arch, dataset.input_shape, dataset.num_classes)
+    model.load_state_dict(state)
+    model.to(common.lab().device).eval()
+    pred, conf = common.predict(model, dataset.x_test)
+    return {"meta": meta, "pred": pred, "conf": conf,
+            "per_class": per_class_accuracy(pred, dataset.y_test, dataset.num_classes),
+            "confusion": confusion_matrix(pred, dataset.y_test, dataset.num_classes)}
+
+
+def model_card(key: str) -> None:
+    data = card_data(str(common.lab().store.root), key)
+    meta = data["meta"]
+    spec = ExperimentSpec.from_dict(meta["spec"])
+    dataset = common.lab().dataset(spec)
+    st.subheader("Model card")
+    cols = st.columns(4)
+    cols[0].metric("Test accuracy", f"{meta['test_acc']:.1%}")
+    if meta.get("train_acc") is not None:
+        cols[1].metric("Training accuracy", f"{meta['train_acc']:.1%}")
+    cols[2].metric("Parameters", f"{meta.get('num_params', 0):,}")
+    if meta.get("train_seconds") is not None:
+        cols[3].metric("Training time", f"{meta['train_seconds']:.1f} s")
+    st.caption(f"{meta.get('kind', 'base')} model `{key}` · {spec.dataset} · {spec.arch} · "
+               f"{'trained here' if meta.get('kind') == 'base' else 'imported from ' + str(meta.get('source'))}"
+               f" · {meta.get('created', '')}")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(vm.per_class_bars(data["per_class"], dataset.class_names), key="model_per_class")
+        if meta.get("history"):
+            st.plotly_chart(vm.history_figure(meta["history"]), key="model_history")
+    with right:
+        st.plotly_chart(vm.confusion_figure(data["confusion"], dataset.class_names), key="model_confusion")
+    st.markdown("**Sample test predictions** (✓ correct, ✗ wrong; the number is the model's confidence)")
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.randperm(len(dataset.y_test), generator=gen)[:16]
+    titles = [f"{'✓' if int(data['pred'][i]) == int(dataset.y_test[i]) else '✗'} "
+              f"{dataset.class_names[int(data['pred'][i])]} ({float(data['conf'][i]):.0%})" for i in idx]
+    st.plotly_chart(vm.image_tiles(dataset.to_display(dataset.x_test[idx]), titles, columns=8), key="model_samples")
+
+
+def body() -> None:
+    common.page_header(
+        "Model",
+        "the model every method starts from: its dataset, architecture and training recipe, or weights you import.",
+        "train (runs in the background; progress below) or import, then check the model card: a model worth "
+        "unlearning from should be accurate on every class.",
+    )
+    spec = common.experiment_spec().resolved()
+    datasets = list_datasets()
+    archs = list_architectures()
+    c1, c2, c3 = st.columns(3)
+    dataset = c1.selectbox("Dataset", datasets, index=datasets.index(spec.dataset), key=S.W_DATASET,
+                           format_func=lambda d: f"{d} — {dataset_info(d).title}")
+    c1.caption(dataset_info(dataset).description)
+    arch = c2.selectbox("Architecture", archs, index=archs.index(spec.arch), key=S.W_ARCH,
+                        format_func=lambda a: f"{a} — {ARCHITECTURES.get(a)[0].title}")
+    c2.caption(ARCHITECTURES.get(arch)[0].description)
+    seed = int(c3.number_input("Seed", min_value=0, value=spec.seed, step=1, key=S.W_SEED))
+    with st.expander("Training recipe", expanded=False):
+        recipe = recipe_form(dataset, arch)
+    chosen = ExperimentSpec(dataset, arch, seed, recipe)
+    trained = common.base_is_trained(chosen)
+    if chosen.resolved().to_dict() != spec.to_dict():
+        common.set_experiment(chosen)
+    label = "Use this trained model" if trained else "Train in the background"
+    if st.button(label, key=S.W_TRAIN, type="primary"):
+        common.queue_training(chosen)
+    st.caption("This experiment is " + ("already trained: its card is below." if trained
+                                        else "not trained yet; training starts when you press the button."))
+    common.job_panel()
+    with st.expander("Import your own checkpoint"):
+        st.markdown(f"A **safetensors** file or a **weights-only PyTorch state dict** for `{arch}` on `{dataset}`. "
+                    "Files that would run code when loaded are refused. Keys and shapes are checked against the "
+                    "architecture.")
+        upload = st.file_uploader("Checkpoint", type=["safetensors", "pt", "pth", "bin"], key=S.W_UPLOAD)
+        if upload is not None and st.button("Import", key=S.W_IMPORT):
+            import_checkpoint(upload, chosen)
+        st.caption("Imported models get a model card and can be compared; the unlearning runs themselves start "
+                   "from models trained here (they need the recipe for the retrain oracle).")
+    key = st.session_state.get(S.IMPORTED_KEY)
+    if key and common.lab().store.has_model(key):
+        model_card(key)
+    elif trained:
+        model_card(common.base_key(chosen))
+
+
+common.guarded(body)

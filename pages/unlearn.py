@@ -1,0 +1,102 @@
+"""Unlearn: choose methods, set their parameters, queue the runs; results are stored for Compare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from pages._ui import common
+from pages._ui import state as S
+from unlearn_core.data import ForgetSpec
+from unlearn_core.methods import METHODS, list_methods
+from unlearn_core.methods.base import ParamSpec
+
+FAMILIES = (("seed", "Seed methods", True), ("baseline", "Baselines", False), ("oracle", "Reference", False))
+
+
+def param_widget(method: str, spec: ParamSpec) -> Any:
+    """A form field generated from the method's typed config."""
+    key = S.method_param(method, spec.name)
+    label, help_text = spec.name, spec.help or None
+    if spec.choices is not None:
+        choices = list(spec.choices)
+        return st.selectbox(label, choices, index=choices.index(spec.default), key=key, help=help_text)
+    if spec.type is bool:
+        return st.checkbox(label, value=bool(spec.default), key=key, help=help_text)
+    if spec.type is int:
+        return int(st.number_input(label, value=int(spec.default),
+                                   min_value=None if spec.min is None else int(spec.min),
+                                   max_value=None if spec.max is None else int(spec.max), step=1, key=key,
+                                   help=help_text))
+    if spec.type is float:
+        return float(st.number_input(label, value=float(spec.default),
+                                     min_value=None if spec.min is None else float(spec.min),
+                                     max_value=None if spec.max is None else float(spec.max),
+                                     format="%g", step=None if spec.log else 0.01, key=key, help=help_text))
+    return st.text_input(label, value=str(spec.default), key=key, help=help_text)
+
+
+def method_block(name: str, reason: str | None) -> dict | None:
+    """Checkbox, description and (when chosen) the parameter form of one method; returns the chosen params."""
+    cls = METHODS.get(name)
+    info = cls.info
+    use = st.checkbox(f"**{name}** — {info.title}", key=S.method_checkbox(name), disabled=reason is not None)
+    st.caption(f"{info.summary}  \n_{info.paper}_" + (f"  \n⚠️ {reason}" if reason else ""))
+    if info.inferred:
+        st.caption(f"Our reconstruction: {info.inferred}")
+    if not use or reason:
+        return None
+    params = {}
+    specs = cls.Config.params()
+    columns = st.columns(min(4, max(1, len(specs))))
+    for i, spec in enumerate(specs):
+        with columns[i % len(columns)]:
+            value = param_widget(name, spec)
+            if value != spec.default:
+                params[spec.name] = value
+    return params
+
+
+def body() -> None:
+    common.page_header(
+        "Unlearn",
+        "every registered unlearning method, its paper, what it needs, and a form for its parameters.",
+        "tick methods, adjust parameters if you like (defaults follow the papers), and queue them: they run one "
+        "after another in the background and appear on Compare when done.",
+    )
+    spec, forget = common.experiment_spec(), common.forget_spec()
+    st.markdown(f"**Model:** {common.experiment_label(spec)} · **Forget set:** {forget.describe()} "
+                f"(scenario *{forget.scenario}*)")
+    if forget.describe() == "nothing":
+        st.warning("The forget set is empty: choose what to forget on the Forget set page first.")
+        return
+    if not common.base_is_trained(spec):
+        st.info("The model is not trained yet: the first queued run trains it (and the retrain oracle) first.")
+    chosen: dict[str, dict] = {}
+    for family, title, expanded in FAMILIES:
+        names = list_methods(family)
+        if not names:
+            continue
+        with st.expander(f"{title} ({len(names)})", expanded=expanded):
+            for name in names:
+                params = method_block(name, common.lab().applicability(name, spec, forget))
+                if params is not None:
+                    chosen[name] = params
+    label = f"Queue {len(chosen)} run{'s' if len(chosen) != 1 else ''}"
+    if st.button(label, key=S.W_QUEUE, type="primary", disabled=not chosen):
+        for name, params in chosen.items():
+            common.queue_run(spec, forget, name, params)
+        st.session_state[S.GROUP] = common.current_group_key()
+        st.success(f"Queued {', '.join(chosen)}. Follow them below; results land on Compare.")
+    common.job_panel()
+    runs = common.lab().store.list_runs(limit=15)
+    if runs:
+        st.subheader("Recent runs")
+        rows = [{"method": r["method"], "status": r["status"], "forget": ForgetSpec.from_dict(r["forget"]).describe(),
+                 "seconds": None if r["seconds"] is None else round(r["seconds"], 2),
+                 "reason": r.get("error") or ""} for r in runs]
+        st.dataframe(rows, hide_index=True, key="unlearn_recent")
+
+
+common.guarded(body)
