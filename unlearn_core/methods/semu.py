@@ -147,7 +147,7 @@ class SEMU(UnlearningMethod):
                           help="learning rate of the core (calibrated for the digits CNN; paper parser: 1e-2, "
                                "README example: 1e-5)")
         optimizer: str = param("sgd", choices=("sgd", "adam"),
-                               help="sgd as in the paper; adam (lr 1e-2 to 3e-2, 10 epochs) is our calibration "
+                               help="sgd as in the paper; adam (lr 1e-2, 10 epochs) is our calibration "
                                     "for the retain-data variant")
         momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum (paper: 0.9)")
         weight_decay: float = param(5e-4, min=0.0, max=0.1, help="weight decay on the core (paper: 5e-4)")

@@ -228,7 +228,8 @@ class SLUG(UnlearningMethod):
 
         first = edits[0]
         diagnostics = {key: first[key] for key in ("layer_scores", "pareto_front", "chosen_layer", "lambda",
-                                                    "step_search", "gradient")}
+                                                    "step_search")}
+        diagnostics["gradient"] = first["gradient"].clone()  # the store refuses two names for one tensor's memory
         diagnostics["forget_target"] = target
         if per_class_mode:
             diagnostics["per_class"] = edits
