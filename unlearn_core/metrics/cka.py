@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from unlearn_core.analysis.embedding import features as penultimate
 from unlearn_core.data import Splits
-from unlearn_core.models.architectures import penultimate_features
 
 
 def centred_gram(x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -117,16 +117,6 @@ def cka_report(unlearned: nn.Module, original: nn.Module, retrain: nn.Module, sp
     return report
 
 
-@torch.inference_mode()
-def penultimate(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    out = [penultimate_features(model, x[i : i + batch_size]).flatten(1).float().cpu()
-           for i in range(0, len(x), batch_size)]
-    model.train(was_training)
-    return torch.cat(out)
-
-
 def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     """2-D coordinates of the rows of `features` by PCA (exact SVD) or t-SNE (sklearn, seeded)."""
     features = np.asarray(features, dtype=np.float64)
@@ -160,7 +150,7 @@ def embedding_links(original: nn.Module, unlearned: nn.Module, splits: Splits, m
     index = torch.cat([splits.forget_idx[forget_pos], splits.retain_idx[retain_pos]])
     x_all, y_all = splits.train()
     x = x_all[index.to(x_all.device)]
-    feats = torch.cat([penultimate(original, x), penultimate(unlearned, x)]).numpy()
+    feats = np.concatenate([penultimate(original, x), penultimate(unlearned, x)])
     coords = embed_2d(feats, method, seed)
     n = len(index)
     return {"method": method, "original": coords[:n], "unlearned": coords[n:],
