@@ -15,7 +15,7 @@ from pages._ui.common import experiment_label, experiment_spec, forget_spec, lab
 
 ROOT = Path(__file__).parent
 
-st.set_page_config(page_title="Unlearning Lab", page_icon="🧽", layout="wide",
+st.set_page_config(page_title="Unlearning Lab", page_icon=":material/cleaning_services:", layout="wide",
                    initial_sidebar_state="expanded")
 st.markdown(f"<style>{(ROOT / 'assets' / 'style.css').read_text()}</style>", unsafe_allow_html=True)
 st.logo(str(ROOT / "assets" / "logo.svg"), size="large")
@@ -23,19 +23,21 @@ common.init_session()
 
 PAGES = {
     "Set up": [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/model.py", title="Model", icon="🧠"),
-        st.Page("pages/forget_set.py", title="Forget set", icon="🎯"),
-        st.Page("pages/unlearn.py", title="Unlearn", icon="🧽"),
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/model.py", title="Model", icon=":material/neurology:"),
+        st.Page("pages/forget_set.py", title="Forget set", icon=":material/target:"),
+        st.Page("pages/unlearn.py", title="Unlearn", icon=":material/cleaning_services:"),
     ],
     "Results": [
-        st.Page("pages/compare.py", title="Compare", icon="📊"),
-        st.Page("pages/inside.py", title="Inside the methods", icon="🔬"),
-        st.Page("pages/predictions.py", title="Predictions & attributions", icon="🔎"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+        st.Page("pages/inside.py", title="Inside the methods", icon=":material/biotech:"),
+        st.Page("pages/predictions.py", title="Predictions & attributions", icon=":material/image_search:"),
     ],
 }
 # Pages contributed separately (forget quality, HTML report) join "Results" once their files exist.
-for file, title, icon in (("pages/privacy.py", "Forget quality", "🛡️"), ("pages/report.py", "Report", "📄")):
+OPTIONAL_PAGES = (("pages/privacy.py", "Forget quality", ":material/shield:"),
+                  ("pages/report.py", "Report", ":material/description:"))
+for file, title, icon in OPTIONAL_PAGES:
     if (ROOT / file).is_file():
         PAGES["Results"].append(st.Page(file, title=title, icon=icon))
 
@@ -47,12 +49,14 @@ with st.sidebar:
         trained = common.base_is_trained(spec)
         st.markdown(f"<span class='ul-badge'>device: {common.device_name()}</span>", unsafe_allow_html=True)
         st.caption(f"Workspace: `{lab().store.root}`")
-        st.markdown(f"**Experiment:** {experiment_label(spec)}  \n"
-                    f"{'✅ model trained' if trained else '○ model not trained yet'}")
+        status = (":material/check_circle: model trained" if trained
+                  else ":material/radio_button_unchecked: model not trained yet")
+        st.markdown(f"**Experiment:** {experiment_label(spec)}  \n{status}")
         st.markdown(f"**Forget set:** {forget_spec().describe()}")
         active = common.runner().active()
         if active:
-            st.caption(f"⚙️ {len(active)} background job{'s' if len(active) > 1 else ''} queued or running")
+            plural = "s" if len(active) > 1 else ""
+            st.caption(f":material/pending: {len(active)} background job{plural} queued or running")
     except Exception as exc:  # the sidebar must never take the page down
         st.warning(f"Sidebar unavailable: {exc}")
 

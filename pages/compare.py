@@ -27,7 +27,7 @@ def body() -> None:
         return
     view = common.group_view(group)
     if view.running:
-        st.caption(f"⚙️ {len(view.running)} run(s) of this scenario still running: "
+        st.caption(f":material/autorenew: {len(view.running)} run(s) of this scenario still running: "
                    + ", ".join(r["method"] for r in view.running))
     if not view.entries:
         st.info("No finished run in this scenario yet; results appear here as soon as the first one finishes.")

@@ -83,11 +83,13 @@ def body() -> None:
         st.caption(f"{len(models)} stored models · workspace `{common.lab().store.root}` "
                    "(set UNLEARN_HOME to use another folder)")
     st.subheader("Methods in this build")
-    for family, title in (("seed", "Seed methods (the papers this lab is built around)"),
-                          ("baseline", "Baselines"), ("oracle", "Reference")):
-        names = list_methods(family)
+    columns = st.columns(2)
+    for i, (family, title) in enumerate((("seed", "Seed methods (the papers this lab is built around)"),
+                                         ("baseline", "Baselines and the reference"))):
+        names = list_methods(family) + (list_methods("oracle") if family == "baseline" else [])
         if names:
-            st.markdown(f"**{title}:** " + " · ".join(f"`{n}` — {get_method(n).info.summary}" for n in names))
+            columns[i].markdown(f"**{title}**\n\n" + "\n".join(f"- `{n}`: {get_method(n).info.summary}"
+                                                                 for n in names))
     common.job_panel()
 
 

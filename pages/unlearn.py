@@ -42,7 +42,7 @@ def method_block(name: str, reason: str | None) -> dict | None:
     cls = METHODS.get(name)
     info = cls.info
     use = st.checkbox(f"**{name}** — {info.title}", key=S.method_checkbox(name), disabled=reason is not None)
-    st.caption(f"{info.summary}  \n_{info.paper}_" + (f"  \n⚠️ {reason}" if reason else ""))
+    st.caption(f"{info.summary}  \n_{info.paper}_" + (f"  \n:material/warning: {reason}" if reason else ""))
     if info.inferred:
         st.caption(f"Our reconstruction: {info.inferred}")
     if not use or reason:

@@ -124,7 +124,8 @@ def _cancel(job_id: str) -> None:
     runner().cancel(job_id)
 
 
-STATUS_ICONS = {"queued": "⏳", "running": "⚙️", "ok": "✅", "failed": "❌", "cancelled": "⛔"}
+STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:", "ok": ":material/check_circle:",
+                "failed": ":material/error:", "cancelled": ":material/cancel:"}
 
 
 @st.fragment(run_every=1.0)

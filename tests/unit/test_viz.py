@@ -56,6 +56,9 @@ def test_closeness_scores_favour_the_run_nearest_retrain(entries):
     assert scores.loc["original", "forget_acc"] == 0.0
     # run time is scored by direction (lower is better), not by distance to retrain
     assert scores.loc["bad", "seconds"] > scores.loc["retrain", "seconds"]
+    # the changed share is descriptive: no colour, no arrow
+    assert scores["changed_fraction"].isna().all()
+    assert compare.column_label("changed_fraction") == "Changed fraction"
 
 
 def test_column_labels_carry_direction_arrows():

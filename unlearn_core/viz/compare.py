@@ -22,13 +22,15 @@ UTILITY_KEY = "test_acc_retain_classes"
 
 
 def direction_arrow(key: str) -> str:
-    """↑ higher is better, ↓ lower is better, ◎ closer to retrain is better."""
-    better = metric_info(key).higher_is_better
-    return "◎" if better is None else ("↑" if better else "↓")
+    """↑ higher is better, ↓ lower is better, ◎ closer to retrain is better; none for descriptive columns."""
+    info = metric_info(key)
+    if info.higher_is_better is None:
+        return "◎" if info.compare_to_retrain else ""
+    return "↑" if info.higher_is_better else "↓"
 
 
 def column_label(key: str) -> str:
-    return f"{metric_info(key).title} {direction_arrow(key)}"
+    return f"{metric_info(key).title} {direction_arrow(key)}".strip()
 
 
 def _number(value: object) -> float | None:
@@ -50,7 +52,8 @@ def closeness_scores(table: pd.DataFrame, reference: str = "retrain") -> pd.Data
     distance in the column, and to 0.5 for bounded fractions so small gaps stay green); the others score
     by their rank along the metric's direction (lower run time is better, for example).
     """
-    scores = pd.DataFrame(None, index=table.index, columns=table.columns, dtype=object)
+    scores = pd.DataFrame([[None] * len(table.columns)] * len(table.index), index=table.index,
+                          columns=table.columns, dtype=object)
     for key in table.columns:
         info = metric_info(key)
         column = table[key]
@@ -73,7 +76,7 @@ def closeness_scores(table: pd.DataFrame, reference: str = "retrain") -> pd.Data
 
 def score_color(score: float | None) -> str:
     """Light red (far from retrain / worst) to light green (close / best)."""
-    if score is None:
+    if score is None or not math.isfinite(score):
         return ""
     s = max(0.0, min(1.0, float(score)))
     red, yellow, green = np.array([248, 196, 196]), np.array([253, 236, 180]), np.array([196, 234, 204])

@@ -1,0 +1,166 @@
+"""The real dashboard in headless Chromium: run the demo, read every method's metrics off Compare, visit every
+page, and save a screenshot of each to docs/screenshots/<page>.png."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+DEMO_METHODS = ("semu", "slug", "mnemonic", "partial_label_flip", "partial_gradient_ascent", "partial_amnesiac")
+PAGES = ("model", "forget_set", "unlearn", "inside", "predictions")
+DEMO_TIMEOUT_S = float(os.environ.get("UNLEARN_E2E_DEMO_TIMEOUT", "600"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` as the README starts it, on a free port with a private workspace."""
+    port = free_port()
+    env = {**os.environ, "UNLEARN_HOME": str(tmp_path_factory.mktemp("e2e_home"))}
+    log = tmp_path_factory.mktemp("e2e_log") / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.terminate()
+        pytest.fail(f"the app did not start: {log.read_text()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        yield context.new_page()
+        browser.close()
+
+
+def wait_idle(page, timeout_s: float = 60) -> None:
+    """Waits until Streamlit has finished the current script run (no 'running' status widget)."""
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if page.locator("[data-testid='stStatusWidget']").count() == 0:
+            time.sleep(0.5)
+            if page.locator("[data-testid='stStatusWidget']").count() == 0:
+                return
+        time.sleep(0.3)
+
+
+def assert_no_exception(page, name: str) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0, f"exception shown on {name}"
+
+
+def shoot(page, name: str) -> None:
+    """Streamlit scrolls inside its main container, so the viewport is stretched to the page's height first."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 7000)})
+    time.sleep(1.5)  # let Plotly redraw at the new size
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def read_table(page) -> dict[str, list[str]]:
+    """The Compare table as {row label: [cell texts]}."""
+    table = page.locator("[data-testid='stTable'] table").first
+    rows = {}
+    for row in table.locator("tbody tr").all():
+        label = row.locator("th").first.inner_text().strip()
+        rows[label] = [c.inner_text().strip() for c in row.locator("td").all()]
+    return rows
+
+
+def test_demo_reaches_compare_and_every_page_renders(server, page):
+    from unlearn_core.methods import get_method, list_methods
+
+    registered = set(list_methods())
+    expected = [m for m in DEMO_METHODS if m in registered and "class" in get_method(m).info.scenarios]
+
+    page.goto(server)
+    wait_idle(page)
+    page.get_by_role("button", name="Run the demo").wait_for(timeout=60_000)
+    assert_no_exception(page, "home")
+    shoot(page, "home")
+    start = time.monotonic()
+    page.get_by_role("button", name="Run the demo").click()
+    page.get_by_role("heading", name="Compare").wait_for(timeout=60_000)
+    # results arrive as the queued runs finish; wait until every expected method has a row
+    deadline = start + DEMO_TIMEOUT_S
+    rows: dict[str, list[str]] = {}
+    body = ""
+    while time.monotonic() < deadline:
+        if page.locator("[data-testid='stTable']").count():
+            rows = read_table(page)
+            body = page.inner_text("body")
+            if "0 waiting or running" in body and all(m in rows or f"{m} (failed)" in body for m in expected):
+                break
+        time.sleep(1)
+    seconds = time.monotonic() - start
+    print(f"demo finished on Compare after {seconds:.1f} s")
+    assert_no_exception(page, "compare")
+    # every demo method has a row of numbers, or is listed as failed with its reason (never a NaN row)
+    finished = [m for m in expected if m in rows]
+    failed = [m for m in expected if m not in rows]
+    assert {"original", "retrain"} <= set(rows) and finished, rows.keys()
+    for method in failed:
+        assert re.search(rf"{method} \(failed\): \S+", body), method
+    for method in ["original", "retrain", *finished]:
+        cells = rows[method]
+        assert cells and all(re.search(r"\d", c) or c == "—" for c in cells), (method, cells)
+        assert "nan" not in " ".join(cells).lower()
+    wait_idle(page)
+    shoot(page, "compare")
+
+    for name in PAGES:
+        page.goto(f"{server}/{name}")
+        wait_idle(page, 120)
+        page.get_by_role("heading").first.wait_for(timeout=60_000)
+        assert_no_exception(page, name)
+        if name == "inside":
+            for view in ("SEMU: singular-value spectra", "SLUG: which single layer to edit",
+                         "Mnemonic code: Fisher sensitivity", "Partial methods: update masks",
+                         "Every method: how much each layer moved"):
+                page.get_by_role("heading", name=view).wait_for(timeout=180_000)
+            wait_idle(page, 120)
+            body = page.inner_text("body")
+            for method in ("semu", "slug", "mnemonic"):
+                if method in expected:
+                    assert f"no finished **{method}**" not in body and f"No diagnostics: no finished {method}" \
+                        not in body, method
+            page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        shoot(page, name)
