@@ -1,0 +1,203 @@
+"""One-shot unlearning with mnemonic codes (Yamashita, Yamada & Shibata, ACML 2024, arXiv:2306.05670).
+
+The base model was trained with one random code image per class mixed into its data (`mnemonic_t_mix`). To
+forget whole classes, the diagonal Fisher information is computed from the C codes alone (one per-sample gradient
+per code, vectorised with `torch.func`), and every parameter is moved in proportion to how much more it matters
+to the forgotten classes than to the kept ones:
+
+    F_f = mean over forgotten classes of g_c^2 + 1e-16,  F_r = the same over kept classes
+    per tensor: s = exp(log F_f - log F_r)  (NaN log-ratios -> 0, +-inf -> the tensor's max finite log-ratio)
+    kappa = min(lambda1, lambda2 / max s),  delta = kappa * s
+    theta + delta and theta - delta are both built; the one scoring higher on the codes,
+    (1 - accuracy on forgotten codes) + accuracy on kept codes, is returned.
+
+No training image, forget or retain, is read. The sign is chosen on codes, not images, so for some classes it
+is the destructive one for real kept-class images (methods.md §10); the notes point this out rather than hide it.
+
+Diagnostics:
+    "fisher": {param_name: {"log_ratio": 2-D tensor, (out, in*k*k) for conv, (out, in) for linear, (1, n) biases}}
+    "codes": tensor (C, c, h, w), the raw codes
+    "kappa": {param_name: float}
+    "sign": "+" | "-"
+    "sign_scores": {"+": {"forget_code_acc", "retain_code_acc", "score"}, "-": {...}}
+    "moved_share": {param_name: {"1e-4": share, "1e-3": share, "1e-2": share}}, share of entries with |delta| above
+    "fisher_seconds": float
+
+`fisher_ratio` and `perturb` are public so the dashboard can re-evaluate a lambda slider without recomputing.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from unlearn_core.data import Splits
+from unlearn_core.methods._partial import as_heatmap
+from unlearn_core.methods.base import (
+    MethodConfig,
+    MethodInfo,
+    TrainingArtifacts,
+    UnlearnContext,
+    UnlearningMethod,
+    UnlearnResult,
+    param,
+    register_method,
+)
+
+FISHER_FLOOR = 1e-16
+MOVED_THRESHOLDS = ("1e-4", "1e-3", "1e-2")
+
+
+def per_code_gradients(model: nn.Module, codes: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gradient of CE(model(code_c), c) for every class c, stacked along a leading class axis."""
+    params = {name: p.detach() for name, p in model.named_parameters()}
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
+    labels = torch.arange(len(codes), device=codes.device)
+
+    def code_loss(p: dict[str, torch.Tensor], code: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(model, (p, buffers), (code.unsqueeze(0),))
+        return F.cross_entropy(logits, label.unsqueeze(0))
+
+    return vmap(grad(code_loss), in_dims=(None, 0, 0))(params, codes, labels)
+
+
+def fisher_ratio(model: nn.Module, codes: torch.Tensor, forget_classes: tuple[int, ...] | list[int]
+                 ) -> dict[str, torch.Tensor]:
+    """Per-parameter log(F_f / F_r) from the codes alone, with NaN -> 0 and +-inf -> the max finite value.
+
+    The model is put in eval mode (as the method prescribes) and left there.
+    """
+    model.eval()
+    grads = per_code_gradients(model, codes)
+    forget = torch.zeros(len(codes), dtype=torch.bool, device=codes.device)
+    forget[list(forget_classes)] = True
+    log_ratios = {}
+    for name, g in grads.items():
+        sq = g.detach() ** 2
+        fisher_f = sq[forget].mean(0) + FISHER_FLOOR
+        fisher_r = sq[~forget].mean(0) + FISHER_FLOOR
+        log_ratios[name] = _clean_log_ratio(torch.log(fisher_f) - torch.log(fisher_r))
+    return log_ratios
+
+
+def _clean_log_ratio(log_ratio: torch.Tensor) -> torch.Tensor:
+    finite = torch.isfinite(log_ratio)
+    top = log_ratio[finite].max() if finite.any() else torch.zeros((), device=log_ratio.device)
+    out = torch.where(torch.isnan(log_ratio), torch.zeros_like(log_ratio), log_ratio)
+    return torch.where(torch.isinf(out), top.expand_as(out), out)
+
+
+def perturbation(log_ratios: dict[str, torch.Tensor], lambda1: float, lambda2: float
+                 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """delta = kappa * exp(log_ratio) per tensor, kappa = min(lambda1, lambda2 / max exp(log_ratio))."""
+    deltas, kappas = {}, {}
+    for name, log_ratio in log_ratios.items():
+        s = torch.exp(log_ratio)
+        kappa = min(lambda1, lambda2 / s.max().item())
+        deltas[name] = kappa * s
+        kappas[name] = kappa
+    return deltas, kappas
+
+
+def perturb(model: nn.Module, log_ratios: dict[str, torch.Tensor], lambda1: float, lambda2: float,
+            sign: str) -> nn.Module:
+    """A copy of `model` moved by +delta (sign "+") or -delta (sign "-"); the original is not touched."""
+    if sign not in ("+", "-"):
+        raise ValueError(f"sign must be '+' or '-', got {sign!r}")
+    deltas, _ = perturbation(log_ratios, lambda1, lambda2)
+    edited = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, p in edited.named_parameters():
+            step = deltas[name].to(p.device, p.dtype)
+            p.add_(step if sign == "+" else -step)
+    return edited.eval()
+
+
+@torch.no_grad()
+def code_scores(model: nn.Module, codes: torch.Tensor, forget_classes: tuple[int, ...] | list[int]) -> dict:
+    """Accuracy on the forgotten classes' codes and on the kept classes' codes, and the sign-choice score."""
+    model.eval()
+    correct = model(codes).argmax(1) == torch.arange(len(codes), device=codes.device)
+    forget = torch.zeros(len(codes), dtype=torch.bool, device=codes.device)
+    forget[list(forget_classes)] = True
+    forget_acc = correct[forget].float().mean().item()
+    retain_acc = correct[~forget].float().mean().item()
+    return {"forget_code_acc": forget_acc, "retain_code_acc": retain_acc, "score": 1.0 - forget_acc + retain_acc}
+
+
+@register_method("mnemonic")
+class MnemonicCode(UnlearningMethod):
+    info = MethodInfo(
+        title="Mnemonic-code one-shot unlearning",
+        summary="Fisher information from one code image per class; perturb class-sensitive weights, no data.",
+        paper="Yamashita, Yamada & Shibata, ACML 2024, arXiv:2306.05670",
+        family="seed",
+        needs_retain=False,
+        needs_forget_data=False,
+        needs_artifacts=("mnemonic_codes",),
+        scenarios=("class",),
+        one_shot=True,
+        inferred="Tie between the two signs: '+' is kept (the official code's tie rule was not verified).",
+    )
+
+    @dataclass(frozen=True)
+    class Config(MethodConfig):
+        lambda1: float = param(1e-3, min=1e-8, max=1.0, log=True, help="upper bound on kappa, the scale of delta")
+        lambda2: float = param(10.0, min=1e-4, max=1e5, log=True,
+                               help="cap on the largest single move in a tensor (kappa <= lambda2 / max s)")
+        sign: str = param("auto", choices=("auto", "+", "-"),
+                          help="auto: the paper's choice by code accuracy; +/-: override (an extension)")
+
+    def applicability(self, splits: Splits, artifacts: TrainingArtifacts) -> str | None:
+        if splits.scenario != "class":
+            return ("mnemonic forgets whole classes only: the model was trained with one code per class, so the "
+                    "Fisher information from the codes describes classes, not individual images")
+        return super().applicability(splits, artifacts)
+
+    def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
+                ctx: UnlearnContext) -> UnlearnResult:
+        codes = artifacts.codes.to(ctx.device)
+        forget_classes = splits.forget_classes
+        start = time.perf_counter()
+        log_ratios = fisher_ratio(model, codes, forget_classes)
+        fisher_seconds = time.perf_counter() - start
+        ctx.report(0.5, f"Fisher ratio from {len(codes)} codes in {fisher_seconds:.2f} s")
+        deltas, kappas = perturbation(log_ratios, cfg.lambda1, cfg.lambda2)
+        candidates = {sign: perturb(model, log_ratios, cfg.lambda1, cfg.lambda2, sign) for sign in ("+", "-")}
+        scores = {sign: code_scores(m, codes, forget_classes) for sign, m in candidates.items()}
+        best = "+" if scores["+"]["score"] >= scores["-"]["score"] else "-"
+        sign = best if cfg.sign == "auto" else cfg.sign
+        notes = [
+            f"sign {sign} " + ("chosen by code accuracy" if cfg.sign == "auto" else "forced by the sign option")
+            + "; code scores: " + ", ".join(
+                f"{s}: forget codes {v['forget_code_acc']:.2f}, kept codes {v['retain_code_acc']:.2f}"
+                for s, v in scores.items()),
+            "the sign is judged on the codes only, never on images: for some classes it is the one that damages "
+            "real kept-class images (methods.md §10); compare test accuracy on kept classes with the original",
+        ]
+        if scores["+"]["score"] == scores["-"]["score"] and cfg.sign == "auto":
+            notes.append("both signs score the same on the codes, so the choice of '+' is arbitrary")
+        if cfg.sign != "auto" and sign != best:
+            notes.append(f"the paper's rule would have chosen {best}")
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(dict(candidates[sign].named_parameters())[name])
+        moved = {name: {t: float((d.abs() > float(t)).float().mean()) for t in MOVED_THRESHOLDS}
+                 for name, d in deltas.items()}
+        diagnostics = {
+            "fisher": {name: {"log_ratio": as_heatmap(lr)} for name, lr in log_ratios.items()},
+            "codes": artifacts.codes.detach().cpu(),
+            "kappa": kappas,
+            "sign": sign,
+            "sign_scores": scores,
+            "moved_share": moved,
+            "fisher_seconds": fisher_seconds,
+        }
+        ctx.report(1.0, "done")
+        return UnlearnResult(model.eval(), diagnostics, notes)
