@@ -66,7 +66,7 @@ def pack_tree(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "d") -> 
     """Replaces tensors/arrays in a nested structure by references, collecting them for safetensors."""
     if isinstance(obj, torch.Tensor | np.ndarray):
         key = f"{prefix}.{len(tensors)}"
-        tensors[key] = torch.as_tensor(obj).detach().cpu().contiguous()
+        tensors[key] = torch.as_tensor(obj).detach().cpu().clone()  # safetensors refuses shared memory
         return {"__tensor__": key}
     if isinstance(obj, dict):
         return {str(k): pack_tree(v, tensors, prefix) for k, v in obj.items()}

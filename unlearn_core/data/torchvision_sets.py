@@ -1,11 +1,14 @@
 """MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 through torchvision, read from a local folder.
 
-The files are downloaded only when they are missing and a network is reachable; otherwise the user gets
-a message naming the folder to fill.
+The files are downloaded (by torchvision, which checks their checksums) only when they are missing and a
+network is reachable; otherwise the user gets a message naming the folder to fill. MNIST-style IDX files are
+parsed by torchvision; CIFAR's pickled batches are read with a restricted unpickler that only rebuilds numpy
+arrays, so a tampered file in the data folder cannot run code.
 """
 
 from __future__ import annotations
 
+import pickle
 import socket
 from pathlib import Path
 
@@ -39,22 +42,79 @@ def network_available(host: str = "pypi.org", timeout: float = 2.0) -> bool:
         return False
 
 
-def _open(name: str, root: Path, train: bool):
+_CIFAR_FILES = {
+    "cifar10": (["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"], ["test_batch"],
+                "batches.meta", "labels", "label_names"),
+    "cifar100": (["train"], ["test"], "meta", "fine_labels", "fine_label_names"),
+}
+_NUMPY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+}
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) in _NUMPY_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file")
+
+
+def _read_pickle(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return _NumpyOnlyUnpickler(fh, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise UserInputError(f"{path} is not a valid CIFAR batch file ({exc})") from None
+
+
+def _download(name: str, root: Path) -> None:
+    if not network_available():
+        raise UserInputError(
+            f"{name} files are not in {root / _SETS[name][2]} and there is no network to download "
+            f"them; copy the official files there or set UNLEARN_DATA"
+        )
+    import torchvision.datasets as tvd
+
+    try:
+        for train in (True, False):
+            getattr(tvd, _SETS[name][0])(str(root), train=train, download=True)
+    except Exception as exc:  # a failed download is the user's environment, not a bug
+        raise UserInputError(f"could not download {name} into {root}: {exc}") from None
+
+
+def _read_cifar(name: str, root: Path, train: bool) -> tuple[np.ndarray, list[int], list[str]]:
+    train_files, test_files, meta_file, label_key, names_key = _CIFAR_FILES[name]
+    folder = root / _SETS[name][2]
+    if not all((folder / f).is_file() for f in [*train_files, *test_files, meta_file]):
+        _download(name, root)
+    data, labels = [], []
+    for file in train_files if train else test_files:
+        batch = _read_pickle(folder / file)
+        data.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        labels.extend(int(v) for v in batch[label_key])
+    names = [str(n) for n in _read_pickle(folder / meta_file)[names_key]]
+    return np.concatenate(data), labels, names
+
+
+def _read_idx(name: str, root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, _SETS[name][0])
     try:
-        return cls(str(root), train=train, download=False)
+        ds = cls(str(root), train=train, download=False)
     except RuntimeError:
-        if not network_available():
-            raise UserInputError(
-                f"{name} files are not in {root / _SETS[name][2]} and there is no network to download "
-                f"them; copy the official files there or set UNLEARN_DATA"
-            ) from None
-    try:
-        return cls(str(root), train=train, download=True)
-    except Exception as exc:  # a failed download is the user's environment, not a bug
-        raise UserInputError(f"could not download {name} into {root}: {exc}") from None
+        _download(name, root)
+        ds = cls(str(root), train=train, download=False)
+    return ds.data, ds.targets, list(ds.classes)
+
+
+def _open(name: str, root: Path, train: bool) -> tuple[object, object, list[str]]:
+    """(images, labels, class names) of one split, as stored in the official files."""
+    if name in _CIFAR_FILES:
+        return _read_cifar(name, root, train)
+    return _read_idx(name, root, train)
 
 
 def _to_tensor(data) -> torch.Tensor:
@@ -70,9 +130,9 @@ def _to_tensor(data) -> torch.Tensor:
 
 def _load(name: str, root: str | None, max_train: int | None, max_test: int | None, seed: int) -> ImageDataset:
     folder = Path(root).expanduser() if root else data_root()
-    train, test = _open(name, folder, True), _open(name, folder, False)
-    y_train, y_test = torch.as_tensor(train.targets).long(), torch.as_tensor(test.targets).long()
-    x_train, x_test = _to_tensor(train.data), _to_tensor(test.data)
+    (train_x, train_y, classes), (test_x, test_y, _) = _open(name, folder, True), _open(name, folder, False)
+    y_train, y_test = torch.as_tensor(train_y).long(), torch.as_tensor(test_y).long()
+    x_train, x_test = _to_tensor(train_x), _to_tensor(test_x)
     if max_train:
         keep = stratified_subset(y_train, int(max_train), seed)
         x_train, y_train = x_train[keep], y_train[keep]
@@ -86,7 +146,7 @@ def _load(name: str, root: str | None, max_train: int | None, max_test: int | No
         y_train=y_train,
         x_test=x_test,
         y_test=y_test,
-        class_names=[str(c) for c in train.classes],
+        class_names=[str(c) for c in classes],
         mean=mean,
         std=std,
         options={"root": str(folder), "max_train": max_train, "max_test": max_test, "seed": seed},

@@ -1,0 +1,337 @@
+"""The `unlearn` command (design.md section 5).
+
+`--json` prints exactly one JSON document on stdout; progress goes to stderr. Exit codes: 0 ok, 2 bad input
+(one-line reason on stderr), 1 internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from unlearn_core import UserInputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other bad input
+        self.exit(2, f"unlearn: error: {message}\n")
+
+
+def _progress_printer(enabled: bool):
+    last = {"text": ""}
+
+    def report(fraction: float, message: str) -> None:
+        if not enabled:
+            return
+        text = f"[{fraction:5.0%}] {message}"
+        if text != last["text"]:
+            print(text, file=sys.stderr, flush=True)
+            last["text"] = text
+
+    return report
+
+
+def _int_list(text: str | None, what: str) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip() != "")
+    except ValueError:
+        raise UserInputError(f"{what} must be comma-separated integers, got {text!r}") from None
+
+
+def _key_values(pairs: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UserInputError(f"{what} expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _parse_option_value(value: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(value.lower(), value)
+
+
+def _add_experiment_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="digits", help="dataset name (default: digits)")
+    p.add_argument("--arch", default="cnn", help="architecture: mlp, cnn, resnet18 (default: cnn)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0, help="seed for training, forget-set sampling and the method")
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
+                   help="dataset option, e.g. n_train=20000 for shapes or root=/data for mnist")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def _add_forget_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--forget-classes", help="comma-separated classes, e.g. 3,7")
+    p.add_argument("--forget-random", type=float, help="random fraction of the training set, e.g. 0.1")
+    p.add_argument("--forget-indices", help="comma-separated training indices, e.g. 5,17,42")
+
+
+def _spec(args: argparse.Namespace):
+    from unlearn_core.experiment import experiment_from_args
+
+    options = {k: _parse_option_value(v) for k, v in _key_values(args.dataset_option, "--dataset-option").items()}
+    return experiment_from_args(args.dataset, args.arch, args.seed, args.epochs, options)
+
+
+def _forget(args: argparse.Namespace):
+    from unlearn_core.data import ForgetSpec
+
+    if args.forget_random is not None and not (math.isfinite(args.forget_random) and 0 < args.forget_random < 1):
+        raise UserInputError(f"--forget-random must be strictly between 0 and 1, got {args.forget_random}")
+    spec = ForgetSpec(
+        classes=_int_list(args.forget_classes, "--forget-classes"),
+        indices=_int_list(args.forget_indices, "--forget-indices"),
+        random_fraction=args.forget_random,
+        seed=args.seed,
+    )
+    if not (spec.classes or spec.indices or spec.random_fraction is not None):
+        raise UserInputError("the forget set is empty: give --forget-classes, --forget-random or --forget-indices")
+    return spec
+
+
+def _lab(args: argparse.Namespace):
+    from unlearn_core.experiment import Lab
+
+    return Lab(device=getattr(args, "device", "auto"))
+
+
+def _emit(args: argparse.Namespace, payload: dict, text: str) -> None:
+    if args.json:
+        print(json.dumps(payload, default=str, allow_nan=False))
+    else:
+        print(text)
+
+
+def _metric_line(metrics: dict | None) -> str:
+    if not metrics:
+        return "-"
+    keys = ["forget_acc", "retain_acc", "test_acc", "test_acc_retain_classes", "mia_efficacy", "avg_gap"]
+    return "  ".join(f"{k}={metrics[k]:.3f}" for k in keys if isinstance(metrics.get(k), int | float))
+
+
+# ---- commands ---------------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    spec = _spec(args).resolved()
+    cached = lab.store.has_model("base-" + spec.key)
+    base = lab.base_model(spec, _progress_printer(True))
+    payload = {
+        "model_key": base.key, "cached": cached, "dataset": spec.dataset, "arch": spec.arch, "seed": spec.seed,
+        "recipe": spec.recipe.to_dict(), "test_acc": base.meta.get("test_acc"),
+        "train_acc": base.meta.get("train_acc"), "train_seconds": base.meta.get("train_seconds"),
+        "num_params": base.meta.get("num_params"), "device": base.meta.get("device"),
+    }
+    how = "cached" if cached else f"trained in {payload['train_seconds']:.1f} s"
+    _emit(args, payload, f"{base.key}: test accuracy {payload['test_acc']:.4f} ({how})")
+    return 0
+
+
+def _run_from_config(path: str) -> tuple[Any, Any, str, dict, int]:
+    from unlearn_core.data import ForgetSpec
+    from unlearn_core.experiment import ExperimentSpec
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserInputError(f"cannot read run config {path}: {exc}") from None
+    try:
+        spec = ExperimentSpec.from_dict(data["experiment"])
+        forget = ForgetSpec.from_dict(data["forget"])
+        return spec, forget, data["method"], data.get("params") or {}, int(data.get("seed", spec.seed))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserInputError(f"{path} is not a run config (needs experiment, forget, method): {exc}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.config:
+        spec, forget, method, params, seed = _run_from_config(args.config)
+        params = {**params, **_key_values(args.set, "--set")}
+    else:
+        if not args.method:
+            raise UserInputError("--method is required (or --config run.json)")
+        spec, forget, method, seed = _spec(args), _forget(args), args.method, args.seed
+        params = _key_values(args.set, "--set")
+    from unlearn_core.methods import get_method
+
+    get_method(method)
+    lab = _lab(args)
+    record = lab.run(spec, forget, method, params, seed=seed, progress=_progress_printer(True))
+    if record["status"] != "ok":
+        print(f"unlearn: {method} {record['status']}: {record.get('error')}", file=sys.stderr)
+    text = (f"{record['run_id']} {method} [{record['status']}] {_metric_line(record.get('metrics'))}\n"
+            f"  original {_metric_line(record['original'])}\n  retrain  {_metric_line(record['retrain'])}")
+    _emit(args, record, text)
+    return 0 if record["status"] == "ok" else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from unlearn_core.methods import get_method
+
+    methods: list[str] | str = "all" if args.methods.strip() == "all" else \
+        [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise UserInputError("--methods needs at least one method name or 'all'")
+    for name in methods if isinstance(methods, list) else []:
+        get_method(name)
+    spec, forget = _spec(args), _forget(args)
+    lab = _lab(args)
+    result = lab.compare(spec, forget, methods, seed=args.seed, progress=_progress_printer(True))
+    lines = [f"{'method':26s} {'status':10s} metrics"]
+    for run in result["runs"]:
+        lines.append(f"{run['method']:26s} {run['status']:10s} {_metric_line(run.get('metrics'))}")
+        if run.get("error"):
+            lines.append(f"{'':37s}{run['error']}")
+    lines += [f"skipped {s['method']}: {s['reason']}" for s in result["skipped"]]
+    _emit(args, result, "\n".join(lines))
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from unlearn_core.methods import METHODS, list_methods
+
+    items = []
+    for name in list_methods():
+        cls = METHODS.get(name)
+        info = cls.info
+        items.append({
+            "name": name, "title": info.title, "family": info.family, "summary": info.summary,
+            "paper": info.paper, "scenarios": list(info.scenarios), "needs_retain": info.needs_retain,
+            "needs_artifacts": list(info.needs_artifacts), "inferred": info.inferred,
+            "params": [{"name": p.name, "type": p.type.__name__, "default": p.default, "min": p.min, "max": p.max,
+                        "help": p.help, "choices": list(p.choices) if p.choices else None}
+                       for p in cls.Config.params()],
+        })
+    text = "\n".join(f"{m['name']:26s} {m['family']:9s} {m['summary']}" for m in items)
+    _emit(args, {"methods": items}, text)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from unlearn_core.models.checkpoint import read_state_dict_file
+
+    state = read_state_dict_file(Path(args.checkpoint))
+    lab = _lab(args)
+    base = lab.register_imported(_spec(args), state, source=str(args.checkpoint))
+    payload = {"model_key": base.key, "dataset": base.spec.dataset, "arch": base.spec.arch,
+               "test_acc": base.meta["test_acc"], "num_params": base.meta["num_params"]}
+    _emit(args, payload, f"imported {args.checkpoint} as {base.key}: test accuracy {base.meta['test_acc']:.4f}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from unlearn_core.report import write_report
+
+    run_ids = [r.strip() for r in args.runs.split(",") if r.strip()]
+    if not run_ids:
+        raise UserInputError("--runs needs at least one run id")
+    out = write_report(_lab(args), run_ids, Path(args.out))
+    _emit(args, {"report": str(out)}, f"wrote {out}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from unlearn_core.bench import run_bench
+
+    result = run_bench(args.scenario, device=args.device, progress=_progress_printer(True),
+                       out_dir=Path(args.out_dir) if args.out_dir else None)
+    _emit(args, result, result.get("markdown", json.dumps(result, indent=2, default=str)))
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.is_file():
+        raise UserInputError(f"the dashboard needs app.py beside the package ({app}); run from a source checkout")
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
+               "--server.port", str(args.port)]
+    return subprocess.call(command, cwd=app.parent, env=os.environ.copy())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="unlearn", description="Unlearning Lab: train, unlearn, compare and report.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train (or reuse) a base model")
+    _add_experiment_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("run", help="run one unlearning method against the retrain oracle")
+    _add_experiment_args(p)
+    _add_forget_args(p)
+    p.add_argument("--method", help="method name (see `unlearn methods`)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="method parameter")
+    p.add_argument("--config", help="re-run from an exported run JSON (result.json)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="run several methods on one scenario")
+    _add_experiment_args(p)
+    _add_forget_args(p)
+    p.add_argument("--methods", required=True, help="comma-separated names, or 'all'")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("methods", help="list the registered methods")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("import", help="register a user's checkpoint (validated like an upload)")
+    _add_experiment_args(p)
+    p.add_argument("--checkpoint", required=True, help="safetensors file or weights-only state dict")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("report", help="export a self-contained HTML report of stored runs")
+    p.add_argument("--runs", required=True, help="comma-separated run ids")
+    p.add_argument("--out", default="report.html")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("bench", help="run a benchmark scenario")
+    p.add_argument("--scenario", default="smoke")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out-dir", default=None, help="folder for the markdown/JSON tables")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("dashboard", help="start the Streamlit dashboard on localhost")
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_dashboard)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserInputError as exc:
+        print(f"unlearn: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("unlearn: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for debugging on request
+        if os.environ.get("UNLEARN_DEBUG"):
+            raise
+        print(f"unlearn: internal error: {exc!r} (set UNLEARN_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
