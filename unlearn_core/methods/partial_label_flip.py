@@ -16,11 +16,13 @@ Diagnostics:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from unlearn_core.methods._partial import PartialUpdateMethod
-from unlearn_core.methods.base import MethodInfo, register_method
+from unlearn_core.methods._partial import PartialUpdateConfig, PartialUpdateMethod
+from unlearn_core.methods.base import MethodInfo, param, register_method
 
 
 @register_method("partial_label_flip")
@@ -38,6 +40,12 @@ class PartialLabelFlip(PartialUpdateMethod):
             "(methods.md §5.3)."
         ),
     )
+
+    @dataclass(frozen=True)
+    class Config(PartialUpdateConfig):
+        # calibrated on digits class 3 (see the benchmark): at lr 1e-3 the top-1% steps are too small to flip labels
+        lr: float = param(1e-2, min=1e-6, max=1.0, log=True, help="learning rate")
+        retain_weight: float = param(3.0, min=0.0, max=100.0, help="weight of the retain term")
 
     def forget_loss(self, logits: torch.Tensor, y: torch.Tensor, wrong: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, wrong)
