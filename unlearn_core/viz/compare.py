@@ -152,7 +152,9 @@ def forget_utility_scatter(entries: list[dict], retrain: dict) -> go.Figure:
             hovertemplate=(f"<b>{p['label']}</b><br>forget acc. {p['forget_acc']:.1%}<br>"
                            f"gap to retrain {p['x']:.1%}<br>utility {p['y']:.1%}<extra></extra>"),
         ))
-    fig.update_xaxes(title="|forget acc. − retrain's|  (← forgets like retrain)", tickformat=".0%", rangemode="tozero")
+    widest = max([p["x"] for p in points] + [0.05])
+    fig.update_xaxes(title="|forget acc. − retrain's|  (← forgets like retrain)", tickformat=".0%",
+                     range=[-0.08 * widest, 1.08 * widest])  # room for the labels of points at 0
     fig.update_yaxes(title=f"{metric_info(UTILITY_KEY).title}  (↑ keeps utility)", tickformat=".0%")
     return styled(fig, "Forgetting vs utility (outlined: on the Pareto front)", height=420)
 

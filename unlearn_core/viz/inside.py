@@ -60,8 +60,8 @@ def semu_spectra(spectra: dict[str, dict], columns: int = 2) -> go.Figure:
         first = i == 0
         if sv.shape[0] > 1:
             fig.add_trace(go.Scatter(x=np.r_[idx, idx[::-1]], y=np.r_[sv.max(0), sv.min(0)[::-1]], fill="toself",
-                                     line=dict(width=0), fillcolor="rgba(31,119,180,0.15)", hoverinfo="skip",
-                                     name="min-max over rows", showlegend=first), row, col)
+                                     mode="lines", line=dict(width=0), fillcolor="rgba(31,119,180,0.15)",
+                                     hoverinfo="skip", name="min-max over rows", showlegend=first), row, col)
         fig.add_trace(go.Scatter(x=idx, y=sv.mean(0), mode="lines", line=dict(color="#1f77b4"),
                                  name="singular value σᵢ", showlegend=first,
                                  hovertemplate="σ_%{x}: %{y:.3g}<extra></extra>"), row, col, secondary_y=False)
