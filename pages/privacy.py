@@ -126,7 +126,9 @@ def ulira_panel(record: dict, run_id: str, spec: ExperimentSpec) -> None:
         st.rerun()
     job = _job(ULIRA_JOBS, job_key)
     if job is None:
-        st.caption(f"K={cfg.shadow_pairs} takes about {cfg.shadow_pairs * 15} s on digits on 2 CPU cores.")
+        st.caption(f"K={cfg.shadow_pairs} trains {2 * cfg.shadow_pairs} models on half the data plus "
+                   f"{cfg.shadow_pairs} unlearning runs: roughly {cfg.shadow_pairs} times the cost of training the "
+                   "original model once.")
         return
     if not job.done:
         st.info(f"Running: {job.message} ({job.progress:.0%}). The queue above shows progress and can cancel it.")
