@@ -2,8 +2,9 @@
 retain set, so weights the retain set does not pin down are scrambled.
 
 1. Diagonal Fisher on retain images: F = mean_x sum_y p(y|x) (d/dtheta log p(y|x))^2, from per-sample Jacobians
-   of the log-probabilities (torch.func vmap + jacrev). Per-sample gradients are the expensive part, so only a
-   seeded random subset of at most `max_retain_samples` retain images is used (the run's notes say how many).
+   of the log-probabilities (torch.func vmap + jacrev, unlearn_core/persample.py). Per-sample gradients are the
+   expensive part, so only a seeded random subset of at most `max_retain_samples` retain images is used (the run's
+   notes say how many).
 2. As in the authors' code (`get_mean_var`): var = 1 / (F + 1e-8), clamped at 1e3 (1e2 for the classifier),
    times alpha, averaged over dim 1 of every matrix/kernel; x10 for the classifier and for 1-D parameters.
    For class forgetting the code also resets the forgotten classes' classifier rows to mean 0 with variance
@@ -21,10 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, jacrev, vmap
 
+from unlearn_core import persample
 from unlearn_core.data import Splits
 from unlearn_core.methods.base import (
     MethodConfig,
@@ -37,36 +37,18 @@ from unlearn_core.methods.base import (
     register_method,
 )
 
-# Per-sample Jacobians hold chunk x classes x parameters floats; this bounds one chunk to about 80 MB.
-JACOBIAN_FLOAT_BUDGET = 20_000_000
-
 
 def diagonal_fisher(
     model: nn.Module, x: torch.Tensor, num_classes: int, ctx: UnlearnContext
 ) -> dict[str, torch.Tensor]:
-    """mean over x of sum_y p(y|x) * (grad log p(y|x))^2 per parameter entry (model in eval mode)."""
+    """mean over x of sum_y p(y|x) * (grad log p(y|x))^2 per parameter entry (model in eval mode), computed by
+    `unlearn_core.persample.diagonal_fisher` (vmap + jacrev in memory-bounded chunks)."""
     model.eval()
-    params = {name: p.detach() for name, p in model.named_parameters()}
-    buffers = {name: b.detach() for name, b in model.named_buffers()}
 
-    def log_probs(weights: dict[str, torch.Tensor], sample: torch.Tensor) -> torch.Tensor:
-        logits = functional_call(model, (weights, buffers), (sample.unsqueeze(0),))
-        return F.log_softmax(logits, dim=1).squeeze(0)
+    def report(done: int, total: int) -> None:
+        ctx.report(0.9 * done / total, "per-sample Fisher on the retain subset")
 
-    per_sample_jacobian = vmap(jacrev(log_probs), in_dims=(None, 0))
-    numel = sum(p.numel() for p in params.values())
-    chunk = max(1, JACOBIAN_FLOAT_BUDGET // (num_classes * numel))
-    fisher = {name: torch.zeros_like(p) for name, p in params.items()}
-    for start in range(0, len(x), chunk):
-        batch = x[start : start + chunk]
-        with torch.no_grad():
-            probs = F.softmax(model(batch), dim=1)
-        jacobians = per_sample_jacobian(params, batch)
-        for name, jac in jacobians.items():
-            weighted = probs.view(*probs.shape, *([1] * (jac.dim() - 2))) * jac.pow(2)
-            fisher[name] += weighted.sum(dim=(0, 1))
-        ctx.report(0.9 * min(1.0, (start + len(batch)) / len(x)), "per-sample Fisher on the retain subset")
-    return {name: f / len(x) for name, f in fisher.items()}
+    return persample.diagonal_fisher(model, x, num_classes=num_classes, progress=report)
 
 
 def classifier_names(model: nn.Module) -> set[str]:

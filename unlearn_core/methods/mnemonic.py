@@ -33,9 +33,7 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, vmap
 
 from unlearn_core.data import Splits
 from unlearn_core.methods._partial import as_heatmap
@@ -49,22 +47,17 @@ from unlearn_core.methods.base import (
     param,
     register_method,
 )
+from unlearn_core.persample import per_sample_grads
 
 FISHER_FLOOR = 1e-16
 MOVED_THRESHOLDS = ("1e-4", "1e-3", "1e-2")
 
 
 def per_code_gradients(model: nn.Module, codes: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Gradient of CE(model(code_c), c) for every class c, stacked along a leading class axis."""
-    params = {name: p.detach() for name, p in model.named_parameters()}
-    buffers = {name: b.detach() for name, b in model.named_buffers()}
+    """Gradient of CE(model(code_c), c) for every class c, stacked along a leading class axis (vmap, in eval mode;
+    unlearn_core/persample.py)."""
     labels = torch.arange(len(codes), device=codes.device)
-
-    def code_loss(p: dict[str, torch.Tensor], code: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        logits = functional_call(model, (p, buffers), (code.unsqueeze(0),))
-        return F.cross_entropy(logits, label.unsqueeze(0))
-
-    return vmap(grad(code_loss), in_dims=(None, 0, 0))(params, codes, labels)
+    return per_sample_grads(model, codes, labels)
 
 
 def fisher_ratio(model: nn.Module, codes: torch.Tensor, forget_classes: tuple[int, ...] | list[int]
