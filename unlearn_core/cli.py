@@ -240,8 +240,66 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_ids = [r.strip() for r in args.runs.split(",") if r.strip()]
     if not run_ids:
         raise UserInputError("--runs needs at least one run id")
-    out = write_report(_lab(args), run_ids, Path(args.out))
-    _emit(args, {"report": str(out)}, f"wrote {out}")
+    lab = _lab(args)
+    out = write_report(lab, run_ids, Path(args.out))
+    payload, lines = {"report": str(out)}, [f"wrote {out}"]
+    if args.csv or args.json_out:
+        from unlearn_core.report import write_exports
+
+        written = write_exports(lab, run_ids, csv_path=Path(args.csv) if args.csv else None,
+                                json_path=Path(args.json_out) if args.json_out else None)
+        payload.update({kind: str(path) for kind, path in written.items()})
+        lines += [f"wrote {path}" for path in written.values()]
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def _preset_payload(preset) -> dict:
+    return {**preset.to_dict(), "source": preset.source, "unavailable": preset.unavailable()}
+
+
+def cmd_preset(args: argparse.Namespace) -> int:
+    from unlearn_core import presets
+
+    words = list(args.words)
+    if args.list or not words:
+        problems = presets.user_presets()[1]
+        for problem in problems:
+            print(f"unlearn: skipped preset file {problem}", file=sys.stderr)
+        items = [_preset_payload(p) for p in presets.all_presets()]
+        text = "\n".join(f"{p['name']:20s} {p['source']:9s} {p['title']}"
+                         + (f"\n{'':31s}unavailable: {p['unavailable']}" if p["unavailable"] else "")
+                         for p in items)
+        _emit(args, {"presets": items, "problems": problems}, text)
+        return 0
+    if words[0] == "save":
+        if len(words) != 2 or not args.from_run:
+            raise UserInputError("usage: unlearn preset save NAME --from-run ID[,ID...] [--title T]")
+        lab = _lab(args)
+        run_ids = [r.strip() for r in args.from_run.split(",") if r.strip()]
+        preset = presets.preset_from_runs(lab, run_ids, words[1], args.title, args.description)
+        path = presets.save_preset(preset, overwrite=args.force)
+        _emit(args, {"preset": _preset_payload(preset), "path": str(path)}, f"saved preset {preset.name} to {path}")
+        return 0
+    if words[0] == "delete":
+        if len(words) != 2:
+            raise UserInputError("usage: unlearn preset delete NAME")
+        presets.delete_preset(words[1])
+        _emit(args, {"deleted": words[1]}, f"deleted preset {words[1]}")
+        return 0
+    if len(words) != 1:
+        raise UserInputError("usage: unlearn preset NAME | --list | save NAME --from-run ID | delete NAME")
+    preset = presets.get_preset(words[0]).on_dataset(args.dataset)
+    result = presets.run_preset(_lab(args), preset, _progress_printer(True))
+    lines = [f"preset {preset.name}: {preset.title}", f"{'method':26s} {'status':10s} metrics"]
+    for run in result["runs"]:
+        lines.append(f"{run['method']:26s} {run['status']:10s} {_metric_line(run.get('metrics'))}")
+        if run.get("error"):
+            lines.append(f"{'':37s}{run['error']}")
+    lines += [f"skipped {s['method']}: {s['reason']}" for s in result["skipped"]]
+    ids = [run["run_id"] for run in result["runs"] if run.get("run_id")]
+    lines.append(f"report: unlearn report --runs {','.join(ids)} --out report.html")
+    _emit(args, result, "\n".join(lines))
     return 0
 
 
@@ -254,12 +312,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Given on the command line, so a user-wide ~/.streamlit/config.toml or STREAMLIT_* variable cannot weaken them
+SAFE_SERVER_FLAGS = ("--server.headless", "true", "--server.enableXsrfProtection", "true",
+                     "--server.maxUploadSize", "200", "--browser.gatherUsageStats", "false")
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.is_file():
         raise UserInputError(f"the dashboard needs app.py beside the package ({app}); run from a source checkout")
+    if args.address not in LOOPBACK:
+        print(f"unlearn: the dashboard will listen on {args.address}, reachable from other machines without a "
+              "password; see docs/security.md to put it behind an authenticating TLS proxy", file=sys.stderr)
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
-               "--server.port", str(args.port)]
+               "--server.port", str(args.port), *SAFE_SERVER_FLAGS]
     return subprocess.call(command, cwd=app.parent, env=os.environ.copy())
 
 
@@ -297,9 +364,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="export a self-contained HTML report of stored runs")
     p.add_argument("--runs", required=True, help="comma-separated run ids")
     p.add_argument("--out", default="report.html")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also write every metric as CSV")
+    p.add_argument("--json-out", default=None, metavar="FILE",
+                   help="also write metrics and full configs as JSON (each run re-runs with `unlearn run --config`)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("preset", help="list, run or save reproducible presets",
+                       description="unlearn preset --list | NAME [--dataset D] | save NAME --from-run ID[,ID...] | "
+                                   "delete NAME. Saved presets are JSON files in $UNLEARN_HOME/presets/.")
+    p.add_argument("words", nargs="*", metavar="NAME", help="preset name, or save NAME / delete NAME")
+    p.add_argument("--list", action="store_true", help="list the presets (also the default without a name)")
+    p.add_argument("--dataset", default=None, help="run on another dataset (presets that allow it)")
+    p.add_argument("--from-run", default=None, metavar="ID[,ID...]", help="runs to save as a preset")
+    p.add_argument("--title", default=None, help="title of a saved preset")
+    p.add_argument("--description", default=None, help="description of a saved preset")
+    p.add_argument("--force", action="store_true", help="overwrite a saved preset of the same name")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.set_defaults(func=cmd_preset)
 
     p = sub.add_parser("bench", help="run a benchmark scenario")
     p.add_argument("--scenario", default="smoke")
@@ -320,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UserInputError as exc:
-        print(f"unlearn: error: {exc}", file=sys.stderr)
+    except UserInputError as exc:  # one line, even when a library's message spans several
+        print(f"unlearn: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("unlearn: interrupted", file=sys.stderr)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from unlearn_core import UserInputError
-from unlearn_core.data import ForgetSpec, ImageDataset, Splits, load_dataset
+from unlearn_core.data import ForgetSpec, ImageDataset, Splits, dataset_info, load_dataset, select_forget
 from unlearn_core.device import device_label, environment_versions, select_device
 from unlearn_core.methods import (
     MethodDiverged,
@@ -45,7 +45,7 @@ from unlearn_core.models.training import (
     make_codes,
     train_model,
 )
-from unlearn_core.store import Store
+from unlearn_core.store import Store, WorkspaceError
 
 Progress = Callable[[float, str], None]
 
@@ -78,6 +78,13 @@ class ExperimentSpec:
         if self.arch not in list_architectures():
             known = ", ".join(list_architectures())
             raise UserInputError(f"unknown architecture {self.arch!r}; choose one of: {known}")
+        known_options = {k for k, _ in dataset_info(self.dataset).default_options}  # unknown dataset raises here
+        unknown = sorted(k for k, _ in self.dataset_options if k not in known_options)
+        if unknown:
+            raise UserInputError(f"{self.dataset} has no option {unknown[0]!r}; options: "
+                                 f"{', '.join(sorted(known_options)) or 'none'}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserInputError(f"seed must be a non-negative integer, got {self.seed!r}")
         recipe = self.recipe or default_recipe(self.dataset, self.arch)
         recipe.validate()
         return replace(self, recipe=recipe, dataset_options=tuple(sorted(self.dataset_options)))
@@ -263,7 +270,7 @@ class Lab:
         key = f"ref-{oracle.key}-{seed}"
         cached = self.store.get_eval(key)
         if cached is not None and "verdict" in cached["original"]:  # entries from before the privacy bundle: redo
-            return cached["original"], cached["retrain"]
+            return _undefined_as_none(cached["original"]), _undefined_as_none(cached["retrain"])
         retrain_out, original_out = model_outputs(oracle.model, splits), model_outputs(base.model, splits)
         retrain = compute_metrics(retrain_out, splits, oracle.model, base.model, seed)
         original = compute_metrics(original_out, splits, base.model, base.model, seed)
@@ -275,6 +282,7 @@ class Lab:
         original["privacy"] = privacy_bundle(base.model, base.model, oracle.model, splits, seed, original_out)
         retrain["verdict"] = verdict(retrain, original, retrain)
         original["verdict"] = verdict(original, original, retrain)
+        original, retrain = _undefined_as_none(original), _undefined_as_none(retrain)
         self.store.put_eval(key, {"original": original, "retrain": retrain})
         return original, retrain
 
@@ -319,6 +327,7 @@ class Lab:
         reason = self.applicability(method, spec, forget)
         if reason:
             raise MethodNotApplicable(reason)
+        select_forget(forget, self.dataset(spec))  # a bad forget set fails before any model is trained
         notes: list[str] = []
         variant = spec.with_artifacts(impl.info.needs_artifacts)
         if variant.key != spec.key:
@@ -358,15 +367,23 @@ class Lab:
                 seconds = time.perf_counter() - start
                 model, diagnostics = result.model, result.diagnostics
                 notes.extend(result.notes)
-            bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+            # buffers too: a BatchNorm running variance that became NaN ruins every later prediction
+            bad = [n for n, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
             if bad:
                 raise MethodDiverged(f"non-finite weights in {', '.join(bad[:3])}: the method diverged")
             progress(0.95, "evaluating")
             metrics = self.evaluate(model, base, retrain_metrics, splits, seed)
             metrics["seconds"] = seconds
-            bad_metrics = non_finite_keys(metrics)
+            # a metric the original model cannot have either (e.g. the loss attack on 2 forget images) is
+            # undefined for this forget set, not a sign that the method diverged
+            undefined = [k for k in non_finite_keys(metrics) if original_metrics.get(k) is None]
+            bad_metrics = [k for k in non_finite_keys(metrics) if k not in undefined]
             if bad_metrics:
                 raise MethodDiverged(f"metrics {', '.join(bad_metrics)} are not finite")
+            if undefined:
+                notes.append(f"{', '.join(undefined)} undefined for this forget set (as for the original model); "
+                             "stored as null")
+                metrics = _undefined_as_none(metrics)
             record.update(status="ok", seconds=seconds, metrics=metrics, error=None)
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         except (UnlearnCancelled, TrainingCancelled):
@@ -381,7 +398,11 @@ class Lab:
                 self.store.finish_run(run_id, record)
             raise
         if run_id:
-            self.store.finish_run(run_id, record, state, diagnostics)
+            try:
+                self.store.finish_run(run_id, record, state, diagnostics)
+            except WorkspaceError as exc:
+                self.store.mark_failed(run_id, str(exc))
+                raise
         progress(1.0, record["status"])
         return record
 
@@ -416,6 +437,12 @@ class Lab:
         ]
         return {"runs": reference + runs, "skipped": skipped, "experiment": first["experiment"],
                 "forget": first["forget"]}
+
+
+def _undefined_as_none(metrics: dict) -> dict:
+    """The metrics with every non-finite scalar replaced by None: undefined values are null in JSON, never NaN."""
+    undefined = set(non_finite_keys(metrics))
+    return {k: None if k in undefined else v for k, v in metrics.items()}
 
 
 def _scaled(progress: Progress, lo: float, hi: float) -> Progress:

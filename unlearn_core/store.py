@@ -46,6 +46,18 @@ CREATE TABLE IF NOT EXISTS evals (key TEXT PRIMARY KEY, metrics_json TEXT, creat
 RUN_STATUSES = ("running", "ok", "failed", "cancelled", "interrupted")
 
 
+class WorkspaceError(UserInputError, OSError):
+    """The workspace cannot be written (disk full, read-only folder): the user's environment, not a bug.
+
+    An OSError for callers that handle file errors, and a UserInputError so that the CLI and the dashboard
+    show it as a one-line message."""
+
+
+def _workspace_error(root: Path, what: str, exc: BaseException) -> WorkspaceError:
+    reason = getattr(exc, "strerror", None) or " ".join(str(exc).split()) or type(exc).__name__
+    return WorkspaceError(f"cannot write {what} to the workspace {root}: {reason}")
+
+
 def workspace_root() -> Path:
     return Path(os.environ.get("UNLEARN_HOME") or Path.home() / ".unlearning_lab").expanduser()
 
@@ -100,12 +112,15 @@ class Store:
         except OSError as exc:
             raise UserInputError(f"cannot use workspace {self.root}: {exc.strerror or exc}") from None
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.root / "index.sqlite", timeout=30, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        with self._tx() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-        self.recover_interrupted()
+        try:
+            self._db = sqlite3.connect(self.root / "index.sqlite", timeout=30, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            with self._tx() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+            self.recover_interrupted()
+        except (sqlite3.Error, WorkspaceError) as exc:
+            raise WorkspaceError(f"cannot use workspace {self.root}: its index is unusable ({exc})") from None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -113,6 +128,9 @@ class Store:
             try:
                 yield self._db
                 self._db.commit()
+            except sqlite3.OperationalError as exc:  # disk full, read-only file, locked for too long
+                self._db.rollback()
+                raise _workspace_error(self.root, "the run index", exc) from exc
             except BaseException:
                 self._db.rollback()
                 raise
@@ -130,8 +148,8 @@ class Store:
                    tensors: dict[str, torch.Tensor] | None = None) -> None:
         final = self.model_dir(key)
         tmp = self.root / "models" / f".tmp-{key}-{uuid.uuid4().hex[:6]}"
-        tmp.mkdir(parents=True)
         try:
+            tmp.mkdir(parents=True)
             save_tensors(tmp / "model.safetensors", state)
             if tensors:
                 save_tensors(tmp / "artifacts.safetensors", tensors)
@@ -139,6 +157,9 @@ class Store:
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _workspace_error(self.root, f"model {key}", exc) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -198,8 +219,8 @@ class Store:
         final = self.run_dir(run_id)
         tmp = self.root / "runs" / f".tmp-{run_id}"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
         try:
+            tmp.mkdir(parents=True)
             if state is not None:
                 save_tensors(tmp / "model.safetensors", state)
             if diagnostics:
@@ -212,6 +233,9 @@ class Store:
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _workspace_error(self.root, f"run {run_id}", exc) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -222,6 +246,15 @@ class Store:
                 (record["status"], time.time(), record.get("seconds"), json.dumps(summary, default=str),
                  record.get("error"), run_id),
             )
+
+    def mark_failed(self, run_id: str, reason: str) -> None:
+        """Best effort: records why a run could not be stored (the index may be on the same full disk)."""
+        try:
+            with self._tx() as db:
+                db.execute("UPDATE runs SET status='failed', finished=?, error=? WHERE id=? AND status='running'",
+                           (time.time(), reason, run_id))
+        except (sqlite3.Error, WorkspaceError):
+            pass  # left 'running'; the next start marks it interrupted once this process has gone
 
     def recover_interrupted(self) -> list[str]:
         """Marks runs left 'running' by a process that no longer exists as interrupted."""
