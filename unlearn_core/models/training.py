@@ -193,9 +193,14 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     flip = torch.rand(n, generator=gen) < 0.5
     x = torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(3), x)
     padded = F.pad(x, (4, 4, 4, 4), mode="reflect")
-    dx = torch.randint(0, 9, (n,), generator=gen).tolist()
-    dy = torch.randint(0, 9, (n,), generator=gen).tolist()
-    return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    dx = torch.randint(0, 9, (n,), generator=gen).to(x.device)
+    dy = torch.randint(0, 9, (n,), generator=gen).to(x.device)
+    # every image's crop in one gather (a per-image slicing loop costs a kernel launch per image on a GPU)
+    rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1)
+    cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w)
+    images = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    channels = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
+    return padded[images, channels, rows, cols]
 
 
 def _lr_at(recipe: TrainRecipe, step: int, total: int) -> float:
@@ -269,7 +274,8 @@ def train_model(
             if stop is not None and stop.is_set():
                 raise TrainingCancelled("training cancelled")
             batch = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
-            xb, yb = x[batch.to(device)], y[batch.to(device)]
+            batch_dev = batch.to(device)
+            xb, yb = x[batch_dev], y[batch_dev]
             if recipe.augment:
                 xb = _augment(xb, gen)
             if codes_dev is not None:
@@ -282,9 +288,10 @@ def train_model(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {loss.item()})")
-            loss_sum += loss.item() * len(batch)
+            loss_value = loss.item()  # one device-to-host sync per step
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {loss_value})")
+            loss_sum += loss_value * len(batch)
             if log is not None:
                 delta = torch.cat([p.detach().flatten() for p in params]).cpu() - before
                 log.batch_ids.append(ids[batch].to(torch.int32))
