@@ -1,0 +1,301 @@
+"""Reproducible presets: named scenarios (data, model, forget set, methods) run through `Lab.compare`, plus
+re-running any stored run from its record.
+
+Built-in presets:
+    teaching-demo      digits, small CNN, forget class 3, every seed method and the retrain oracle
+    random-10          SalUn's random-forgetting protocol (10% of the training set, seed 0) on the chosen data
+    cifar10-resnet18   CIFAR-10 class-wise (class 0, as in the mnemonic-code paper's table), ResNet-18; offered
+                       only when the CIFAR-10 files are in the data folder
+
+User presets are JSON files `<UNLEARN_HOME>/presets/<name>.json` holding `Preset.to_dict()`; `preset_from_runs`
+builds one from stored runs of one scenario (their methods with the exact parameters they ran with).
+
+A run re-runs from its stored record or from any JSON holding at least `experiment`, `forget`, `method`,
+`params` and `seed` (the record itself, `result.json`, the report's JSON export); `rerun` gives the same
+metrics on the same device, `metric_differences` says which ones differ if not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from unlearn_core import UserInputError
+from unlearn_core.data import ForgetSpec
+from unlearn_core.data.base import data_root
+from unlearn_core.experiment import ExperimentSpec, Lab
+from unlearn_core.methods import get_method, list_methods
+from unlearn_core.store import workspace_root
+
+Progress = Callable[[float, str], None]
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+RESERVED_NAMES = ("save", "delete", "list")  # words of the `unlearn preset` command
+# CIFAR-10's official python batches, as unlearn_core.data.torchvision_sets reads them
+CIFAR10_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                 "batches.meta")
+# SalUn's random-forgetting table (Fan et al., ICLR 2024): retrain, FT, GA, RL, l1-sparse, SalUn; SEMU and SLUG
+# report on the same protocol
+RANDOM_PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "random_label", "l1_sparse", "salun", "semu",
+                           "slug")
+
+
+def _quiet(fraction: float, message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named, reproducible scenario: what `unlearn preset NAME` and the Report page run."""
+
+    name: str
+    title: str
+    description: str
+    experiment: dict  # ExperimentSpec.to_dict() or a partial one (dataset, arch, seed): the recipe defaults
+    forget: dict  # ForgetSpec.to_dict()
+    methods: tuple[str, ...]
+    params: dict[str, dict] = field(default_factory=dict)  # method -> parameter values
+    source: str = "built-in"  # "built-in" or "user"
+    dataset_choice: bool = False  # the dataset may be swapped (same protocol on other data)
+
+    def spec(self) -> ExperimentSpec:
+        return ExperimentSpec.from_dict(self.experiment)
+
+    def forget_spec(self) -> ForgetSpec:
+        return ForgetSpec.from_dict(self.forget)
+
+    def on_dataset(self, dataset: str | None) -> Preset:
+        """The same preset on another dataset (its default recipe), where the preset allows it."""
+        if not dataset or dataset == self.experiment.get("dataset"):
+            return self
+        if not self.dataset_choice:
+            raise UserInputError(f"preset {self.name!r} is tied to {self.experiment.get('dataset')}; "
+                                 "its dataset cannot be changed")
+        experiment = {k: v for k, v in self.experiment.items() if k not in ("recipe", "dataset_options")}
+        return replace(self, experiment={**experiment, "dataset": dataset})
+
+    def unavailable(self) -> str | None:
+        """None when the preset can run here, else a one-line reason (e.g. its data files are missing)."""
+        if self.experiment.get("dataset") == "cifar10":
+            folder = data_root() / "cifar-10-batches-py"
+            missing = [f for f in CIFAR10_FILES if not (folder / f).is_file()]
+            if missing:
+                return (f"needs the CIFAR-10 python batches in {folder} (missing: {', '.join(missing[:3])}"
+                        f"{'…' if len(missing) > 3 else ''}); copy the official cifar-10-python files there or "
+                        "set UNLEARN_DATA to the folder that holds cifar-10-batches-py")
+        unknown = [m for m in self.methods if m not in list_methods()]
+        if unknown:
+            return f"names methods this build does not have: {', '.join(unknown)}"
+        return None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "title": self.title, "description": self.description,
+                "experiment": self.experiment, "forget": self.forget, "methods": list(self.methods),
+                "params": self.params, "dataset_choice": self.dataset_choice}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "user") -> Preset:
+        try:
+            preset = cls(name=str(data["name"]), title=str(data.get("title") or data["name"]),
+                         description=str(data.get("description", "")), experiment=dict(data["experiment"]),
+                         forget=dict(data["forget"]), methods=tuple(str(m) for m in data["methods"]),
+                         params={str(k): dict(v) for k, v in (data.get("params") or {}).items()},
+                         source=source, dataset_choice=bool(data.get("dataset_choice", False)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserInputError(f"not a preset (needs name, experiment, forget, methods): {exc}") from None
+        check_name(preset.name)
+        ExperimentSpec.from_dict(preset.experiment)
+        ForgetSpec.from_dict(preset.forget)
+        if not preset.methods:
+            raise UserInputError(f"preset {preset.name!r} lists no methods")
+        return preset
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise UserInputError(f"preset name {name!r} must be 1-64 lower-case letters, digits, '-' or '_', "
+                             "starting with a letter or digit")
+    if name in RESERVED_NAMES:
+        raise UserInputError(f"{name!r} is a word of the `unlearn preset` command; choose another name")
+    return name
+
+
+def builtin_presets() -> list[Preset]:
+    seed_methods = tuple(list_methods("seed"))
+    return [
+        Preset("teaching-demo", "Teaching demo",
+               "Digits (8×8), small CNN, forget class 3 with every seed method, beside the retrain oracle. "
+               "A few minutes on a laptop CPU.",
+               {"dataset": "digits", "arch": "cnn", "seed": 0}, ForgetSpec(classes=(3,)).to_dict(),
+               (*seed_methods, "retrain")),
+        Preset("random-10", "Random 10%",
+               "SalUn's random-forgetting protocol: a seeded random 10% of the training set, with the methods of "
+               "SalUn's table (fine-tune, gradient ascent, random labels, l1-sparse, SalUn) and SEMU and SLUG. "
+               "Pick the dataset; methods that do not support random forgetting are skipped with the reason.",
+               {"dataset": "digits", "arch": "cnn", "seed": 0}, ForgetSpec(random_fraction=0.1, seed=0).to_dict(),
+               RANDOM_PROTOCOL_METHODS, dataset_choice=True),
+        Preset("cifar10-resnet18", "CIFAR-10 class-wise, ResNet-18",
+               "CIFAR-10, ResNet-18 (30-epoch SGD recipe), forget class 0 (airplane) with every seed method, "
+               "SalUn, random labels and the retrain oracle. Meant for a GPU; needs the CIFAR-10 files locally.",
+               {"dataset": "cifar10", "arch": "resnet18", "seed": 0}, ForgetSpec(classes=(0,)).to_dict(),
+               (*seed_methods, "salun", "random_label", "retrain")),
+    ]
+
+
+def presets_dir(root: Path | None = None) -> Path:
+    return (root or workspace_root()) / "presets"
+
+
+def user_presets(root: Path | None = None) -> tuple[list[Preset], list[str]]:
+    """Saved presets, and one line per file that could not be read (never raised: one bad file must not hide
+    the others)."""
+    presets, problems = [], []
+    folder = presets_dir(root)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            presets.append(Preset.from_dict(json.loads(path.read_text()), source="user"))
+        except (OSError, json.JSONDecodeError, UserInputError) as exc:
+            problems.append(f"{path.name}: {exc}")
+    return presets, problems
+
+
+def all_presets(root: Path | None = None) -> list[Preset]:
+    """Built-in presets first, then saved ones (a saved preset cannot shadow a built-in name)."""
+    builtin = builtin_presets()
+    taken = {p.name for p in builtin}
+    return builtin + [p for p in user_presets(root)[0] if p.name not in taken]
+
+
+def get_preset(name: str, root: Path | None = None) -> Preset:
+    for preset in all_presets(root):
+        if preset.name == name:
+            return preset
+    known = ", ".join(p.name for p in all_presets(root))
+    raise UserInputError(f"no preset named {name!r}; known presets: {known}")
+
+
+def save_preset(preset: Preset, root: Path | None = None, overwrite: bool = False) -> Path:
+    check_name(preset.name)
+    if preset.name in {p.name for p in builtin_presets()}:
+        raise UserInputError(f"{preset.name!r} is a built-in preset; choose another name")
+    path = presets_dir(root) / f"{preset.name}.json"
+    if path.exists() and not overwrite:
+        raise UserInputError(f"a preset named {preset.name!r} already exists ({path}); choose another name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(preset.to_dict(), indent=2, sort_keys=True))
+    tmp.replace(path)
+    return path
+
+
+def delete_preset(name: str, root: Path | None = None) -> None:
+    path = presets_dir(root) / f"{check_name(name)}.json"
+    if not path.is_file():
+        raise UserInputError(f"no saved preset named {name!r}")
+    path.unlink()
+
+
+def preset_from_runs(lab: Lab, run_ids: list[str], name: str, title: str | None = None,
+                     description: str | None = None) -> Preset:
+    """A preset repeating stored runs of one scenario: their methods with the parameters they ran with, plus the
+    retrain oracle."""
+    records = [lab.store.get_run(r) for r in run_ids]
+    if not records:
+        raise UserInputError("name at least one run to save as a preset")
+    for rec in records:
+        if "experiment" not in rec:
+            raise UserInputError(f"run {rec['run_id']} has no stored configuration ({rec.get('status')})")
+    first = records[0]
+    scenario = (json.dumps(first["experiment"], sort_keys=True), json.dumps(first["forget"], sort_keys=True))
+    for rec in records[1:]:
+        if (json.dumps(rec["experiment"], sort_keys=True), json.dumps(rec["forget"], sort_keys=True)) != scenario:
+            raise UserInputError(f"runs {first['run_id']} and {rec['run_id']} are of different scenarios (model or "
+                                 "forget set); a preset holds one scenario")
+    seeds = {int(rec.get("seed", 0)) for rec in records}
+    if len(seeds) > 1 or seeds != {int(first["experiment"].get("seed", 0))}:
+        raise UserInputError("a preset runs every method with the experiment's seed; these runs used "
+                             f"seeds {sorted(seeds)}")
+    methods: list[str] = []
+    params: dict[str, dict] = {}
+    for rec in records:
+        if rec["method"] in params and params[rec["method"]] != rec.get("params", {}):
+            raise UserInputError(f"two runs of {rec['method']} with different parameters; save them separately")
+        if rec["method"] not in methods:
+            methods.append(rec["method"])
+        params[rec["method"]] = rec.get("params", {})
+    if "retrain" not in methods:
+        methods.append("retrain")
+    forget = ForgetSpec.from_dict(first["forget"])
+    text = description or (f"Saved from run{'s' if len(records) > 1 else ''} {', '.join(run_ids)}: "
+                           f"{first['experiment']['dataset']}, {first['experiment']['arch']}, "
+                           f"forget {forget.describe()}.")
+    return Preset(check_name(name), title or name, text, first["experiment"], forget.to_dict(), tuple(methods),
+                  {m: p for m, p in params.items() if m != "retrain"}, source="user")
+
+
+def run_preset(lab: Lab, preset: Preset, progress: Progress = _quiet, stop: threading.Event | None = None) -> dict:
+    """Runs the preset through `Lab.compare` (same seed, same numbers); raises UserInputError when unavailable."""
+    reason = preset.unavailable()
+    if reason:
+        raise UserInputError(f"preset {preset.name!r} cannot run here: it {reason}")
+    spec = preset.spec()
+    result = lab.compare(spec, preset.forget_spec(), list(preset.methods), preset.params or None,
+                         seed=spec.seed, progress=progress, stop=stop)
+    return {**result, "preset": preset.to_dict()}
+
+
+# ---- reproduction ----------------------------------------------------------------------------------------
+CONFIG_KEYS = ("experiment", "forget", "method", "params", "seed")
+
+
+def run_config(record: dict) -> dict:
+    """The part of a run record that determines its numbers (what `unlearn run --config` reads)."""
+    missing = [k for k in CONFIG_KEYS if k not in record]
+    if missing:
+        raise UserInputError(f"not a run configuration: missing {', '.join(missing)}")
+    return {k: record[k] for k in CONFIG_KEYS}
+
+
+def rerun(lab: Lab, source: str | dict, progress: Progress = _quiet, store_run: bool = True) -> dict:
+    """Runs a stored run (by id) or a run configuration/record again; returns the new record."""
+    record = lab.store.get_run(source) if isinstance(source, str) else source
+    config = run_config(record)
+    get_method(config["method"])
+    return lab.run(ExperimentSpec.from_dict(config["experiment"]), ForgetSpec.from_dict(config["forget"]),
+                   config["method"], config["params"], seed=int(config["seed"]), progress=progress,
+                   store_run=store_run)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for i, item in enumerate(value):
+            out.update(_flatten(item, f"{prefix}{i}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def metric_differences(first: dict | None, second: dict | None, ignore: tuple[str, ...] = ("seconds",)) -> list[str]:
+    """Dotted keys (nested privacy and verdict values included) whose values differ between two metric dicts;
+    wall-clock keys are ignored. Floats must be equal, not close: a re-run on the same device is exact."""
+    a, b = _flatten(first or {}), _flatten(second or {})
+
+    def ignored(key: str) -> bool:
+        return any(part in ignore for part in key.split("."))
+
+    def same(x: Any, y: Any) -> bool:
+        if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+            return True
+        return x == y
+
+    return sorted(k for k in set(a) | set(b) if not ignored(k) and not (k in a and k in b and same(a[k], b[k])))
