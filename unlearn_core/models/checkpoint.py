@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def read_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = str(exc).splitlines()[0][:200]
+        reason = _refusal_reason(str(exc))
         raise UserInputError(
             f"{path.name} was refused: only safetensors files or weights-only PyTorch state dicts are "
             f"accepted ({reason})"
@@ -97,6 +98,15 @@ def read_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise UserInputError(f"{path.name} does not hold a state dict of tensors")
     return {str(k).removeprefix("module."): v for k, v in obj.items()}
+
+
+def _refusal_reason(message: str) -> str:
+    """One readable line from torch's weights-only refusal (which spans lines, has ANSI codes and advises
+    re-loading unsafely, advice a user of this app must not be given)."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+    if found:
+        return f"loading it would call {found.group(1)}, which could run arbitrary code"
+    return re.sub(r"\x1b\[[0-9;]*m", "", message).strip().splitlines()[0][:200] if message.strip() else "unreadable"
 
 
 def load_validated(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
