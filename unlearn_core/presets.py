@@ -204,6 +204,7 @@ def preset_from_runs(lab: Lab, run_ids: list[str], name: str, title: str | None 
                      description: str | None = None) -> Preset:
     """A preset repeating stored runs of one scenario: their methods with the parameters they ran with, plus the
     retrain oracle."""
+    check_name(name)
     records = [lab.store.get_run(r) for r in run_ids]
     if not records:
         raise UserInputError("name at least one run to save as a preset")
