@@ -114,7 +114,7 @@ def _shapes_resnet18(device: torch.device) -> Scenario:
             repeats=3, persample_samples=64, fisher_samples=4)
     spec = experiment_from_args("shapes", "resnet18", 0, epochs=1,
                                 dataset_options={"n_train": 256, "n_test": 128})
-    reduced = "left out of the reduced CPU form (ResNet-18 runs at roughly ten images per second on one core)"
+    reduced = "left out of the reduced CPU form (ResNet-18 trains at a few dozen images per second on one core)"
     kept = ("slug", "ssd", "fisher_forgetting")
     return Scenario(
         "shapes50k-resnet18", "REDUCED CPU FORM (no CUDA device): procedural shapes, 256 training and 128 test "
@@ -457,8 +457,11 @@ def to_markdown(result: dict) -> str:
                 f"| {name} | ok | {_f(r['wall_s'], 3)} | {_f(r.get('cpu_s'), 3)} | {_f(r['lab_s'], 3)} | "
                 f"{_f(r['x_retrain'], 3)} | {_f(r['x_floor'], 1)} | {_f(r.get('peak_mb'), 1)} | "
                 f"{_f(r['forget_acc'], 3)} | {_f(r['test_acc'], 3)} | {_f(r['avg_gap'], 3)} |")
+        by_reason: dict[str, list[str]] = {}
         for item in case["left_out"]:
-            lines.append(f"| {item['method']} | left out: {item['reason']} | | | | | | | | | |")
+            by_reason.setdefault(item["reason"], []).append(item["method"])
+        lines += [f"| {', '.join(methods)} | left out: {reason} | | | | | | | | | |"
+                  for reason, methods in by_reason.items()]
         lines.append("")
     if result["persample"]:
         lines += ["## Per-sample gradients: vmap against a plain loop", "",
