@@ -1,4 +1,4 @@
-"""Mnemonic-code unlearning: codes only (no training image), vmap Fisher = per-code loop, the kappa rule, sign choice."""
+"""Mnemonic-code unlearning: codes only (no training image), vmap Fisher = per-code loop, kappa rule, sign choice."""
 
 from __future__ import annotations
 

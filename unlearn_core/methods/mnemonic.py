@@ -178,9 +178,10 @@ class MnemonicCode(UnlearningMethod):
             notes.append("both signs score the same on the codes, so the choice of '+' is arbitrary")
         if cfg.sign != "auto" and sign != best:
             notes.append(f"the paper's rule would have chosen {best}")
+        chosen = dict(candidates[sign].named_parameters())
         with torch.no_grad():
             for name, p in model.named_parameters():
-                p.copy_(dict(candidates[sign].named_parameters())[name])
+                p.copy_(chosen[name])
         moved = {name: {t: float((d.abs() > float(t)).float().mean()) for t in MOVED_THRESHOLDS}
                  for name, d in deltas.items()}
         diagnostics = {
