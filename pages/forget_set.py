@@ -141,7 +141,8 @@ def summary_section(dataset, spec: ForgetSpec) -> None:
     st.markdown(f"**Forget set:** {summary['description']}")
     st.plotly_chart(vm.per_class_bars(
         [c / max(1, int((dataset.y_train == k).sum())) for k, c in enumerate(summary["forget_per_class"])],
-        dataset.class_names, "Share of each class's training images being forgotten"), key="forget_share")
+        dataset.class_names, "Share of each class's training images being forgotten",
+        y_title="share forgotten"), key="forget_share")
     st.button("Clear the forget set", key=S.W_CLEAR, on_click=clear_all)
 
 

@@ -61,10 +61,14 @@ def attribution_section(models: dict[str, nn.Module], x: torch.Tensor, y: torch.
                     key="pred_attr_grid")
 
 
-def _scores(model: nn.Module, splits: Splits) -> dict[str, float]:
+def show_scores(model: nn.Module, splits: Splits, setting: str) -> None:
+    """Forget accuracy and kept-class test accuracy of an edited model, beside the setting that produced it."""
     xf, yf = splits.forget()
     xr, yr = splits.test_retain()
-    return {"forget acc.": accuracy(model, xf, yf), "test acc. (kept classes)": accuracy(model, xr, yr)}
+    left, middle, right = st.columns(3)
+    left.metric("Forget accuracy", f"{accuracy(model, xf, yf):.1%}")
+    middle.metric("Test accuracy, kept classes", f"{accuracy(model, xr, yr):.1%}")
+    right.caption(setting)
 
 
 def whatif_section(view: common.GroupView) -> None:
@@ -106,7 +110,7 @@ def slug_whatif(entry: dict, diag: dict, original: nn.Module, splits: Splits) ->
     factor = st.select_slider("Step size, relative to the chosen λ", [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0],
                               value=1.0, key=S.whatif_slider(entry["label"]))
     model = apply_step(copy.deepcopy(original), diag["chosen_layer"], diag["gradient"], lam0 * factor)
-    st.write(_scores(model, splits) | {"λ": f"{lam0 * factor:.3g} on {diag['chosen_layer']}"})
+    show_scores(model, splits, f"λ = {lam0 * factor:.3g} on {diag['chosen_layer']}")
 
 
 def mnemonic_whatif(entry: dict, diag: dict, original: nn.Module, splits: Splits) -> None:
@@ -123,7 +127,7 @@ def mnemonic_whatif(entry: dict, diag: dict, original: nn.Module, splits: Splits
                                key=S.whatif_slider(entry["label"]), format_func=lambda v: f"{v:g}")
     lambda2 = float(entry["params"].get("lambda2", 10.0))
     model = perturb(original, log_ratios, lambda1, lambda2, diag.get("sign", "+"))
-    st.write(_scores(model, splits) | {"sign": diag.get("sign", "+"), "λ₂": lambda2})
+    show_scores(model, splits, f"λ₁ = {lambda1:g}, λ₂ = {lambda2:g}, sign {diag.get('sign', '+')}")
 
 
 def semu_whatif(entry: dict, diag: dict) -> None:

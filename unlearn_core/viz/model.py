@@ -41,11 +41,11 @@ def confusion_figure(cm: list[list[int]], class_names: list[str],
 
 
 def per_class_bars(per_class_acc: list[float], class_names: list[str], title: str = "Per-class test accuracy",
-                   highlight: tuple[int, ...] = ()) -> go.Figure:
+                   highlight: tuple[int, ...] = (), y_title: str = "accuracy") -> go.Figure:
     colours = ["#d62728" if i in highlight else "#1f77b4" for i in range(len(per_class_acc))]
     fig = go.Figure(go.Bar(x=[str(c) for c in class_names], y=per_class_acc, marker_color=colours,
                            hovertemplate="class %{x}: %{y:.1%}<extra></extra>"))
-    fig.update_yaxes(tickformat=".0%", range=[0, 1.02], title="accuracy")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02], title=y_title)
     fig.update_xaxes(type="category", title="class")
     return styled(fig, title, height=300)
 
