@@ -58,14 +58,15 @@ class PartialAmnesiac(UnlearningMethod):
         one_shot=True,
         inferred=(
             "The paper's method section was not available: per-layer top-rho magnitude pruning of each step's update, "
-            "the default rho 0.1, and the refusal above max_touched_share are our reconstruction (methods.md §5.3)."
+            "the default rho 0.03, and the refusal above max_touched_share are our reconstruction (methods.md §5.3)."
         ),
     )
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
-        rho: float = param(0.1, min=0.001, max=1.0, log=True,
-                           help="per-layer share of each stored update kept (largest magnitudes)")
+        rho: float = param(0.03, min=0.001, max=1.0, log=True,
+                           help="per-layer share of each stored update kept (largest magnitudes); 0.03 calibrated on "
+                                "shapes (20 of 20,000 images: test acc -0.014, 16.6x less storage; 0.1 costs 0.10)")
         max_touched_share: float = param(
             0.5, min=0.0, max=1.0,
             help="refuse when the forget set touched more than this share of training steps",
