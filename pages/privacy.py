@@ -60,8 +60,9 @@ def verdict_panel(record: dict) -> None:
     if not verdict:
         st.info("This run was stored before verdicts existed; run it again to get one.")
         return
-    icon = {"forgotten": "✅", "nothing to forget": "➖", "partly forgotten": "🟠", "looks forgotten": "🟠"}
-    st.markdown(f"### {icon.get(verdict['label'], '❌')} {verdict['text']}")
+    icon = {"forgotten": ":material/check_circle:", "nothing to forget": ":material/remove_circle:",
+            "partly forgotten": ":material/warning:", "looks forgotten": ":material/warning:"}
+    st.markdown(f"### {icon.get(verdict['label'], ':material/cancel:')} {verdict['text']}")
     st.caption(f"Utility: {verdict['utility']}. The thresholds behind each word are in docs/verdicts.md: forget "
                "accuracy within 5 points of retrain, loss-attack AUC within 0.05 and SVC efficacy within 0.10 of "
                "retrain's, utility = change of test accuracy on the kept classes.")
