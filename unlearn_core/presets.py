@@ -29,6 +29,7 @@ from typing import Any
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec
 from unlearn_core.data.base import data_root
+from unlearn_core.data.torchvision_sets import missing_cifar_files
 from unlearn_core.experiment import ExperimentSpec, Lab
 from unlearn_core.methods import get_method, list_methods
 from unlearn_core.store import workspace_root
@@ -37,8 +38,6 @@ Progress = Callable[[float, str], None]
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 RESERVED_NAMES = ("save", "delete", "list")  # words of the `unlearn preset` command
 # CIFAR-10's official python batches, as unlearn_core.data.torchvision_sets reads them
-CIFAR10_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
-                 "batches.meta")
 # SalUn's random-forgetting table (Fan et al., ICLR 2024): retrain, FT, GA, RL, l1-sparse, SalUn; SEMU and SLUG
 # report on the same protocol
 RANDOM_PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "random_label", "l1_sparse", "salun", "semu",
@@ -83,7 +82,7 @@ class Preset:
         """None when the preset can run here, else a one-line reason (e.g. its data files are missing)."""
         if self.experiment.get("dataset") == "cifar10":
             folder = data_root() / "cifar-10-batches-py"
-            missing = [f for f in CIFAR10_FILES if not (folder / f).is_file()]
+            missing = missing_cifar_files("cifar10")
             if missing:
                 return (f"needs the CIFAR-10 python batches in {folder} (missing: {', '.join(missing[:3])}"
                         f"{'…' if len(missing) > 3 else ''}); copy the official cifar-10-python files there or "

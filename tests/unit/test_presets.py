@@ -38,7 +38,8 @@ def test_cifar_preset_is_offered_only_with_its_files(tmp_path, monkeypatch):
         presets.run_preset(None, cifar)  # refused before any work
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
-    for name in presets.CIFAR10_FILES:
+    for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                 "batches.meta"]:  # the official cifar-10-python file names
         (folder / name).write_bytes(b"")
     assert cifar.unavailable() is None
     assert presets.get_preset("teaching-demo", tmp_path).unavailable() is None

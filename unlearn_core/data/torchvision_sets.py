@@ -84,10 +84,17 @@ def _download(name: str, root: Path) -> None:
         raise UserInputError(f"could not download {name} into {root}: {exc}") from None
 
 
+def missing_cifar_files(name: str, root: Path | None = None) -> list[str]:
+    """Official CIFAR batch files of `name` not present under `root` (default: the data folder)."""
+    train_files, test_files, meta_file, _, _ = _CIFAR_FILES[name]
+    folder = (root or data_root()) / _SETS[name][2]
+    return [f for f in [*train_files, *test_files, meta_file] if not (folder / f).is_file()]
+
+
 def _read_cifar(name: str, root: Path, train: bool) -> tuple[np.ndarray, list[int], list[str]]:
     train_files, test_files, meta_file, label_key, names_key = _CIFAR_FILES[name]
     folder = root / _SETS[name][2]
-    if not all((folder / f).is_file() for f in [*train_files, *test_files, meta_file]):
+    if missing_cifar_files(name, root):
         _download(name, root)
     data, labels = [], []
     for file in train_files if train else test_files:
