@@ -32,14 +32,10 @@ PAGES = {
         st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
         st.Page("pages/inside.py", title="Inside the methods", icon=":material/biotech:"),
         st.Page("pages/predictions.py", title="Predictions & attributions", icon=":material/image_search:"),
+        st.Page("pages/privacy.py", title="Forget quality", icon=":material/shield:"),
+        st.Page("pages/report.py", title="Report", icon=":material/description:"),
     ],
 }
-# Pages contributed separately (forget quality, HTML report) join "Results" once their files exist.
-OPTIONAL_PAGES = (("pages/privacy.py", "Forget quality", ":material/shield:"),
-                  ("pages/report.py", "Report", ":material/description:"))
-for file, title, icon in OPTIONAL_PAGES:
-    if (ROOT / file).is_file():
-        PAGES["Results"].append(st.Page(file, title=title, icon=icon))
 
 navigation = st.navigation(PAGES)
 

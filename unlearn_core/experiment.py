@@ -31,6 +31,7 @@ from unlearn_core.methods import (
     get_method,
     list_methods,
 )
+from unlearn_core.methods.base import scenario_refusal
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
 from unlearn_core.metrics.evaluate import non_finite_keys
 from unlearn_core.metrics.privacy import privacy_bundle
@@ -278,8 +279,10 @@ class Lab:
         add_gaps(original, retrain)
         retrain["seconds"] = oracle.meta.get("train_seconds")
         original["seconds"] = 0.0
-        retrain["privacy"] = privacy_bundle(oracle.model, base.model, oracle.model, splits, seed, retrain_out)
-        original["privacy"] = privacy_bundle(base.model, base.model, oracle.model, splits, seed, original_out)
+        retrain["privacy"] = privacy_bundle(oracle.model, base.model, oracle.model, splits, seed, retrain_out,
+                                           retrain)
+        original["privacy"] = privacy_bundle(base.model, base.model, oracle.model, splits, seed, original_out,
+                                            original)
         retrain["verdict"] = verdict(retrain, original, retrain)
         original["verdict"] = verdict(original, original, retrain)
         original, retrain = _undefined_as_none(original), _undefined_as_none(retrain)
@@ -293,7 +296,7 @@ class Lab:
         metrics = add_gaps(compute_metrics(outputs, splits, model, base.model, seed), retrain_metrics)
         oracle = self.retrain_oracle(base, splits.spec)  # cached: the run has just used it
         original_metrics, _ = self._reference_metrics(base, oracle, splits, seed)
-        metrics["privacy"] = privacy_bundle(model, base.model, oracle.model, splits, seed, outputs)
+        metrics["privacy"] = privacy_bundle(model, base.model, oracle.model, splits, seed, outputs, metrics)
         metrics["verdict"] = verdict(metrics, original_metrics, retrain_metrics)
         return metrics
 
@@ -302,8 +305,7 @@ class Lab:
         """None if `method` can run on this scenario (possibly on a variant base model), else why not."""
         impl = get_method(method)
         if forget.scenario not in impl.info.scenarios:
-            return (f"{method} supports {', '.join(impl.info.scenarios)} forgetting, "
-                    f"not {forget.scenario} forgetting")
+            return scenario_refusal(method, impl.info, forget.scenario)
         return None
 
     def run(

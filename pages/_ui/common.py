@@ -104,6 +104,7 @@ def page_header(title: str, what: str, how: str) -> None:
 def guarded(body: Callable[[], None]) -> None:
     """Runs a page body; any error becomes a one-line message instead of a traceback."""
     try:
+        init_session()  # a bookmarked page can run before app.py has set up this session
         body()
     except UserInputError as exc:
         st.error(str(exc))

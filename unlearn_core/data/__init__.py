@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from unlearn_core import UserInputError
 from unlearn_core.data import digits, imagefolder, shapes, torchvision_sets  # noqa: F401  (registration)
 from unlearn_core.data.base import DATASETS, DatasetInfo, ImageDataset, register_dataset
 from unlearn_core.data.forget import ForgetSpec, Splits, select_forget
@@ -42,5 +43,5 @@ def _load_cached(name: str, options: tuple[tuple[str, Any], ...]) -> ImageDatase
     known = {k for k, _ in info.default_options}
     unknown = [k for k, _ in options if k not in known]
     if unknown:
-        raise ValueError(f"{name} has no option {unknown[0]!r}; options: {sorted(known) or 'none'}")
+        raise UserInputError(f"{name} has no option {unknown[0]!r}; options: {sorted(known) or 'none'}")
     return loader(**dict(options))

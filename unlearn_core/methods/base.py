@@ -44,6 +44,7 @@ class MethodInfo:
     needs_forget_data: bool = True  # reads forget images (mnemonic: False)
     needs_artifacts: tuple[str, ...] = ()  # "mnemonic_codes", "update_log"
     scenarios: tuple[str, ...] = SCENARIOS
+    scenario_note: str = ""  # why the other scenarios are not supported (shown when one is refused)
     one_shot: bool = False  # no training epochs
     inferred: str = ""  # what of this implementation is our reconstruction, not the paper's text
 
@@ -220,8 +221,7 @@ class UnlearningMethod(ABC):
     def applicability(self, splits: Splits, artifacts: TrainingArtifacts) -> str | None:
         """None if the method can run here, else the reason it cannot."""
         if splits.scenario not in self.info.scenarios:
-            return (f"{self.name} supports {', '.join(self.info.scenarios)} scenarios, "
-                    f"not {splits.scenario} forgetting")
+            return scenario_refusal(self.name, self.info, splits.scenario)
         missing = set(self.info.needs_artifacts) - artifacts.available()
         if missing:
             return f"{self.name} needs a base model trained with {', '.join(sorted(missing))}"
@@ -233,6 +233,12 @@ class UnlearningMethod(ABC):
         ctx: UnlearnContext,
     ) -> UnlearnResult:
         """Edits `model` (a private copy) so that it forgets the forget set."""
+
+
+def scenario_refusal(name: str, info: MethodInfo, scenario: str) -> str:
+    """The one-line reason a method refuses a forgetting scenario."""
+    reason = f"{name} supports {', '.join(info.scenarios)} forgetting, not {scenario} forgetting"
+    return f"{reason}: {info.scenario_note}" if info.scenario_note else reason
 
 
 METHODS: Registry[type[UnlearningMethod]] = Registry("method")

@@ -135,6 +135,8 @@ class MnemonicCode(UnlearningMethod):
         needs_forget_data=False,
         needs_artifacts=("mnemonic_codes",),
         scenarios=("class",),
+        scenario_note="the model was trained with one code per class, so the Fisher information from the codes "
+                      "describes classes, not individual images",
         one_shot=True,
         inferred="Tie between the two signs: '+' is kept (the official code's tie rule was not verified).",
     )
@@ -148,12 +150,6 @@ class MnemonicCode(UnlearningMethod):
                                help="cap on the largest single move in a tensor (kappa <= lambda2 / max s)")
         sign: str = param("auto", choices=("auto", "+", "-"),
                           help="auto: the paper's choice by code accuracy; +/-: override (an extension)")
-
-    def applicability(self, splits: Splits, artifacts: TrainingArtifacts) -> str | None:
-        if splits.scenario != "class":
-            return ("mnemonic forgets whole classes only: the model was trained with one code per class, so the "
-                    "Fisher information from the codes describes classes, not individual images")
-        return super().applicability(splits, artifacts)
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:

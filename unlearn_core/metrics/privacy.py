@@ -47,7 +47,8 @@ def finite_only(obj: Any) -> Any:
     return obj
 
 
-def svc_attacks(outputs: Outputs, splits: Splits) -> dict[str, float]:
+def svc_attacks(outputs: Outputs, splits: Splits, only: tuple[str, ...] = ("svc_confidence", "svc_entropy")
+                ) -> dict[str, float]:
     """SalUn's SVC MIA-Efficacy on confidence and on entropy, with SalUn's shadow split: members = the first
     |test| retain samples, non-members = the test samples, target = the forget set."""
     y_train, y_test = splits.dataset.y_train, splits.dataset.y_test
@@ -60,7 +61,7 @@ def svc_attacks(outputs: Outputs, splits: Splits) -> dict[str, float]:
         "svc_entropy": (entropy(outputs.train_probs), entropy(outputs.test_probs)),
     }
     return {name: svc_mia_efficacy(train[shadow], test[:n_shadow], train[forget])
-            for name, (train, test) in features.items()}
+            for name, (train, test) in features.items() if name in only}
 
 
 def _nll(probs: torch.Tensor, target: torch.Tensor) -> np.ndarray:
@@ -68,14 +69,22 @@ def _nll(probs: torch.Tensor, target: torch.Tensor) -> np.ndarray:
 
 
 def privacy_bundle(model: nn.Module, original: nn.Module, retrain: nn.Module, splits: Splits, seed: int = 0,
-                   outputs: Outputs | None = None) -> dict:
-    """Attacks on `model` (retrain-anchored where the attack compares models) and its per-layer CKA."""
+                   outputs: Outputs | None = None, metrics: dict | None = None) -> dict:
+    """Attacks on `model` (retrain-anchored where the attack compares models) and its per-layer CKA.
+
+    `metrics` (from `compute_metrics` on the same outputs and seed) supplies the confidence SVC attack and the
+    loss attack already computed there, so evaluation never fits them twice."""
     outputs = outputs if outputs is not None else model_outputs(model, splits)
     y_train, y_test = splits.dataset.y_train, splits.dataset.y_test
-    attacks: dict[str, Any] = svc_attacks(outputs, splits)
-    loss = loss_attack(_nll(outputs.train_probs[splits.forget_idx], y_train[splits.forget_idx]),
-                       _nll(outputs.test_probs, y_test), seed=seed)
-    attacks["loss_auc"], attacks["loss_accuracy"] = loss["auc"], loss["accuracy"]
+    attacks: dict[str, Any]
+    if metrics is not None:
+        attacks = {"svc_confidence": metrics["mia_efficacy"], **svc_attacks(outputs, splits, ("svc_entropy",)),
+                   "loss_auc": metrics["mia_loss_auc"], "loss_accuracy": metrics["mia_loss_accuracy"]}
+    else:
+        attacks = svc_attacks(outputs, splits)
+        loss = loss_attack(_nll(outputs.train_probs[splits.forget_idx], y_train[splits.forget_idx]),
+                           _nll(outputs.test_probs, y_test), seed=seed)
+        attacks["loss_auc"], attacks["loss_accuracy"] = loss["auc"], loss["accuracy"]
     xf, yf = splits.forget()
     attacks["threshold"] = threshold_summary(forget_statistics(model, xf, yf), forget_statistics(retrain, xf, yf))
     return finite_only({"attacks": attacks, "cka": cka_report(model, original, retrain, splits, seed)})
