@@ -45,7 +45,9 @@ def test_metadata_and_typed_config(name):
     cfg.validate()
     for spec in cls.Config.params():
         assert spec.help, f"{name}.{spec.name} needs help text for its form"
-        if spec.type in (int, float):
+        if spec.choices is not None:
+            assert spec.default in spec.choices
+        elif spec.type in (int, float):
             assert spec.min is not None and spec.max is not None, f"{name}.{spec.name} needs a range"
             assert spec.min <= spec.default <= spec.max
     assert cls.Config.from_values({k: str(v) for k, v in cfg.to_dict().items()}) == cfg
