@@ -75,7 +75,8 @@ def verdict(metrics: dict, original: dict, retrain: dict) -> dict:
         label = "not forgotten"
     elif original_gap is not None and original_gap <= FORGET_CLOSE and fa_o is not None and \
             abs(fa - fa_r) <= FORGET_CLOSE:
-        label = "nothing to forget"
+        # an attack that still tells the run from retrain outranks "the original already matched"
+        label = "nothing to forget" if attacks_ok else "looks forgotten"
     elif fa < fa_r - FORGET_CLOSE:
         label = "over-forgotten"
     elif accuracy_ok:
