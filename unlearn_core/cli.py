@@ -80,6 +80,8 @@ def _add_forget_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--forget-classes", help="comma-separated classes, e.g. 3,7")
     p.add_argument("--forget-random", type=float, help="random fraction of the training set, e.g. 0.1")
     p.add_argument("--forget-indices", help="comma-separated training indices, e.g. 5,17,42")
+    p.add_argument("--model", default=None,
+                   help="run on a stored model (the key `unlearn import` printed) instead of training one")
 
 
 def _spec(args: argparse.Namespace):
@@ -171,7 +173,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     get_method(method)
     lab = _lab(args)
-    record = lab.run(spec, forget, method, params, seed=seed, progress=_progress_printer(True))
+    record = lab.run(spec, forget, method, params, seed=seed, progress=_progress_printer(True),
+                     model_key=getattr(args, "model", None))
     if record["status"] != "ok":
         print(f"unlearn: {method} {record['status']}: {record.get('error')}", file=sys.stderr)
     text = (f"{record['run_id']} {method} [{record['status']}] {_metric_line(record.get('metrics'))}\n"
@@ -191,7 +194,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         get_method(name)
     spec, forget = _spec(args), _forget(args)
     lab = _lab(args)
-    result = lab.compare(spec, forget, methods, seed=args.seed, progress=_progress_printer(True))
+    result = lab.compare(spec, forget, methods, seed=args.seed, progress=_progress_printer(True),
+                         model_key=args.model)
     lines = [f"{'method':26s} {'status':10s} metrics"]
     for run in result["runs"]:
         lines.append(f"{run['method']:26s} {run['status']:10s} {_metric_line(run.get('metrics'))}")

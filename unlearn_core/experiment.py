@@ -217,6 +217,25 @@ class Lab:
         artifacts = self._artifacts(spec, dataset, tensors.get("codes"), updates, meta)
         return BaseModel(key, spec, model, artifacts, meta)
 
+    def stored_model(self, key: str) -> BaseModel:
+        """A stored base or imported model, by its key."""
+        with self._key_lock(key):
+            if key in self._models:
+                return self._models[key]
+            if not self.store.has_model(key):
+                known = ", ".join(m["key"] for m in self.store.list_models("imported")) or "none"
+                raise UserInputError(f"no stored model {key!r}; imported models: {known}")
+            _, meta, _ = self.store.load_model(key)
+            spec = ExperimentSpec.from_dict(meta["spec"])
+            return self._remember(self._load_base(key, spec, self.dataset(spec)))
+
+    def base_for_record(self, record: dict) -> BaseModel:
+        """The original model a run started from (a trained base model or an imported checkpoint)."""
+        key = record.get("experiment_key")
+        if key and self.store.has_model(key):
+            return self.stored_model(key)
+        return self.base_model(ExperimentSpec.from_dict(record["experiment"]))
+
     def register_imported(self, spec: ExperimentSpec, state: dict[str, torch.Tensor], source: str) -> BaseModel:
         """Stores a user's validated weights as a base model of `spec`'s dataset and architecture."""
         from unlearn_core.models.checkpoint import load_validated
@@ -319,11 +338,16 @@ class Lab:
         progress: Progress = _quiet,
         stop: threading.Event | None = None,
         store_run: bool = True,
+        model_key: str | None = None,
     ) -> dict:
-        """Runs one method and returns the run record of design.md section 5 (also stored)."""
+        """Runs one method and returns the run record of design.md section 5 (also stored).
+
+        `model_key` runs on a stored model (e.g. an imported checkpoint) instead of the one `spec` trains; its
+        retrain oracle is trained with the default recipe of its dataset and architecture."""
         impl = get_method(method)
         cfg = impl.Config.from_values(params)
-        spec = spec.resolved()
+        imported = self.stored_model(model_key) if model_key else None
+        spec = imported.spec if imported else spec.resolved()
         seed = spec.seed if seed is None else seed
         stop = stop or threading.Event()
         reason = self.applicability(method, spec, forget)
@@ -331,12 +355,21 @@ class Lab:
             raise MethodNotApplicable(reason)
         select_forget(forget, self.dataset(spec))  # a bad forget set fails before any model is trained
         notes: list[str] = []
-        variant = spec.with_artifacts(impl.info.needs_artifacts)
-        if variant.key != spec.key:
-            notes.append(f"{method} needs a base model trained with {', '.join(impl.info.needs_artifacts)}; "
-                         f"this run uses (and trains once if needed) that variant of the chosen model, with "
-                         f"its own original and retrain oracle")
-        base = self.base_model(variant, _scaled(progress, 0.0, 0.3), stop)
+        if imported is not None:
+            if impl.info.needs_artifacts:
+                raise MethodNotApplicable(
+                    f"{method} needs a model trained here with {', '.join(impl.info.needs_artifacts)}; an imported "
+                    "checkpoint has no such training artifacts")
+            variant, base = spec, imported
+            notes.append(f"ran on the imported model {model_key}; its retrain oracle uses this lab's default recipe "
+                         f"for {spec.dataset}/{spec.arch}, which may differ from how the checkpoint was trained")
+        else:
+            variant = spec.with_artifacts(impl.info.needs_artifacts)
+            if variant.key != spec.key:
+                notes.append(f"{method} needs a base model trained with {', '.join(impl.info.needs_artifacts)}; "
+                             f"this run uses (and trains once if needed) that variant of the chosen model, with "
+                             f"its own original and retrain oracle")
+            base = self.base_model(variant, _scaled(progress, 0.0, 0.3), stop)
         dataset = self.dataset(variant)
         splits = Splits.build(dataset, forget, self.device)
         if impl.applicability(splits, base.artifacts) is not None:
@@ -410,7 +443,8 @@ class Lab:
 
     def compare(self, spec: ExperimentSpec, forget: ForgetSpec, methods: list[str] | str,
                 params: dict[str, dict] | None = None, *, seed: int | None = None,
-                progress: Progress = _quiet, stop: threading.Event | None = None) -> dict:
+                progress: Progress = _quiet, stop: threading.Event | None = None,
+                model_key: str | None = None) -> dict:
         """Runs several methods on one scenario; methods that cannot apply are skipped with the reason."""
         names = list_methods() if methods == "all" else list(methods)
         for name in names:
@@ -424,6 +458,7 @@ class Lab:
                 continue
             try:
                 record = self.run(spec, forget, name, (params or {}).get(name), seed=seed, stop=stop,
+                                  model_key=model_key,
                                   progress=_scaled(progress, i / len(names), (i + 1) / len(names)))
             except MethodNotApplicable as exc:
                 skipped.append({"method": name, "reason": str(exc)})

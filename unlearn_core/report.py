@@ -243,7 +243,7 @@ class Loaded:
 def load(lab: Lab, scenario: Scenario) -> Loaded:
     spec = ExperimentSpec.from_dict(scenario.experiment)
     forget = ForgetSpec.from_dict(scenario.forget)
-    base = lab.base_model(spec)
+    base = lab.base_for_record({"experiment_key": scenario.experiment_key, "experiment": scenario.experiment})
     dataset = lab.dataset(spec)
     models = {}
     for entry in scenario.entries():

@@ -262,7 +262,7 @@ def group_view(group: Group) -> GroupView:
 
 # ---- models ----------------------------------------------------------------------------------------------
 def base_for(record: dict) -> BaseModel:
-    return lab().base_model(ExperimentSpec.from_dict(record["experiment"]))
+    return lab().base_for_record(record)
 
 
 def retrain_for(record: dict) -> BaseModel:

@@ -76,3 +76,29 @@ def test_bad_input_exits_2_with_one_line(home: Path, args, reason):
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0]
+
+
+def test_an_imported_checkpoint_can_be_unlearned(home: Path, tmp_path: Path):
+    import torch
+    from safetensors.torch import save_file
+
+    from unlearn_core.data import load_dataset
+    from unlearn_core.models.architectures import build_model
+    from unlearn_core.models.training import TrainRecipe, train_model
+
+    digits = load_dataset("digits")
+    torch.manual_seed(5)
+    model = build_model("cnn", digits.input_shape, 10)
+    train_model(model, digits.x_train, digits.y_train, TrainRecipe(epochs=5), seed=5, device=torch.device("cpu"))
+    save_file(model.state_dict(), tmp_path / "user.safetensors")
+    proc = _unlearn(home, "import", "--checkpoint", str(tmp_path / "user.safetensors"), "--dataset", "digits",
+                    "--arch", "cnn", "--json")
+    assert proc.returncode == 0, proc.stderr
+    key = json.loads(proc.stdout)["model_key"]
+    proc = _unlearn(home, "run", "--model", key, "--method", "slug", "--forget-classes", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["experiment_key"] == key and record["metrics"]["forget_acc"] <= 0.05
+    assert record["original"]["forget_acc"] > 0.9
+    refused = _unlearn(home, "run", "--model", key, "--method", "mnemonic", "--forget-classes", "3")
+    assert refused.returncode == 2 and "imported checkpoint" in refused.stderr

@@ -241,7 +241,7 @@ def ulira_for_run(lab, run_id: str, cfg: ULiRAConfig | None = None, *, progress:
         raise UserInputError(f"run {run_id} did not finish ({record.get('status')}): nothing to attack")
     spec = ExperimentSpec.from_dict(record["experiment"])
     forget = ForgetSpec.from_dict(record["forget"])
-    base = lab.base_model(spec)
+    base = lab.base_for_record(record)
     state = lab.store.load_run_state(run_id)
     if state is None:
         raise UserInputError(f"run {run_id} has no stored model")
