@@ -40,3 +40,10 @@ def weight_tensors(model: nn.Module) -> dict[str, nn.Parameter]:
         if isinstance(module, nn.Conv2d | nn.Linear):
             out[f"{module_name}.weight" if module_name else "weight"] = module.weight
     return out
+
+
+def as_heatmap(tensor: torch.Tensor) -> torch.Tensor:
+    """The 2-D grid the dashboard draws: (out, in*k*k) for conv kernels, (out, in) for linear weights,
+    (1, n) for biases and other vectors."""
+    t = tensor.detach().cpu()
+    return t.reshape(1, -1) if t.dim() <= 1 else t.reshape(t.shape[0], -1)

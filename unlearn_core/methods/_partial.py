@@ -4,7 +4,6 @@
   entries by |gradient| may change. The update is masked after the optimiser step (old values are restored
   outside the mask), so momentum or Adam state cannot move a parameter that was not selected.
 - `subtract_recorded_updates`: amnesiac subtraction of recorded training steps, optionally pruned per layer.
-- `as_heatmap`: any parameter-shaped tensor as the 2-D grid the dashboard draws.
 - `PartialUpdateMethod`: the training loop of partial label flipping and partial gradient ascent.
 """
 
@@ -21,6 +20,7 @@ from torch import nn
 from unlearn_core.data import Splits
 from unlearn_core.methods._common import (
     accuracy,
+    as_heatmap,
     check_finite_loss,
     make_optimizer,
     minibatches,
@@ -38,14 +38,6 @@ from unlearn_core.models.training import UpdateLog, keep_count, prune_per_layer
 
 STORAGE_CURVE_RHOS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 MONITOR_SIZE = 2048  # retain images used to chart retain accuracy per epoch (monitoring only)
-
-
-def as_heatmap(tensor: torch.Tensor) -> torch.Tensor:
-    """(out, in*k*k) for conv kernels, (out, in) for linear weights, (1, n) for biases and other vectors."""
-    t = tensor.detach().cpu()
-    if t.dim() <= 1:
-        return t.reshape(1, -1)
-    return t.reshape(t.shape[0], -1)
 
 
 def top_fraction_mask(values: torch.Tensor, rho: float) -> torch.Tensor:

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._partial import as_heatmap
+from unlearn_core.methods._common import as_heatmap
 from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._common import accuracy, make_optimizer, minibatches
+from unlearn_core.methods._common import accuracy, as_heatmap, make_optimizer, minibatches
 from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,
@@ -40,16 +40,10 @@ from unlearn_core.methods.base import (
 from unlearn_core.methods.random_label import LABEL_DRAWS, ORDERS, draw_random_labels, random_label_epoch
 
 
-def as_grid(tensor: torch.Tensor) -> torch.Tensor:
-    """The 2-D layout the dashboard draws: (out, in*kh*kw) kernels, (out, in) matrices, (1, n) vectors."""
-    t = tensor.detach().cpu()
-    return t.reshape(1, -1) if t.dim() <= 1 else t.reshape(t.shape[0], -1)
-
-
 def mask_diagnostics(masks: dict[str, torch.Tensor]) -> tuple[dict[str, dict], dict[str, float]]:
     """Per-tensor {"updated_fraction", "count"} and each tensor's share of all selected entries."""
     total = sum(int(m.sum()) for m in masks.values())
-    per_tensor = {name: {"updated_fraction": float(m.float().mean()), "count": as_grid(m.to(torch.uint8))}
+    per_tensor = {name: {"updated_fraction": float(m.float().mean()), "count": as_heatmap(m.to(torch.uint8))}
                   for name, m in masks.items()}
     share = {name: (int(m.sum()) / total if total else 0.0) for name, m in masks.items()}
     return per_tensor, share
