@@ -150,9 +150,8 @@ def body() -> None:
         upload = st.file_uploader("Checkpoint", type=["safetensors", "pt", "pth", "bin"], key=S.W_UPLOAD)
         if upload is not None and st.button("Import", key=S.W_IMPORT):
             import_checkpoint(upload, chosen)
-        st.caption("An imported model gets a model card and can be unlearned from the command line with "
-                   "`unlearn run --model <key> ...` (its retrain oracle uses this lab's default recipe); the "
-                   "Unlearn page runs on models trained here.")
+        st.caption("An imported model gets a model card and can be unlearned: choose it on the Unlearn page (or "
+                   "`unlearn run --model <key> ...`); its retrain oracle uses this lab's default recipe.")
     key = st.session_state.get(S.IMPORTED_KEY)
     if key and common.lab().store.has_model(key):
         model_card(key)

@@ -66,12 +66,23 @@ def body() -> None:
         "after another in the background and appear on Compare when done.",
     )
     spec, forget = common.experiment_spec(), common.forget_spec()
-    st.markdown(f"**Model:** {common.experiment_label(spec)} · **Forget set:** {forget.describe()} "
+    model_key = None
+    imported = st.session_state.get(S.IMPORTED_KEY)
+    if imported and common.lab().store.has_model(imported):
+        trained_label = f"the model trained here ({common.experiment_label(spec)})"
+        choice = st.radio("Model to unlearn", (trained_label, f"the imported checkpoint {imported}"),
+                          key=S.W_TARGET_MODEL, horizontal=True,
+                          help="An imported checkpoint has no training artifacts (no mnemonic codes, no recorded "
+                               "updates); its retrain oracle uses this lab's default recipe.")
+        if choice != trained_label:
+            model_key = imported
+            spec = common.lab().stored_model(imported).spec
+    st.markdown(f"**Model:** {model_key or common.experiment_label(spec)} · **Forget set:** {forget.describe()} "
                 f"(scenario *{forget.scenario}*)")
     if forget.describe() == "nothing":
         st.warning("The forget set is empty: choose what to forget on the Forget set page first.")
         return
-    if not common.base_is_trained(spec):
+    if model_key is None and not common.base_is_trained(spec):
         st.info("The model is not trained yet: the first queued run trains it (and the retrain oracle) first.")
     chosen: dict[str, dict] = {}
     for family, title, expanded in FAMILIES:
@@ -86,8 +97,8 @@ def body() -> None:
     label = f"Queue {len(chosen)} run{'s' if len(chosen) != 1 else ''}"
     if st.button(label, key=S.W_QUEUE, type="primary", disabled=not chosen):
         for name, params in chosen.items():
-            common.queue_run(spec, forget, name, params)
-        st.session_state[S.GROUP] = common.current_group_key()
+            common.queue_run(spec, forget, name, params, model_key)
+        st.session_state[S.GROUP] = common.current_group_key(model_key)
         st.success(f"Queued {', '.join(chosen)}. Follow them below; results land on Compare.")
     common.job_panel()
     runs = common.lab().store.list_runs(limit=15)

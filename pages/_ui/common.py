@@ -194,9 +194,9 @@ def scenario_groups() -> list[Group]:
     return list(groups.values())
 
 
-def current_group_key() -> str:
-    """The group of the active experiment and forget set (what the user just queued)."""
-    return _group_key(base_key(experiment_spec()), forget_spec().to_dict())
+def current_group_key(model_key: str | None = None) -> str:
+    """The group of the active (or given stored) model and forget set (what the user just queued)."""
+    return _group_key(model_key or base_key(experiment_spec()), forget_spec().to_dict())
 
 
 def group_selector(label: str = "Scenario") -> Group | None:
@@ -321,10 +321,12 @@ def queue_reference(spec: ExperimentSpec, forget: ForgetSpec) -> str:
     return submit("train", f"original + retrain oracle ({forget.describe()})", work)
 
 
-def queue_run(spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dict | None = None) -> str:
-    """Runs one method in the background; the stored record is the result, a failure its reason."""
+def queue_run(spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dict | None = None,
+              model_key: str | None = None) -> str:
+    """Runs one method in the background (on a stored/imported model if `model_key` is given); the stored
+    record is the result, a failure its reason."""
     def work(progress: Callable[[float, str], None], stop: Any) -> dict:
-        record = lab().run(spec, forget, method, params, progress=progress, stop=stop)
+        record = lab().run(spec, forget, method, params, progress=progress, stop=stop, model_key=model_key)
         if record["status"] == "failed":
             raise JobFailed(f"{method} failed: {record['error']}")
         return record

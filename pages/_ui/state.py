@@ -29,6 +29,7 @@ W_GALLERY_CLASS, W_GALLERY_PRED, W_GALLERY_CONF, W_GALLERY_PAGE = (
 W_EMBEDDING, W_LASSO_CHART, W_LASSO_ADD = "forget_embedding", "forget_lasso_chart", "forget_lasso_add"
 W_CLEAR = "forget_clear"
 W_QUEUE = "unlearn_queue"
+W_TARGET_MODEL = "unlearn_target_model"
 W_INSIDE_RUNS = "inside_runs"
 W_PRED_FORGET, W_PRED_RETAIN, W_ATTR_METHOD, W_ATTR_MODEL = (
     "pred_forget_images", "pred_retain_images", "pred_attribution", "pred_attribution_model")

@@ -28,3 +28,22 @@ def test_queueing_a_run_shows_it_in_the_job_panel(digits_base):
     assert_clean(at)
     assert any("Queued finetune" in s.value for s in at.success)
     assert len(at.session_state["submitted_jobs"]) == 1
+
+
+def test_an_imported_checkpoint_can_be_chosen_and_unlearned(lab, digits_base):
+    from pages._ui import common
+
+    imported = lab.register_imported(digits_base.spec, digits_base.model.state_dict(), "test upload")
+    at = open_page()  # the app frame sets the session up
+    at.session_state["imported_model_key"] = imported.key
+    at.switch_page("pages/unlearn.py").run()
+    assert_clean(at)
+    radio = at.radio(key="unlearn_target_model")
+    radio.set_value(radio.options[1]).run()
+    assert any(imported.key in m.value for m in at.markdown)
+    at.checkbox(key="unlearn_use_slug").check().run()
+    at.button(key="unlearn_queue").click().run()
+    assert_clean(at)
+    job = common.runner().wait(at.session_state["submitted_jobs"][-1], timeout=300)
+    assert job is not None and job.status == "ok", job and job.error
+    assert job.result["experiment_key"] == imported.key and job.result["metrics"]["forget_acc"] <= 0.05
