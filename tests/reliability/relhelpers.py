@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 
 def clone_models(source, target) -> None:
-    """Copies every stored model (base models, retrain oracles) between workspaces through the Store API."""
+    """Copies the trained models (base models, retrain oracles; not imported checkpoints, which tests of the
+    import path count) between workspaces through the Store API."""
     for row in source.list_models():
-        if not target.has_model(row["key"]):
+        if row["kind"] != "imported" and not target.has_model(row["key"]):
             state, meta, tensors = source.load_model(row["key"])
             target.save_model(row["key"], row["kind"], state, meta, tensors)
 
