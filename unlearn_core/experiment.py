@@ -20,7 +20,14 @@ import torch
 from torch import nn
 
 from unlearn_core import UserInputError
-from unlearn_core.data import ForgetSpec, ImageDataset, Splits, dataset_info, load_dataset, select_forget
+from unlearn_core.data import (
+    ForgetSpec,
+    ImageDataset,
+    Splits,
+    check_dataset_options,
+    load_dataset,
+    select_forget,
+)
 from unlearn_core.device import device_label, environment_versions, select_device
 from unlearn_core.methods import (
     MethodDiverged,
@@ -79,11 +86,7 @@ class ExperimentSpec:
         if self.arch not in list_architectures():
             known = ", ".join(list_architectures())
             raise UserInputError(f"unknown architecture {self.arch!r}; choose one of: {known}")
-        known_options = {k for k, _ in dataset_info(self.dataset).default_options}  # unknown dataset raises here
-        unknown = sorted(k for k, _ in self.dataset_options if k not in known_options)
-        if unknown:
-            raise UserInputError(f"{self.dataset} has no option {unknown[0]!r}; options: "
-                                 f"{', '.join(sorted(known_options)) or 'none'}")
+        check_dataset_options(self.dataset, [k for k, _ in self.dataset_options])
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UserInputError(f"seed must be a non-negative integer, got {self.seed!r}")
         recipe = self.recipe or default_recipe(self.dataset, self.arch)

@@ -16,6 +16,7 @@ __all__ = [
     "ForgetSpec",
     "ImageDataset",
     "Splits",
+    "check_dataset_options",
     "dataset_info",
     "list_datasets",
     "load_dataset",
@@ -37,11 +38,15 @@ def load_dataset(name: str = "digits", **options: Any) -> ImageDataset:
     return _load_cached(name, tuple(sorted(options.items())))
 
 
+def check_dataset_options(name: str, option_names: list[str]) -> None:
+    """Raises UserInputError for an unknown dataset or an option its loader does not take."""
+    known = {k for k, _ in dataset_info(name).default_options}
+    unknown = sorted(k for k in option_names if k not in known)
+    if unknown:
+        raise UserInputError(f"{name} has no option {unknown[0]!r}; options: {', '.join(sorted(known)) or 'none'}")
+
+
 @lru_cache(maxsize=8)
 def _load_cached(name: str, options: tuple[tuple[str, Any], ...]) -> ImageDataset:
-    info, loader = DATASETS.get(name)
-    known = {k for k, _ in info.default_options}
-    unknown = [k for k, _ in options if k not in known]
-    if unknown:
-        raise UserInputError(f"{name} has no option {unknown[0]!r}; options: {sorted(known) or 'none'}")
-    return loader(**dict(options))
+    check_dataset_options(name, [k for k, _ in options])
+    return DATASETS.get(name)[1](**dict(options))
