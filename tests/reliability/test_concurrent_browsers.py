@@ -20,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 JOBS = {"finetune": "session A", "gradient_ascent": "session B"}
+# session A's job runs long enough (several seconds) that session B queues while it is still running, so the
+# shared queue is visible from B whatever the machine's speed
+EPOCHS = {"finetune": 100, "gradient_ascent": 1}
 
 
 def _free_port() -> int:
@@ -61,7 +64,7 @@ def server(tmp_path: Path, lab, digits_base):
 
 
 def _queue(page, url: str, method: str) -> None:
-    """Opens the app, then the Unlearn page: opens the baselines, ticks `method`, one epoch, queues it."""
+    """Opens the app, then the Unlearn page: opens the baselines, ticks `method`, sets its epochs, queues it."""
     # the front page first: a deep link into a server that has not yet run app.py's navigation opens the page
     # script on its own, without the session set-up (reported to the dashboard owner)
     page.goto(url)
@@ -73,7 +76,7 @@ def _queue(page, url: str, method: str) -> None:
     page.locator("label").filter(has_text=re.compile(rf"^{method} —")).first.click()  # not partial_{method}
     epochs = page.get_by_role("spinbutton", name="epochs").first
     epochs.wait_for(timeout=30_000)
-    epochs.fill("1")
+    epochs.fill(str(EPOCHS[method]))
     epochs.press("Enter")
     page.get_by_role("button", name="Queue 1 run").wait_for(timeout=30_000)
     page.get_by_role("button", name="Queue 1 run").click()
@@ -116,7 +119,8 @@ def test_two_sessions_share_one_queue_and_get_their_own_results(server, lab):
     stored = {r["method"]: r for r in Store(home).list_runs()}
     assert set(stored) == set(JOBS) and all(r["status"] == "ok" for r in stored.values())
     for method, row in stored.items():
-        expected = lab.run(ExperimentSpec(), ForgetSpec(classes=(3,)), method, {"epochs": 1}, store_run=False)
+        expected = lab.run(ExperimentSpec(), ForgetSpec(classes=(3,)), method, {"epochs": EPOCHS[method]},
+                           store_run=False)
         got = Store(home).get_run(row["id"])
         assert got["metrics"]["forget_acc"] == expected["metrics"]["forget_acc"], method
         assert got["metrics"]["test_acc"] == expected["metrics"]["test_acc"], method

@@ -14,6 +14,8 @@ original knew about them.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -56,21 +58,18 @@ def similarity_layers(model: nn.Module) -> list[str]:
 @torch.inference_mode()
 def layer_activations(model: nn.Module, x: torch.Tensor, layers: list[str], batch_size: int = 512
                       ) -> dict[str, torch.Tensor]:
-    """Outputs of the named modules on x (flattened per sample, on the CPU), captured by forward hooks."""
+    """Outputs of the named modules on x (flattened per sample, on the CPU), captured by forward hooks.
+
+    The hooks go on a private copy: the original and retrain models are shared between concurrent runs, and a
+    hook on a shared module would also capture (and race with) another thread's forward passes."""
+    model = copy.deepcopy(model).eval()
     modules = dict(model.named_modules())
     captured: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
-    handles = [modules[name].register_forward_hook(
-        lambda _m, _inp, out, name=name: captured[name].append(out.detach().flatten(1).float().cpu()))
-        for name in layers]
-    was_training = model.training
-    model.eval()
-    try:
-        for start in range(0, len(x), batch_size):
-            model(x[start : start + batch_size])
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    for name in layers:
+        modules[name].register_forward_hook(
+            lambda _m, _inp, out, name=name: captured[name].append(out.detach().flatten(1).float().cpu()))
+    for start in range(0, len(x), batch_size):
+        model(x[start : start + batch_size])
     return {name: torch.cat(chunks) for name, chunks in captured.items()}
 
 
