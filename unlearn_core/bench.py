@@ -501,5 +501,5 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RUNNERS", "SCENARIOS", "Case", "Scenario", "forward_backward_seconds", "measure", "persample_speedup", "run_bench",
-           "time_method", "to_markdown"]
+__all__ = ["RUNNERS", "SCENARIOS", "Case", "Scenario", "forward_backward_seconds", "measure", "persample_speedup",
+           "run_bench", "time_method", "to_markdown"]
