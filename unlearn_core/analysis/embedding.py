@@ -6,13 +6,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from unlearn_core.device import eval_batch_size
 from unlearn_core.models.architectures import penultimate_features
 
 EMBEDDINGS = ("pca", "tsne")
 
 
 @torch.inference_mode()
-def features(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> np.ndarray:
+def features(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> np.ndarray:
+    batch_size = batch_size or eval_batch_size(x.device)
     was_training = model.training
     model.eval()
     out = [penultimate_features(model, x[i : i + batch_size]).flatten(1).float().cpu()

@@ -22,6 +22,7 @@ from torch import nn
 
 from unlearn_core.analysis.embedding import features as penultimate
 from unlearn_core.data import Splits
+from unlearn_core.device import eval_batch_size
 
 
 def centred_gram(x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -56,7 +57,7 @@ def similarity_layers(model: nn.Module) -> list[str]:
 
 
 @torch.inference_mode()
-def layer_activations(model: nn.Module, x: torch.Tensor, layers: list[str], batch_size: int = 512
+def layer_activations(model: nn.Module, x: torch.Tensor, layers: list[str], batch_size: int | None = None
                       ) -> dict[str, torch.Tensor]:
     """Outputs of the named modules on x (flattened per sample, on the CPU), captured by forward hooks.
 
@@ -68,6 +69,7 @@ def layer_activations(model: nn.Module, x: torch.Tensor, layers: list[str], batc
     for name in layers:
         modules[name].register_forward_hook(
             lambda _m, _inp, out, name=name: captured[name].append(out.detach().flatten(1).float().cpu()))
+    batch_size = batch_size or eval_batch_size(x.device)
     for start in range(0, len(x), batch_size):
         model(x[start : start + batch_size])
     return {name: torch.cat(chunks) for name, chunks in captured.items()}

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
+from unlearn_core.device import eval_batch_size
 from unlearn_core.metrics.accuracy import accuracy, confusion_matrix, per_class_accuracy
 from unlearn_core.metrics.mia import loss_attack, svc_mia_efficacy, true_class_confidence
 from unlearn_core.metrics.weights import changed_parameters
@@ -35,7 +36,8 @@ class Outputs:
 
 
 @torch.inference_mode()
-def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    batch_size = batch_size or eval_batch_size(x.device)
     was_training = model.training
     model.eval()
     out = [F.softmax(model(x[i : i + batch_size]).float(), dim=1) for i in range(0, len(x), batch_size)]
