@@ -206,6 +206,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _method_text(item: dict, specs: list) -> str:
+    """One method's line, then one line per parameter: our default beside the paper's or official code's."""
+    from unlearn_core.methods.base import format_default
+
+    lines = [f"{item['name']:26s} {item['family']:9s} {item['summary']}"]
+    for spec in specs:
+        paper = spec.paper or "not stated"
+        line = f"    {spec.name:22s} ours {format_default(spec.default):10s} paper/official {paper}"
+        lines.append(line + (f"  ({spec.why})" if spec.why else ""))
+    return "\n".join(lines)
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from unlearn_core.methods import METHODS, list_methods
 
@@ -218,10 +230,11 @@ def cmd_methods(args: argparse.Namespace) -> int:
             "paper": info.paper, "scenarios": list(info.scenarios), "needs_retain": info.needs_retain,
             "needs_artifacts": list(info.needs_artifacts), "inferred": info.inferred,
             "params": [{"name": p.name, "type": p.type.__name__, "default": p.default, "min": p.min, "max": p.max,
-                        "help": p.help, "choices": list(p.choices) if p.choices else None}
+                        "help": p.help, "choices": list(p.choices) if p.choices else None,
+                        "paper_default": p.paper, "why": p.why}
                        for p in cls.Config.params()],
         })
-    text = "\n".join(f"{m['name']:26s} {m['family']:9s} {m['summary']}" for m in items)
+    text = "\n".join(_method_text(m, METHODS.get(m["name"]).Config.params()) for m in items)
     _emit(args, {"methods": items}, text)
     return 0
 
