@@ -32,7 +32,7 @@ LAYERS = [
     {"registry", "progress", "device", "results", "store", "data", "models", "persample", "metrics", "methods",
      "analysis", "viz"},
     {"experiment", "jobs"},
-    {"studies", "presets", "report", "bench"},
+    {"studies", "presets", "report", "bench", "bench_threads"},
     {"cli"},
 ]
 
