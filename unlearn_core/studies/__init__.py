@@ -1,0 +1,1 @@
+"""Studies: orchestration above the Lab (sweeps over grids and seeds, and the probes built on them)."""
