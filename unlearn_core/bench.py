@@ -135,6 +135,18 @@ SCENARIOS: dict[str, Callable[[torch.device], Scenario]] = {
 PREFERRED_DEVICE = {"smoke": "cpu", "digits-cnn": "cpu", "shapes50k-resnet18": "auto"}
 
 
+def _contention(device: torch.device, progress: Progress) -> dict:
+    from unlearn_core.bench_threads import run_contention
+
+    return run_contention(device, progress)
+
+
+# Scenarios that measure something other than a method table: name -> runner returning the result dict
+# (with a "markdown" key), written like the others.
+RUNNERS: dict[str, Callable[[torch.device, Progress], dict]] = {"contention": _contention}
+PREFERRED_DEVICE["contention"] = "cpu"
+
+
 # ---- measuring ------------------------------------------------------------------------------------------------
 def _proc_status_kb(key: str) -> int | None:
     try:
@@ -289,15 +301,21 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
               out_dir: Path | None = None) -> dict:
     """Runs `scenario` and returns its tables as a dict (with a "markdown" key); writes `<scenario>.md` and
     `<scenario>.json` into `out_dir` when given."""
-    if scenario not in SCENARIOS:
-        raise UserInputError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+    if scenario not in SCENARIOS and scenario not in RUNNERS:
+        raise UserInputError(f"unknown scenario {scenario!r}; choose one of: {', '.join([*SCENARIOS, *RUNNERS])}")
     progress = progress or _quiet
     dev = select_device(PREFERRED_DEVICE[scenario] if device == "auto" else device)
+    if scenario in RUNNERS:
+        result = RUNNERS[scenario](dev, progress)
+        progress(1.0, "done")
+        if out_dir is not None:
+            _write_tables(out_dir, scenario, result)
+        return result
     sc = SCENARIOS[scenario](dev)
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M")
     with tempfile.TemporaryDirectory(prefix="unlearn-bench-") as home, _threads(dev) as threads:
-        lab = Lab(Store(Path(home)), device=str(dev))
+        lab = Lab(Store(Path(home)), device=str(dev), threads=threads if dev.type == "cpu" else None)
         trained: set[str] = set()  # base models trained by an earlier case (then cached, not timed again)
         cases = [_run_case(lab, sc, case, progress, i, len(sc.cases), trained) for i, case in enumerate(sc.cases)]
         persample = {}
@@ -318,11 +336,15 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
     result["markdown"] = to_markdown(result)
     progress(1.0, "done")
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{sc.name}.md").write_text(result["markdown"])
-        (out_dir / f"{sc.name}.json").write_text(
-            json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=1, default=str))
+        _write_tables(out_dir, sc.name, result)
     return result
+
+
+def _write_tables(out_dir: Path, name: str, result: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.md").write_text(result["markdown"])
+    (out_dir / f"{name}.json").write_text(
+        json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=1, default=str))
 
 
 def _run_case(lab: Lab, sc: Scenario, case: Case, progress: Progress, index: int, count: int,
@@ -479,5 +501,5 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SCENARIOS", "Case", "Scenario", "forward_backward_seconds", "measure", "persample_speedup", "run_bench",
-           "time_method", "to_markdown"]
+__all__ = ["RUNNERS", "SCENARIOS", "Case", "Scenario", "forward_backward_seconds", "measure", "persample_speedup",
+           "run_bench", "time_method", "to_markdown"]

@@ -73,7 +73,14 @@ def _add_experiment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                    help="dataset option, e.g. n_train=20000 for shapes or root=/data for mnist")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    _add_threads_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def _add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch intra-op threads (default: chosen from the model size and free cores; "
+                        "UNLEARN_THREADS also sets it)")
 
 
 def _add_forget_args(p: argparse.ArgumentParser) -> None:
@@ -110,7 +117,7 @@ def _forget(args: argparse.Namespace):
 def _lab(args: argparse.Namespace):
     from unlearn_core.experiment import Lab
 
-    return Lab(device=getattr(args, "device", "auto"))
+    return Lab(device=getattr(args, "device", "auto"), threads=getattr(args, "threads", None))
 
 
 def _emit(args: argparse.Namespace, payload: dict, text: str) -> None:
@@ -482,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-out", default=None, metavar="FILE",
                    help="also write metrics and full configs as JSON (each run re-runs with `unlearn run --config`)")
     p.add_argument("--device", default="auto")
+    _add_threads_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
 
@@ -496,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description", default=None, help="description of a saved preset")
     p.add_argument("--force", action="store_true", help="overwrite a saved preset of the same name")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    _add_threads_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.set_defaults(func=cmd_preset)
 

@@ -28,7 +28,7 @@ from unlearn_core.data import (
     load_dataset,
     select_forget,
 )
-from unlearn_core.device import device_label, environment_versions, select_device
+from unlearn_core.device import apply_threads, choose_threads, device_label, environment_versions, select_device
 from unlearn_core.methods import (
     MethodDiverged,
     MethodNotApplicable,
@@ -140,9 +140,14 @@ class Lab:
     """Facade over data, models, methods, metrics and the store. Safe to share between threads: shared
     models are never handed out for editing (methods get deep copies)."""
 
-    def __init__(self, store: Store | None = None, device: str = "auto") -> None:
+    def __init__(self, store: Store | None = None, device: str = "auto", threads: int | None = None) -> None:
+        """`threads` fixes torch's intra-op threads for all work; None lets `choose_threads` pick them per model
+        (UNLEARN_THREADS, when set, applies then)."""
         self.store = store or Store()
         self.device = select_device(device)
+        self.threads = threads
+        if threads is not None:
+            choose_threads(requested=threads)  # a bad count fails here, before any work
         self._models: OrderedDict[str, BaseModel] = OrderedDict()
         self._lock = threading.RLock()
         self._key_locks: dict[str, threading.Lock] = {}
@@ -150,6 +155,12 @@ class Lab:
     # ---- data and models ----------------------------------------------------------------------------
     def dataset(self, spec: ExperimentSpec) -> ImageDataset:
         return load_dataset(spec.dataset, **dict(spec.dataset_options))
+
+    def use_threads(self, model: nn.Module) -> dict:
+        """Chooses and applies torch's threads for work on `model` in the calling thread; returns the choice as
+        recorded in model metadata and run records."""
+        choice = choose_threads(sum(p.numel() for p in model.parameters()), requested=self.threads)
+        return apply_threads(choice).to_dict()
 
     def _key_lock(self, key: str) -> threading.Lock:
         with self._lock:
@@ -176,6 +187,7 @@ class Lab:
                 return self._remember(self._load_base(key, spec, dataset))
             progress(0.0, f"training {spec.arch} on {spec.dataset}")
             model = self._fresh_model(spec, dataset)
+            threads = self.use_threads(model)
             codes = make_codes(dataset.num_classes, dataset.input_shape, spec.seed) \
                 if spec.recipe.mnemonic_t_mix > 0 else None
             outcome = train_model(model, dataset.x_train, dataset.y_train, spec.recipe, seed=spec.seed,
@@ -189,7 +201,7 @@ class Lab:
                 "train_acc": accuracy(outcome.model, dataset.x_train.to(self.device),
                                       dataset.y_train.to(self.device)),
                 "num_params": sum(p.numel() for p in model.parameters()),
-                "device": device_label(self.device), "versions": environment_versions(),
+                "device": device_label(self.device), "threads": threads, "versions": environment_versions(),
                 "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             }
             tensors: dict[str, torch.Tensor] = {}
@@ -216,6 +228,7 @@ class Lab:
         model = self._fresh_model(spec, dataset)
         model.load_state_dict(state)
         model.to(self.device).eval()
+        self.use_threads(model)
         updates = UpdateLog.from_tensors(meta["updates"], tensors) if "updates" in meta else None
         artifacts = self._artifacts(spec, dataset, tensors.get("codes"), updates, meta)
         return BaseModel(key, spec, model, artifacts, meta)
@@ -275,14 +288,15 @@ class Lab:
             x, y = splits.retain()
             progress(0.0, "training the retrain oracle")
             model = self._fresh_model(base.spec, dataset)
+            threads = self.use_threads(model)
             recipe = replace(base.spec.recipe, record_updates=False)
             outcome = train_model(model, x, y, recipe, seed=base.spec.seed, device=self.device,
                                   sample_ids=splits.retain_idx, codes=base.artifacts.codes,
                                   progress=progress, stop=stop)
             meta = {"kind": "retrain", "dataset": base.spec.dataset, "arch": base.spec.arch,
                     "spec": base.spec.to_dict(), "base": base.key, "forget": forget.to_dict(),
-                    "train_seconds": outcome.seconds, "history": outcome.history,
-                    "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+                    "train_seconds": outcome.seconds, "history": outcome.history, "threads": threads,
+                    "device": device_label(self.device), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
             self.store.save_model(key, "retrain", {k: v.cpu() for k, v in model.state_dict().items()}, meta)
             artifacts = self._artifacts(base.spec, dataset, base.artifacts.codes, None, meta)
             return self._remember(BaseModel(key, base.spec, model.eval(), artifacts, meta))
@@ -380,10 +394,11 @@ class Lab:
         if impl.applicability(splits, base.artifacts) is not None:
             raise MethodNotApplicable(impl.applicability(splits, base.artifacts))
         oracle = self.retrain_oracle(base, forget, _scaled(progress, 0.3, 0.6), stop)
+        threads = self.use_threads(base.model)
         original_metrics, retrain_metrics = self._reference_metrics(base, oracle, splits, seed)
         record: dict[str, Any] = {
             "method": method, "title": impl.info.title, "family": impl.info.family, "params": cfg.to_dict(),
-            "seed": seed, "device": device_label(self.device), "experiment": variant.to_dict(),
+            "seed": seed, "device": device_label(self.device), "threads": threads, "experiment": variant.to_dict(),
             "experiment_key": base.key, "retrain_key": oracle.key, "forget": forget.to_dict(),
             "forget_summary": splits.summary(), "versions": environment_versions(), "notes": notes,
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),

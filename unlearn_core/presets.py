@@ -266,6 +266,10 @@ def rerun(lab: Lab, source: str | dict, progress: Progress = _quiet, store_run: 
     record = lab.store.get_run(source) if isinstance(source, str) else source
     config = run_config(record)
     get_method(config["method"])
+    recorded_threads = (record.get("threads") or {}).get("threads")
+    if recorded_threads and lab.threads is None:
+        # sums split over another thread count round differently: re-run with the threads the run had
+        lab = Lab(lab.store, str(lab.device), threads=int(recorded_threads))
     return lab.run(ExperimentSpec.from_dict(config["experiment"]), ForgetSpec.from_dict(config["forget"]),
                    config["method"], config["params"], seed=int(config["seed"]), progress=progress,
                    store_run=store_run)
