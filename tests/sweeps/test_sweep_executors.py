@@ -102,18 +102,18 @@ def test_cancel_stops_queued_cells(prepared):
     assert list(statuses.values()) == ["ok"]  # the queued cells never started: no run stored for them
 
 
-def _sweep_command(home: Path, *extra: str) -> tuple[list[str], dict]:
+def _sweep_command(home: Path, executor: str, *extra: str) -> tuple[list[str], dict]:
     env = {**os.environ, "UNLEARN_HOME": str(home), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "unlearn_core.cli", "sweep", "--dataset", "digits", "--epochs", "2",
                "--forget-classes", "3", "--method", "finetune", "--grid", "epochs=1,2,3", "--method",
-               "gradient_ascent", "--grid", "epochs=1,2,3", "--seeds", "0", "--executor", "local", "--workers", "1",
+               "gradient_ascent", "--grid", "epochs=1,2,3", "--seeds", "0", "--executor", executor, "--workers", "1",
                "--device", "cpu", *extra]
     return command, env
 
 
 def test_sigkilled_sweep_resumes_without_redoing_finished_cells(tmp_path):
     home = tmp_path / "ws"
-    command, env = _sweep_command(home)
+    command, env = _sweep_command(home, "local")
     proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     run_ids = [c.run_id for c in SweepSpec(EXPERIMENT, (FORGET,), (
@@ -134,7 +134,7 @@ def test_sigkilled_sweep_resumes_without_redoing_finished_cells(tmp_path):
     assert finished, "no cell finished before the deadline"
     assert len(finished) < len(run_ids), "the sweep finished before it could be killed"
 
-    command, env = _sweep_command(home, "--json")
+    command, env = _sweep_command(home, "sequential", "--json")  # resuming works the same on any executor
     out = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     payload = json.loads(out.stdout)

@@ -16,7 +16,10 @@ Every executor runs the same function, `execute_cell`, which calls `Lab.run` on 
 with the cell's content-addressed run id; a worker process keeps its Lab between cells, so each base model is
 loaded once per worker. `local` is a process pool (standard library, spawn context: torch and fork do not mix);
 `ray` submits Ray core tasks, one CPU each, and a fraction of a GPU when the cluster has GPUs. Each worker takes
-a fair share of the cores for torch's threads, so N workers never oversubscribe the machine.
+its share of the cores for torch's threads (`device.choose_threads` with UNLEARN_WORKERS set to the number of
+workers: one thread for small models, cores // workers at most for large ones; `threads` fixes the count), so N
+workers never oversubscribe the machine. Thread counts can change the last bits of floating-point sums, so
+"same numbers on every executor" holds for the same thread count: always true for small models (one thread).
 """
 
 from __future__ import annotations
@@ -35,21 +38,13 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from unlearn_core import UserInputError
+from unlearn_core.device import WORKERS_ENV, usable_cores
 from unlearn_core.studies.sweep import SweepCell
 
 EXECUTORS = ("sequential", "local", "ray")
 PROGRESS_EVERY_S = 0.5  # a worker reports a cell's progress at most this often (each report crosses processes)
 STOP_POLL_S = 0.5  # and asks whether to stop at most this often
-
-
-def usable_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -72,25 +67,24 @@ class CellOutcome:
 
 
 # ---- the worker side ---------------------------------------------------------------------------------------
-_WORKER_LABS: dict[tuple[str, str], Any] = {}
+_WORKER_LABS: dict[tuple[str, str, int | None], Any] = {}
 
 
-def _worker_lab(home: str, device: str):
+def _worker_lab(home: str, device: str, threads: int | None):
     from unlearn_core.experiment import Lab
     from unlearn_core.store import Store
 
-    key = (home, device)
+    key = (home, device, threads)
     if key not in _WORKER_LABS:
-        _WORKER_LABS[key] = Lab(Store(home), device=device)
+        _WORKER_LABS[key] = Lab(Store(home), device=device, threads=threads)
     return _WORKER_LABS[key]
 
 
-def _init_worker(threads: int, workers: int) -> None:
-    """Pool initializer: this worker's share of the cores for torch's intra-op threads. Ctrl-C is the driver's
-    to handle (it cancels through the stop event): a worker interrupted mid-run would store a failed run."""
+def _init_worker(workers: int) -> None:
+    """Pool initializer. UNLEARN_WORKERS tells `choose_threads` how many workers share the cores. Ctrl-C is the
+    driver's to handle (it cancels through the stop event): a worker interrupted mid-run would store a failed run."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ["UNLEARN_WORKERS"] = str(workers)
-    torch.set_num_threads(threads)
+    os.environ[WORKERS_ENV] = str(workers)
 
 
 class _Throttled:
@@ -136,11 +130,9 @@ def execute_cell(task: CellTask, sink: Any = None, stop: Any = None, threads: in
     A cell whose run already finished is not run again; a stale row (interrupted, cancelled) is replaced."""
     from unlearn_core.store import _pid_alive
 
-    if threads:
-        torch.set_num_threads(threads)
     cell = task.cell
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    lab = _worker_lab(task.home, task.device)
+    lab = _worker_lab(task.home, task.device, threads)
     row = lab.store.run_row(cell.run_id)
     if row is not None:
         if row["status"] in ("ok", "failed"):
@@ -161,8 +153,8 @@ def execute_cell(task: CellTask, sink: Any = None, stop: Any = None, threads: in
     return CellOutcome(cell.key, cell.label(), cell.run_id, record["status"], record.get("error"), worker)
 
 
-def _execute_in_pool(task: CellTask, sink: Any, stop_event: Any) -> CellOutcome:
-    return execute_cell(task, sink, _PolledStop(stop_event.is_set))
+def _execute_in_pool(task: CellTask, sink: Any, stop_event: Any, threads: int | None) -> CellOutcome:
+    return execute_cell(task, sink, _PolledStop(stop_event.is_set), threads)
 
 
 # ---- executors ---------------------------------------------------------------------------------------------
@@ -223,8 +215,8 @@ class SequentialExecutor(Executor):
         todo = [h for h in handles if h in self.pending]
         if todo:
             task = self.pending.pop(todo[0])
-            _WORKER_LABS[(task.home, task.device)] = self.lab
-            self.outcomes[todo[0]] = execute_cell(task, self.sink, self.stop)
+            _WORKER_LABS[(task.home, task.device, self.lab.threads)] = self.lab
+            self.outcomes[todo[0]] = execute_cell(task, self.sink, self.stop, self.lab.threads)
         return [h for h in handles if h in self.outcomes]
 
     def collect(self, handle: int) -> CellOutcome:
@@ -240,7 +232,7 @@ class SequentialExecutor(Executor):
         return str(self.lab.device)
 
     def describe(self) -> dict:
-        return {"name": self.name, "workers": 1, "threads_per_worker": torch.get_num_threads()}
+        return {"name": self.name, "workers": 1, "threads_per_worker": self.lab.threads or "auto"}
 
 
 def _drain(q: Any) -> list:
@@ -253,16 +245,13 @@ def _drain(q: Any) -> list:
 
 
 class LocalExecutor(Executor):
-    """A pool of `workers` processes on this machine (default: one per core), each with a fair share of threads."""
+    """A pool of `workers` processes on this machine (default: one per core), each with its share of threads."""
 
     name = "local"
 
     def __init__(self, workers: int | None = None, threads: int | None = None) -> None:
-        cores = usable_cores()
-        self.slots = int(workers or cores)
-        if self.slots < 1:
-            raise UserInputError(f"--workers must be at least 1, got {workers}")
-        self.threads = int(threads or max(1, cores // self.slots))
+        self.slots = int(workers or usable_cores())
+        self.threads = threads
         self.pool: ProcessPoolExecutor | None = None
         self.manager: Any = None
 
@@ -272,10 +261,10 @@ class LocalExecutor(Executor):
         self.sink = self.manager.Queue()
         self.stop = self.manager.Event()
         self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=context, initializer=_init_worker,
-                                        initargs=(self.threads, self.slots))
+                                        initargs=(self.slots,))
 
     def submit(self, task: CellTask) -> Future:
-        return self.pool.submit(_execute_in_pool, task, self.sink, self.stop)
+        return self.pool.submit(_execute_in_pool, task, self.sink, self.stop, self.threads)
 
     def wait(self, handles: list[Future], timeout: float) -> list[Future]:
         done, _ = wait_futures(handles, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -299,7 +288,7 @@ class LocalExecutor(Executor):
             self.manager = None
 
     def describe(self) -> dict:
-        return {"name": self.name, "workers": self.slots, "threads_per_worker": self.threads,
+        return {"name": self.name, "workers": self.slots, "threads_per_worker": self.threads or "auto",
                 "host": socket.gethostname()}
 
 
@@ -459,4 +448,4 @@ def make_executor(name: str, *, workers: int | None = None, address: str | None 
 
 
 __all__ = ["EXECUTORS", "CellOutcome", "CellTask", "Executor", "LocalExecutor", "RayExecutor", "SequentialExecutor",
-           "check_ray_address", "execute_cell", "make_executor", "usable_cores"]
+           "check_ray_address", "execute_cell", "make_executor"]
