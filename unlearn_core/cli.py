@@ -138,7 +138,7 @@ def _metric_line(metrics: dict | None) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     lab = _lab(args)
     spec = _spec(args).resolved()
-    cached = lab.store.has_model("base-" + spec.key)
+    cached = lab.has_model("base-" + spec.key)
     base = lab.base_model(spec, _progress_printer(True))
     payload = {
         "model_key": base.key, "cached": cached, "dataset": spec.dataset, "arch": spec.arch, "seed": spec.seed,
