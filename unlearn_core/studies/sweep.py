@@ -21,7 +21,7 @@ hash of that content, and its run is stored under the run id `cell-<key>`, so
 
 Seeds: with `seed_base=True` (the default) seed s trains (or reuses) the base model and the retrain oracle with
 seed s and runs the method with seed s, so the spread over seeds covers training noise too (like
-`metrics.seeds.compare_over_seeds`); with `seed_base=False` every seed shares one base model and oracle and
+`studies.seeds.compare_over_seeds`); with `seed_base=False` every seed shares one base model and oracle and
 only the method's own randomness varies. The probes that are sweeps underneath have constructors:
 `SweepSpec.multi_seed(...)` and `SweepSpec.retrain_band(...)` (N retrain oracles of N seeds).
 
