@@ -45,11 +45,11 @@ from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits
 from unlearn_core.device import device_label, environment_versions, select_device
 from unlearn_core.experiment import ExperimentSpec, Lab, experiment_from_args
-from unlearn_core.methods import UnlearnContext, get_method, list_methods
+from unlearn_core.methods import UnlearnContext, execute_method, get_method, list_methods
 from unlearn_core.persample import diagonal_fisher, diagonal_fisher_loop, per_sample_grads, per_sample_grads_loop
+from unlearn_core.progress import Progress, quiet
 from unlearn_core.store import Store
 
-Progress = Callable[[float, str], None]
 UPDATE_LOG_METHODS = ("amnesiac", "partial_amnesiac")
 
 
@@ -196,9 +196,10 @@ def _sync(device: torch.device) -> None:
 
 
 @contextmanager
-def measure(device: torch.device) -> Iterator[Measurement]:
-    """Wall time, CPU time and peak added memory of the block (see `memory_method`)."""
-    out = Measurement()
+def measure(device: torch.device, out: Measurement | None = None) -> Iterator[Measurement]:
+    """Wall time, CPU time and peak added memory of the block (see `memory_method`), written into `out` (a new
+    Measurement unless given, so that a caller can hand the timer to `execute_method` and read it after)."""
+    out = out if out is not None else Measurement()
     _sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -244,10 +245,9 @@ def time_method(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str,
     best: Measurement | None = None
     walls = []
     for _ in range(repeats):
-        working = copy.deepcopy(base.model).to(lab.device)
-        torch.manual_seed(seed)
-        with measure(lab.device) as m:
-            impl.unlearn(working, splits, base.artifacts, cfg, UnlearnContext(lab.device, seed))
+        m = Measurement()
+        execute_method(impl, base.model, splits, base.artifacts, cfg, UnlearnContext(lab.device, seed),
+                       timer=measure(lab.device, m))
         walls.append(m.wall)
         if best is None or m.wall < best.wall:
             best = m
@@ -293,9 +293,6 @@ def _threads(device: torch.device) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
-def _quiet(fraction: float, message: str) -> None:
-    return None
-
 
 def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress | None = None,
               out_dir: Path | None = None) -> dict:
@@ -303,7 +300,7 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
     `<scenario>.json` into `out_dir` when given."""
     if scenario not in SCENARIOS and scenario not in RUNNERS:
         raise UserInputError(f"unknown scenario {scenario!r}; choose one of: {', '.join([*SCENARIOS, *RUNNERS])}")
-    progress = progress or _quiet
+    progress = progress or quiet
     dev = select_device(PREFERRED_DEVICE[scenario] if device == "auto" else device)
     if scenario in RUNNERS:
         result = RUNNERS[scenario](dev, progress)

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -24,8 +23,8 @@ from unlearn_core.device import choose_threads, environment_versions
 from unlearn_core.experiment import experiment_from_args
 from unlearn_core.models.architectures import build_model
 from unlearn_core.models.training import make_codes, train_model
+from unlearn_core.progress import Progress
 
-Progress = Callable[[float, str], None]
 CONTENTION_EPOCHS = 5
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "UNLEARN_THREADS")
 
