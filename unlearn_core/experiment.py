@@ -39,7 +39,7 @@ from unlearn_core.methods import (
 )
 from unlearn_core.methods.base import execute_method, scenario_refusal
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
-from unlearn_core.metrics.evaluate import non_finite_keys
+from unlearn_core.metrics.evaluate import non_finite_keys, reference_outputs
 from unlearn_core.metrics.privacy import privacy_bundle
 from unlearn_core.metrics.verdicts import verdict
 from unlearn_core.models.architectures import build_model, list_architectures
@@ -352,7 +352,7 @@ class Lab:
         cached = self.store.get_eval(key)
         if cached is not None and "verdict" in cached["original"]:  # entries from before the privacy bundle: redo
             return _undefined_as_none(cached["original"]), _undefined_as_none(cached["retrain"])
-        retrain_out, original_out = model_outputs(oracle.model, splits), model_outputs(base.model, splits)
+        retrain_out, original_out = reference_outputs(oracle.model, splits), reference_outputs(base.model, splits)
         retrain = compute_metrics(retrain_out, splits, oracle.model, base.model, seed)
         original = compute_metrics(original_out, splits, base.model, base.model, seed)
         add_gaps(retrain, retrain)

@@ -6,7 +6,7 @@ Built-in presets:
     random-10          SalUn's random-forgetting protocol (10% of the training set, seed 0) on the chosen data
     cifar10-resnet18   CIFAR-10 class-wise (class 0, as in the mnemonic-code paper's table), ResNet-18; offered
                        only when the CIFAR-10 files are in the data folder
-    fmnist-class       Fashion-MNIST (official 60k/10k), small CNN, forget class 7 (sneaker)
+    fmnist-class       Fashion-MNIST (official 60k/10k), CNN with a flattened head, forget class 7 (sneaker)
     fmnist-random-10   Fashion-MNIST, SalUn's random 10 % protocol
     fmnist-50-images   Fashion-MNIST, 50 fixed training images (a deletion request naming individual images)
     (the three Fashion-MNIST presets are offered when the files are found: Debian's dataset-fashion-mnist
@@ -160,20 +160,20 @@ def builtin_presets() -> list[Preset]:
                {"dataset": "cifar10", "arch": "resnet18", "seed": 0}, ForgetSpec(classes=(0,)).to_dict(),
                (*seed_methods, "salun", "random_label", "retrain")),
         Preset("fmnist-class", "Fashion-MNIST: forget a class",
-               "Fashion-MNIST, small CNN (its SGD recipe), forget class 7 (sneaker) with every seed method, SalUn, "
-               "random labels, SCRUB, SSD and the retrain oracle. " + FMNIST_COST,
-               {"dataset": "fashion_mnist", "arch": "cnn", "seed": 0}, ForgetSpec(classes=(7,)).to_dict(),
+               "Fashion-MNIST, the CNN with a flattened head (Adam, cosine, 10 epochs), forget class 7 (sneaker) with "
+               "every seed method, SalUn, random labels, SCRUB, SSD and the retrain oracle. " + FMNIST_COST,
+               {"dataset": "fashion_mnist", "arch": "cnn_flat", "seed": 0}, ForgetSpec(classes=(7,)).to_dict(),
                (*seed_methods, "salun", "random_label", "scrub", "ssd", "retrain")),
         Preset("fmnist-random-10", "Fashion-MNIST: random 10 %",
                "SalUn's random-forgetting protocol on Fashion-MNIST: a seeded random 10 % (6,000 images) of the "
                "training set; the CNN memorises part of its training set (train accuracy above test), which is what "
                "random forgetting and the attacks work on. " + FMNIST_COST,
-               {"dataset": "fashion_mnist", "arch": "cnn", "seed": 0},
+               {"dataset": "fashion_mnist", "arch": "cnn_flat", "seed": 0},
                ForgetSpec(random_fraction=0.1, seed=0).to_dict(), RANDOM_PROTOCOL_METHODS),
         Preset("fmnist-50-images", "Fashion-MNIST: 50 hand-picked images",
-               "Fashion-MNIST, small CNN, forget 50 fixed training images spread over the classes, as a deletion "
-               "request naming individual images would. " + FMNIST_COST,
-               {"dataset": "fashion_mnist", "arch": "cnn", "seed": 0},
+               "Fashion-MNIST, the CNN with a flattened head, forget 50 fixed training images spread over the classes, "
+               "as a deletion request naming individual images would. " + FMNIST_COST,
+               {"dataset": "fashion_mnist", "arch": "cnn_flat", "seed": 0},
                ForgetSpec(indices=FMNIST_PICKED_IMAGES).to_dict(), RANDOM_PROTOCOL_METHODS),
     ]
 

@@ -100,8 +100,8 @@ def test_missing_files_say_how_to_get_them(tmp_path: Path, monkeypatch, no_syste
 @pytest.mark.skipif(not (DEBIAN_FOLDER / "train-images-idx3-ubyte.gz").is_file(),
                     reason="Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist")
 def test_real_fashion_mnist_subset(tmp_path: Path) -> None:
-    """2,000 official training images, stratified, read from the Debian files; the default CNN recipe (fewer
-    epochs) learns them through the Lab, which records train and test accuracy for the model card."""
+    """2,000 official training images, stratified, read from the Debian files; the flattened-head CNN's default
+    recipe (fewer epochs) learns them through the Lab, which records train and test accuracy for the model card."""
     from dataclasses import replace
 
     from unlearn_core.data import ForgetSpec, select_forget
@@ -114,7 +114,7 @@ def test_real_fashion_mnist_subset(tmp_path: Path) -> None:
     assert torch.bincount(ds.y_train).tolist() == [200] * 10 and torch.bincount(ds.y_test).tolist() == [100] * 10
     assert abs(float(ds.x_train.mean())) < 1e-4 and abs(float(ds.x_train.std()) - 1) < 1e-3
     assert len(select_forget(ForgetSpec(classes=(9,)), ds)) == 200
-    recipe = replace(default_recipe("fashion_mnist", "cnn"), epochs=4)
-    spec = ExperimentSpec("fashion_mnist", "cnn", 0, recipe, (("max_test", 1000), ("max_train", 2000)))
+    recipe = replace(default_recipe("fashion_mnist", "cnn_flat"), epochs=2)
+    spec = ExperimentSpec("fashion_mnist", "cnn_flat", 0, recipe, (("max_test", 1000), ("max_train", 2000)))
     base = Lab(Store(tmp_path / "ws"), device="cpu").base_model(spec)
     assert base.meta["test_acc"] > 0.5 and base.meta["train_acc"] > 0.5, base.meta  # chance is 0.1

@@ -23,6 +23,18 @@ def features(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -
     return torch.cat(out).numpy()
 
 
+# Above this many training images the embedding is computed on a seeded, class-stratified sample: a scatter of 60k
+# points chokes the browser and t-SNE on them would take an hour on two CPU cores.
+EMBEDDING_SAMPLE = 3000
+
+
+def embedding_sample(y: torch.Tensor, seed: int = 0, limit: int = EMBEDDING_SAMPLE) -> np.ndarray:
+    """Training indices to embed: all of them up to `limit`, else a seeded stratified sample of `limit` (sorted)."""
+    from unlearn_core.data.base import stratified_subset
+
+    return stratified_subset(y.cpu(), limit, seed).numpy()
+
+
 def embed_features(model: nn.Module, x: torch.Tensor, method: str = "pca", seed: int = 0) -> np.ndarray:
     """(N, 2) coordinates of the penultimate features of `x`; PCA is instant, t-SNE shows clusters better."""
     if method not in EMBEDDINGS:

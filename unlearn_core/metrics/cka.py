@@ -23,6 +23,7 @@ from torch import nn
 from unlearn_core.analysis.embedding import features as penultimate
 from unlearn_core.data import Splits
 from unlearn_core.device import eval_batch_size
+from unlearn_core.metrics.evaluate import REFERENCES, splits_key
 
 
 def centred_gram(x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -110,9 +111,15 @@ def cka_report(unlearned: nn.Module, original: nn.Module, retrain: nn.Module, sp
         if len(x) < 2:
             continue
         report["samples"][side] = len(x)
-        # one Gram matrix per model and layer, reused by both comparisons
-        grams = {role: {name: centred_gram(a) for name, a in layer_activations(m, x, layers).items()}
-                 for role, m in (("unlearned", unlearned), ("original", original), ("retrain", retrain))}
+        # one Gram matrix per model and layer, reused by both comparisons; the references' are computed once
+        # per (model, data) and reused by every run compared with them
+        def model_grams(m: nn.Module, x: torch.Tensor = x) -> dict[str, torch.Tensor]:
+            return {name: centred_gram(a) for name, a in layer_activations(m, x, layers).items()}
+
+        grams = {"unlearned": model_grams(unlearned)}
+        for role, m in (("original", original), ("retrain", retrain)):
+            key = ("cka_grams", splits_key(splits), side, seed, max_samples, tuple(layers))
+            grams[role] = REFERENCES.get(m, key, lambda m=m: model_grams(m))
         for key, role in (("vs_original", "original"), ("vs_retrain", "retrain")):
             report[key][side] = [cka_from_grams(grams["unlearned"][name], grams[role][name]) for name in layers]
     return report

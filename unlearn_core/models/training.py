@@ -81,11 +81,13 @@ def default_recipe(dataset: str, arch: str) -> TrainRecipe:
     if dataset == "shapes":
         return TrainRecipe(epochs=10, batch_size=128)
     if dataset in {"fashion_mnist", "mnist"} and arch == "cnn":
-        # Adam at a constant rate for 10 epochs under-trained the CNN (0.85 test, 0.86 train at 20k images: no
-        # memorisation gap, so random forgetting had nothing to forget); SGD with momentum and a cosine decay
-        # trains it to convergence (figures in benchmarks/fmnist-cnn.md)
+        # Adam at a constant rate for 10 epochs left the loss falling (0.85 test, 0.86 train at 20k images); SGD
+        # with momentum and a cosine decay does better (0.859 test, 0.870 train at 20k images, 8 epochs, measured),
+        # but the 2x2 average of this CNN caps it there with nothing memorised: `cnn_flat` is the Fashion-MNIST CNN
         return TrainRecipe(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine", epochs=10,
                            batch_size=128)
+    if dataset in {"fashion_mnist", "mnist"} and arch == "cnn_flat":
+        return TrainRecipe(optimizer="adam", lr=1e-3, schedule="cosine", epochs=10, batch_size=128)
     if dataset in {"fashion_mnist", "mnist"} and arch == "mlp":
         return TrainRecipe(optimizer="adam", lr=1e-3, schedule="cosine", epochs=15, batch_size=128)
     return TrainRecipe(epochs=10, batch_size=128)
