@@ -47,6 +47,7 @@ RETAIN_EVAL_SIZE = 2048
 @register_method("amnesiac")
 class Amnesiac(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Amnesiac unlearning",
         summary="Subtract the full stored updates of batches that held forget samples, then fine-tune briefly.",
         paper="Graves, Nagisetty & Ganesh, AAAI 2021, arXiv:2010.10981",

@@ -24,6 +24,7 @@ from unlearn_core.methods.base import (
 @register_method("finetune")
 class FineTune(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Fine-tune (FT)",
         summary="Keep training on the retain set only, hoping the forget set fades.",
         paper="Warnecke et al. 2023; SalUn's FT baseline (Fan et al., ICLR 2024)",

@@ -66,6 +66,7 @@ def classifier_names(model: nn.Module) -> set[str]:
 @register_method("fisher_forgetting")
 class FisherForgetting(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="Fisher forgetting",
         summary="One shot: add noise where the retain set's Fisher information says the weights do not matter.",
         paper="Golatkar, Achille, Soatto, 'Eternal sunshine of the spotless net', CVPR 2020 (arXiv:1911.04933)",

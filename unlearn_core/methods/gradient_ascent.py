@@ -24,6 +24,7 @@ from unlearn_core.methods.base import (
 @register_method("gradient_ascent")
 class GradientAscent(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Gradient ascent (GA / NegGrad)",
         summary="Step up the forget-set loss; cheap, but prone to collapse without retain data.",
         paper="Thudi et al. 2022; SalUn's GA baseline (Fan et al., ICLR 2024)",

@@ -38,6 +38,7 @@ def l1_norm(model: nn.Module) -> torch.Tensor:
 @register_method("l1_sparse")
 class L1Sparse(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="l1-sparse fine-tuning",
         summary="Fine-tune on the retain set under a decaying l1 penalty: sparse weights forget more easily.",
         paper="Jia et al., 'Model sparsity can simplify machine unlearning', NeurIPS 2023 (arXiv:2304.04934)",

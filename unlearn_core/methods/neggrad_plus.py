@@ -32,6 +32,7 @@ from unlearn_core.methods.base import (
 @register_method("neggrad_plus")
 class NegGradPlus(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="NegGrad+",
         summary="One objective: keep the retain loss low while pushing the forget loss up.",
         paper="Kurmanji et al., NeurIPS 2023 (arXiv:2302.09880), baseline of SCRUB",

@@ -48,6 +48,7 @@ from unlearn_core.methods.base import (
 @register_method("partial_amnesiac")
 class PartialAmnesiac(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="Partial amnesiac unlearning",
         summary="Subtract the layer-wise pruned training updates of batches that held forget samples; no fine-tune.",
         paper="Gogineni & Nadimi, JMLR 2025, arXiv:2403.07611 (Alg. 1)",

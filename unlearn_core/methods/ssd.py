@@ -62,6 +62,7 @@ def squared_gradient_importance(
 @register_method("ssd")
 class SelectiveSynapticDampening(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="SSD: selective synaptic dampening",
         summary="One shot: shrink the weights far more important to the forget set than to the training set.",
         paper="Foster, Schoepf, Brintrup, AAAI 2024 (arXiv:2308.07707)",
