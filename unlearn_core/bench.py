@@ -45,11 +45,11 @@ from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits
 from unlearn_core.device import device_label, environment_versions, select_device
 from unlearn_core.experiment import ExperimentSpec, Lab, experiment_from_args
-from unlearn_core.methods import UnlearnContext, get_method, list_methods
+from unlearn_core.methods import UnlearnContext, execute_method, get_method, list_methods
 from unlearn_core.persample import diagonal_fisher, diagonal_fisher_loop, per_sample_grads, per_sample_grads_loop
+from unlearn_core.progress import Progress, quiet
 from unlearn_core.store import Store
 
-Progress = Callable[[float, str], None]
 UPDATE_LOG_METHODS = ("amnesiac", "partial_amnesiac")
 
 
@@ -135,62 +135,22 @@ SCENARIOS: dict[str, Callable[[torch.device], Scenario]] = {
 PREFERRED_DEVICE = {"smoke": "cpu", "digits-cnn": "cpu", "shapes50k-resnet18": "auto"}
 
 
-# ---- per-architecture costs (self-contained: no base model, no oracle) -----------------------------------------
-ARCHS_FORGET = ForgetSpec(classes=(3,))
+def _contention(device: torch.device, progress: Progress) -> dict:
+    from unlearn_core.bench_threads import run_contention
+
+    return run_contention(device, progress)
 
 
-def _archs_bench(dev: torch.device, progress: Progress) -> dict:
-    """For every registered architecture on digits (1x8x8, which torchvision's models see as 3x32x32, or a ViT's
-    size): parameters, one forward+backward pass over the forget set (class 3), and the wall time of one SLUG and
-    one SSD call at their defaults. The weights are the seeded initialisation: these methods do the same
-    arithmetic whatever the weights' values, and no accuracy is reported, so no model is trained."""
-    from unlearn_core.data import load_dataset
-    from unlearn_core.methods import TrainingArtifacts
-    from unlearn_core.models.architectures import arch_info, build_model, input_adaptation, list_architectures
-    from unlearn_core.models.training import default_recipe
+# Scenarios that measure something other than a method table: name -> runner returning the result dict
+# (with a "markdown" key), written like the others.
+def _archs(device: torch.device, progress: Progress) -> dict:
+    from unlearn_core.bench_archs import run_archs
 
-    dataset = load_dataset("digits")
-    splits = Splits.build(dataset, ARCHS_FORGET, dev)
-    rows = []
-    archs = list_architectures()
-    for i, arch in enumerate(archs):
-        progress(i / len(archs), f"{arch}: building and timing")
-        torch.manual_seed(0)
-        model = build_model(arch, dataset.input_shape, dataset.num_classes).to(dev).eval()
-        artifacts = TrainingArtifacts(arch, dataset.input_shape, dataset.num_classes,
-                                      default_recipe("digits", arch), 0)
-        row: dict[str, Any] = {"arch": arch, "source": arch_info(arch).source,
-                               "parameters": sum(p.numel() for p in model.parameters()),
-                               "input": input_adaptation(arch, dataset.input_shape),
-                               "fwd_bwd_s": forward_backward_seconds(model, *splits.forget(), dev, repeats=2)}
-        for method in ("slug", "ssd"):
-            impl = get_method(method)
-            working = copy.deepcopy(model)
-            with measure(dev) as m:
-                impl.unlearn(working, splits, artifacts, impl.Config(), UnlearnContext(dev, 0))
-            row[f"{method}_s"], row[f"{method}_cpu_s"] = m.wall, m.cpu
-            row[f"{method}_x_fwd_bwd"] = m.wall / row["fwd_bwd_s"]
-        rows.append(row)
-    return {"forget": ARCHS_FORGET.to_dict(), "forget_size": len(splits.forget_idx),
-            "train_size": len(dataset.y_train), "rows": rows}
+    return run_archs(device, progress)
 
 
-def _archs_markdown(result: dict) -> list[str]:
-    lines = [f"Forget set: digits class 3 ({result['archs']['forget_size']} of {result['archs']['train_size']} "
-             "training images). One call per method at its defaults (SSD's importances read the training set and "
-             "the forget set; SLUG takes a forget and a retain gradient and searches its step size).", "",
-             "| architecture | source | parameters | fwd+bwd s | slug s | slug x fwd+bwd | ssd s | ssd x fwd+bwd "
-             "| input |", "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['arch']} | {r['source']} | {r['parameters']:,} | {r['fwd_bwd_s']:.3f} | {r['slug_s']:.2f} | "
-              f"{r['slug_x_fwd_bwd']:.1f} | {r['ssd_s']:.2f} | {r['ssd_x_fwd_bwd']:.1f} | {r['input']} |"
-              for r in result["archs"]["rows"]]
-    return [*lines, ""]
-
-
-STANDALONE: dict[str, tuple[str, Callable[[torch.device, Progress], dict]]] = {
-    "archs": ("every architecture on digits: parameters, one forward+backward pass over the forget set, and one "
-              "SLUG and one SSD call (seeded initial weights; nothing is trained)", _archs_bench),
-}
+RUNNERS: dict[str, Callable[[torch.device, Progress], dict]] = {"contention": _contention, "archs": _archs}
+PREFERRED_DEVICE["contention"] = "cpu"
 PREFERRED_DEVICE["archs"] = "cpu"
 
 
@@ -243,9 +203,10 @@ def _sync(device: torch.device) -> None:
 
 
 @contextmanager
-def measure(device: torch.device) -> Iterator[Measurement]:
-    """Wall time, CPU time and peak added memory of the block (see `memory_method`)."""
-    out = Measurement()
+def measure(device: torch.device, out: Measurement | None = None) -> Iterator[Measurement]:
+    """Wall time, CPU time and peak added memory of the block (see `memory_method`), written into `out` (a new
+    Measurement unless given, so that a caller can hand the timer to `execute_method` and read it after)."""
+    out = out if out is not None else Measurement()
     _sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -291,10 +252,9 @@ def time_method(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str,
     best: Measurement | None = None
     walls = []
     for _ in range(repeats):
-        working = copy.deepcopy(base.model).to(lab.device)
-        torch.manual_seed(seed)
-        with measure(lab.device) as m:
-            impl.unlearn(working, splits, base.artifacts, cfg, UnlearnContext(lab.device, seed))
+        m = Measurement()
+        execute_method(impl, base.model, splits, base.artifacts, cfg, UnlearnContext(lab.device, seed),
+                       timer=measure(lab.device, m))
         walls.append(m.wall)
         if best is None or m.wall < best.wall:
             best = m
@@ -340,35 +300,26 @@ def _threads(device: torch.device) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
-def _quiet(fraction: float, message: str) -> None:
-    return None
-
 
 def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress | None = None,
               out_dir: Path | None = None) -> dict:
     """Runs `scenario` and returns its tables as a dict (with a "markdown" key); writes `<scenario>.md` and
     `<scenario>.json` into `out_dir` when given."""
-    if scenario not in SCENARIOS and scenario not in STANDALONE:
-        known = ", ".join([*SCENARIOS, *STANDALONE])
-        raise UserInputError(f"unknown scenario {scenario!r}; choose one of: {known}")
-    progress = progress or _quiet
+    if scenario not in SCENARIOS and scenario not in RUNNERS:
+        raise UserInputError(f"unknown scenario {scenario!r}; choose one of: {', '.join([*SCENARIOS, *RUNNERS])}")
+    progress = progress or quiet
     dev = select_device(PREFERRED_DEVICE[scenario] if device == "auto" else device)
+    if scenario in RUNNERS:
+        result = RUNNERS[scenario](dev, progress)
+        progress(1.0, "done")
+        if out_dir is not None:
+            _write_tables(out_dir, scenario, result)
+        return result
+    sc = SCENARIOS[scenario](dev)
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M")
-    if scenario in STANDALONE:
-        description, bench = STANDALONE[scenario]
-        with _threads(dev) as threads:
-            measured = bench(dev, progress)
-        result = {"scenario": scenario, "description": description, "device": device_label(dev),
-                  "threads": threads, "cpu_count": os.cpu_count(), "load_before": list(load_before),
-                  "load_after": list(os.getloadavg()), "machine": platform.machine(),
-                  "versions": environment_versions(), "created": started, "memory": memory_method(dev),
-                  "repeats": 1, "cases": [], "persample": {}, "targets": [], scenario: measured}
-        result["markdown"] = to_markdown(result) + "\n".join(_archs_markdown(result))
-        return _finish(result, out_dir, progress)
-    sc = SCENARIOS[scenario](dev)
     with tempfile.TemporaryDirectory(prefix="unlearn-bench-") as home, _threads(dev) as threads:
-        lab = Lab(Store(Path(home)), device=str(dev))
+        lab = Lab(Store(Path(home)), device=str(dev), threads=threads if dev.type == "cpu" else None)
         trained: set[str] = set()  # base models trained by an earlier case (then cached, not timed again)
         cases = [_run_case(lab, sc, case, progress, i, len(sc.cases), trained) for i, case in enumerate(sc.cases)]
         persample = {}
@@ -387,17 +338,17 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
         "targets": _check_targets(sc, cases),
     }
     result["markdown"] = to_markdown(result)
-    return _finish(result, out_dir, progress)
-
-
-def _finish(result: dict, out_dir: Path | None, progress: Progress) -> dict:
     progress(1.0, "done")
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{result['scenario']}.md").write_text(result["markdown"])
-        (out_dir / f"{result['scenario']}.json").write_text(
-            json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=1, default=str))
+        _write_tables(out_dir, sc.name, result)
     return result
+
+
+def _write_tables(out_dir: Path, name: str, result: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.md").write_text(result["markdown"])
+    (out_dir / f"{name}.json").write_text(
+        json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=1, default=str))
 
 
 def _run_case(lab: Lab, sc: Scenario, case: Case, progress: Progress, index: int, count: int,
@@ -554,5 +505,5 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SCENARIOS", "Case", "Scenario", "forward_backward_seconds", "measure", "persample_speedup", "run_bench",
-           "time_method", "to_markdown"]
+__all__ = ["RUNNERS", "SCENARIOS", "Case", "Scenario", "forward_backward_seconds", "measure", "persample_speedup",
+           "run_bench", "time_method", "to_markdown"]
