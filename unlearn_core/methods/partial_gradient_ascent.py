@@ -45,7 +45,8 @@ class PartialGradientAscent(PartialUpdateMethod):
     @dataclass(frozen=True)
     class Config(PartialUpdateConfig):
         # calibrated on digits class 3 (see the benchmark): ascent is unbounded, so the retain term weighs more
-        retain_weight: float = param(3.0, min=0.0, max=100.0, help="weight of the retain term")
+        retain_weight: float = param(3.0, min=0.0, max=100.0, help="weight of the retain term",
+                                      paper="not available (no official code)", why="calibrated on digits class 3")
 
     def forget_loss(self, logits: torch.Tensor, y: torch.Tensor, wrong: torch.Tensor) -> torch.Tensor:
         return -F.cross_entropy(logits, y)

@@ -45,8 +45,10 @@ class PartialLabelFlip(PartialUpdateMethod):
     @dataclass(frozen=True)
     class Config(PartialUpdateConfig):
         # calibrated on digits class 3 (see the benchmark): at lr 1e-3 the top-1% steps are too small to flip labels
-        lr: float = param(1e-2, min=1e-6, max=1.0, log=True, help="learning rate")
-        retain_weight: float = param(3.0, min=0.0, max=100.0, help="weight of the retain term")
+        lr: float = param(1e-2, min=1e-6, max=1.0, log=True, help="learning rate",
+                          paper="not available (no official code)", why="calibrated on digits class 3")
+        retain_weight: float = param(3.0, min=0.0, max=100.0, help="weight of the retain term",
+                                      paper="not available (no official code)", why="calibrated on digits class 3")
 
     def forget_loss(self, logits: torch.Tensor, y: torch.Tensor, wrong: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, wrong)

@@ -158,7 +158,8 @@ class SelectiveSynapticDampening(UnlearningMethod):
         batch_size: int = param(0, min=0, max=4096,
                                 help="mini-batch size of both importance passes; 0 = the official size for the "
                                      "scenario (64 for classes, 128 otherwise)",
-                                paper="64 (full class) / 128 (random)")
+                                paper="64 (full class) / 128 (random)",
+                                why="0 picks the official size for the scenario at hand")
         compare_compositions: bool = param(
             True, help="also compute the other composition's selection and cost (a second pass over D) for the "
                        "Inside page; the model is edited with `composition` only",

@@ -161,6 +161,66 @@ def slug_step_search(step_search: list[dict], title: str = "SLUG: step-size sear
     return styled(fig, title + " (filled: meets the target)", height=340)
 
 
+def slug_front_search(front_search: list[dict], title: str = "SLUG: the step search on every front layer"
+                      ) -> go.Figure:
+    """Forget and retain accuracy against the relative change ||λg|| / ||θ|| for each searched layer (relative, so
+    layers of different sizes share one axis); the kept layer is drawn thick and its pick starred."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["forget accuracy", "retain accuracy"],
+                        horizontal_spacing=0.1)
+    for i, layer in enumerate(front_search):
+        steps = sorted(layer.get("step_search") or [], key=lambda s: s.get("lambda", 0))
+        if not steps or not layer.get("lambda"):
+            continue
+        per_lambda = layer.get("relative_change", 0.0) / abs(layer["lambda"])  # ||g|| / ||θ|| of this layer
+        x = [abs(s["lambda"]) * per_lambda for s in steps]
+        chosen = bool(layer.get("chosen"))
+        colour = PALETTE[i % len(PALETTE)]
+        name = layer["layer"] + (" (kept)" if chosen else "")
+        for col, key in ((1, "forget_acc"), (2, "retain_acc")):
+            fig.add_trace(go.Scatter(
+                x=x, y=[s.get(key) for s in steps], mode="lines+markers", name=name, legendgroup=layer["layer"],
+                showlegend=col == 1, line=dict(color=colour, width=4 if chosen else 1.5),
+                marker=dict(size=7, symbol=["circle" if s.get("meets_target") else "circle-open" for s in steps]),
+                hovertemplate=f"{layer['layer']}<br>relative change %{{x:.3g}}<br>{key.replace('_', ' ')} "
+                              "%{y:.1%}<extra></extra>"), 1, col)
+            fig.add_trace(go.Scatter(
+                x=[layer["relative_change"]], y=[layer.get(key)], mode="markers", legendgroup=layer["layer"],
+                showlegend=False, marker=dict(size=15 if chosen else 10, symbol="star", color=colour,
+                                              line=dict(width=1, color="#222")),
+                hovertemplate=f"{layer['layer']}: its pick<extra></extra>"), 1, col)
+    positive = all(s.get("lambda") for layer in front_search for s in layer.get("step_search") or [])
+    fig.update_xaxes(title="relative change ||λg|| / ||θ||", type="log" if positive else "linear")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    return styled(fig, title + " (★: each layer's pick; hollow: misses the target)", height=360)
+
+
+# ---- SSD ------------------------------------------------------------------------------------------------
+def ssd_compositions(compositions: dict[str, dict]) -> go.Figure:
+    """For one run, each batch composition's dampened parameters and what they cost: kept-class test accuracy and
+    forget accuracy after that composition's dampening."""
+    kinds = list(compositions)
+    labels = [k + (" (applied)" if compositions[k].get("applied") else "") for k in kinds]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["parameters dampened", "accuracy after dampening"],
+                        horizontal_spacing=0.12)
+    fig.add_trace(go.Bar(
+        x=labels, y=[compositions[k].get("selected", 0) for k in kinds], marker_color="#1f77b4", showlegend=False,
+        texttemplate="%{y:,}", textposition="outside", cliponaxis=False,
+        customdata=[[compositions[k].get("share", 0.0), compositions[k].get("importance_seconds", 0.0)]
+                    for k in kinds],
+        hovertemplate="%{x}: %{y:,} parameters (%{customdata[0]:.2%})<br>importances in %{customdata[1]:.2f} s"
+                      "<extra></extra>"), 1, 1)
+    for key, colour, name in (("test_acc_retain_classes", "#2ca02c", "kept-class test accuracy"),
+                              ("forget_acc", "#ff7f0e", "forget accuracy")):
+        values = [compositions[k].get(key) for k in kinds]
+        # printed values keep a bar of 0 % (forgotten) visible
+        fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=colour, texttemplate="%{y:.1%}",
+                             textposition="outside", cliponaxis=False,
+                             hovertemplate="%{x}: %{y:.1%}<extra></extra>"), 1, 2)
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02], row=1, col=2)
+    return styled(fig, "SSD: the same run's importances with each batch composition", height=320)
+
+
 # ---- mnemonic code --------------------------------------------------------------------------------------
 def fisher_heatmaps(fisher: dict[str, dict], columns: int = 2, max_side: int = 128,
                     top_k: int | None = TOP_PANELS) -> go.Figure:
