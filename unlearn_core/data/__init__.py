@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data import digits, imagefolder, shapes, torchvision_sets  # noqa: F401  (registration)
 from unlearn_core.data.base import DATASETS, DatasetInfo, ImageDataset, register_dataset
 from unlearn_core.data.forget import ForgetSpec, Splits, select_forget
@@ -17,6 +17,7 @@ __all__ = [
     "ImageDataset",
     "Splits",
     "check_dataset_options",
+    "checked_dataset_options",
     "dataset_info",
     "list_datasets",
     "load_dataset",
@@ -34,8 +35,9 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def load_dataset(name: str = "digits", **options: Any) -> ImageDataset:
-    """Loads (and memoises) a dataset; options are the loader's keyword arguments."""
-    return _load_cached(name, tuple(sorted(options.items())))
+    """Loads (and memoises) a dataset; options are the loader's keyword arguments, checked before anything is
+    read (and before they reach the cache, whose keys must be hashable)."""
+    return _load_cached(name, tuple(sorted(checked_dataset_options(name, options).items())))
 
 
 def check_dataset_options(name: str, option_names: list[str]) -> None:
@@ -46,7 +48,11 @@ def check_dataset_options(name: str, option_names: list[str]) -> None:
         raise UserInputError(f"{name} has no option {unknown[0]!r}; options: {', '.join(sorted(known)) or 'none'}")
 
 
+def checked_dataset_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options typed and in range (validation.dataset_options against the loader's declared options)."""
+    return validation.dataset_options(name, options, dataset_info(name).default_options)
+
+
 @lru_cache(maxsize=8)
 def _load_cached(name: str, options: tuple[tuple[str, Any], ...]) -> ImageDataset:
-    check_dataset_options(name, [k for k, _ in options])
     return DATASETS.get(name)[1](**dict(options))

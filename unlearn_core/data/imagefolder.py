@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data.base import DatasetInfo, ImageDataset, normalise, register_dataset
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -33,13 +31,7 @@ def load_imagefolder(
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> ImageDataset:
-    if not root:
-        raise UserInputError("imagefolder needs a folder: pass root=/path/to/folder")
-    folder = Path(root).expanduser()
-    if not folder.is_dir():
-        raise UserInputError(f"image folder {folder} does not exist")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise UserInputError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    folder = validation.image_folder(root, image_size, 1 if grayscale else 3)
     mode = "L" if grayscale else "RGB"
     per_class: dict[str, list[np.ndarray]] = {}
     skipped: list[str] = []
@@ -48,18 +40,21 @@ def load_imagefolder(
             if not path.is_file():
                 continue
             try:
-                with Image.open(path) as img:
+                with Image.open(path) as img:  # reads the header only: the size is known before decoding
+                    problem = validation.image_problem(path, *img.size)
+                    if problem:
+                        skipped.append(f"{path.relative_to(folder)} ({problem})")
+                        continue
                     img = img.convert(mode).resize((image_size, image_size), Image.BILINEAR)
                     per_class.setdefault(class_dir.name, []).append(np.asarray(img, dtype=np.float32) / 255.0)
-            except (UnidentifiedImageError, OSError):
+            except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
                 skipped.append(str(path.relative_to(folder)))
     if len(per_class) < 2:
         raise UserInputError(
             f"{folder} needs at least two class sub-folders containing images; found {len(per_class)}"
             + (f" (skipped {len(skipped)} files that are not images)" if skipped else "")
         )
-    if min(len(v) for v in per_class.values()) < 2:
-        raise UserInputError("every class folder needs at least two images to split into train and test")
+    validation.split_sizes({name: len(v) for name, v in per_class.items()}, test_fraction, str(folder))
     class_names = list(per_class)
     images = [img for name in class_names for img in per_class[name]]
     labels = [label for label, name in enumerate(class_names) for _ in per_class[name]]

@@ -170,13 +170,17 @@ class SLUG(UnlearningMethod):
         multiclass: str = param("per_class", choices=("per_class", "joint"),
                                 help="several classes: one step per class (paper) or one joint step")
 
-    def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
-                ctx: UnlearnContext) -> UnlearnResult:
-        model.eval()
+    def check_inputs(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config) -> None:
         weights = weight_tensors(model)
         if cfg.layer and cfg.layer not in weights:
             raise MethodNotApplicable(f"layer {cfg.layer!r} is not a conv/linear weight; choose one of "
                                       f"{', '.join(weights)}")
+
+    def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
+                ctx: UnlearnContext) -> UnlearnResult:
+        model.eval()
+        self.check_inputs(model, splits, artifacts, cfg)
+        weights = weight_tensors(model)
         xf, yf = splits.forget()
         xr, yr = _subsample(*splits.retain(), cfg.retain_samples, ctx.generator(1))
         g_retain = _mean_ce_gradient(model, weights, xr, yr)
