@@ -68,7 +68,7 @@ def body() -> None:
     spec, forget = common.experiment_spec(), common.forget_spec()
     model_key = None
     imported = st.session_state.get(S.IMPORTED_KEY)
-    if imported and common.lab().store.has_model(imported):
+    if imported and common.lab().has_model(imported):
         trained_label = f"the model trained here ({common.experiment_label(spec)})"
         choice = st.radio("Model to unlearn", (trained_label, f"the imported checkpoint {imported}"),
                           key=S.W_TARGET_MODEL, horizontal=True,
@@ -101,7 +101,7 @@ def body() -> None:
         st.session_state[S.GROUP] = common.current_group_key(model_key)
         st.success(f"Queued {', '.join(chosen)}. Follow them below; results land on Compare.")
     common.job_panel()
-    runs = common.lab().store.list_runs(limit=15)
+    runs = common.lab().runs(limit=15)
     if runs:
         st.subheader("Recent runs")
         rows = [{"method": r["method"], "status": r["status"], "forget": ForgetSpec.from_dict(r["forget"]).describe(),

@@ -68,6 +68,7 @@ SEED_ARG = _arg_type(lambda v: validation.seed_value(v, "the seed"), "seed")
 EPOCHS_ARG = _arg_type(lambda v: validation.bounded_int(v, "the number of epochs", low=1, high=1000), "epochs")
 FRACTION_ARG = _arg_type(lambda v: validation.finite_float(v, "the fraction", low=0.0, high=1.0, low_open=True,
                                                            high_open=True), "fraction")
+THREADS_ARG = _arg_type(lambda v: validation.bounded_int(v, "the number of threads", low=1, high=1024), "threads")
 PORT_ARG = _arg_type(lambda v: validation.bounded_int(v, "the port", low=1, high=65535), "port")
 
 
@@ -80,7 +81,14 @@ def _add_experiment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                    help="dataset option, e.g. n_train=20000 for shapes or root=/data for mnist")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    _add_threads_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def _add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=THREADS_ARG, default=None, metavar="N",
+                   help="torch intra-op threads (default: chosen from the model size and free cores; "
+                        "UNLEARN_THREADS also sets it)")
 
 
 def _add_forget_args(p: argparse.ArgumentParser) -> None:
@@ -116,7 +124,7 @@ def _forget(args: argparse.Namespace):
 def _lab(args: argparse.Namespace):
     from unlearn_core.experiment import Lab
 
-    lab = Lab(device=getattr(args, "device", "auto"))
+    lab = Lab(device=getattr(args, "device", "auto"), threads=getattr(args, "threads", None))
     for notice in lab.store.notices:  # what opening the workspace repaired (e.g. an index rebuilt)
         print(f"unlearn: {notice}", file=sys.stderr)
     return lab
@@ -140,7 +148,7 @@ def _metric_line(metrics: dict | None) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     lab = _lab(args)
     spec = _spec(args).resolved()
-    cached = lab.store.has_model("base-" + spec.key)
+    cached = lab.has_model("base-" + spec.key)
     base = lab.base_model(spec, _progress_printer(True))
     payload = {
         "model_key": base.key, "cached": cached, "dataset": spec.dataset, "arch": spec.arch, "seed": spec.seed,
@@ -414,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-out", default=None, metavar="FILE",
                    help="also write metrics and full configs as JSON (each run re-runs with `unlearn run --config`)")
     p.add_argument("--device", default="auto")
+    _add_threads_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
 
@@ -428,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description", default=None, help="description of a saved preset")
     p.add_argument("--force", action="store_true", help="overwrite a saved preset of the same name")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    _add_threads_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.set_defaults(func=cmd_preset)
 

@@ -15,11 +15,15 @@ A new method is one new file in this package:
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import threading
+import time
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -29,6 +33,7 @@ from torch import nn
 from unlearn_core import UserInputError, validation
 from unlearn_core.data import Splits
 from unlearn_core.models.training import TrainRecipe, UpdateLog
+from unlearn_core.progress import Progress, quiet
 from unlearn_core.registry import Registry
 
 SCENARIOS = ("class", "random", "images", "mixed")
@@ -172,18 +177,26 @@ class MethodDiverged(RuntimeError):
     """The method produced non-finite weights or an exploding loss."""
 
 
-def _no_progress(fraction: float, message: str) -> None:
-    return None
+@dataclass(frozen=True)
+class OracleModel:
+    """The retrain oracle the Lab has already trained for this (base model, forget set), handed to methods that
+    can reuse it instead of training again (the retrain method). `seconds` is its recorded training time."""
+
+    model: nn.Module
+    seconds: float
+    history: list[dict] = field(default_factory=list)
 
 
 @dataclass
 class UnlearnContext:
-    """Device, seed, progress callback and cancel event handed to every method."""
+    """Device, seed, progress callback and cancel event handed to every method; `oracle` is the cached retrain
+    oracle when the caller has one (Lab.run), None elsewhere (benchmarks time a real retraining)."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     seed: int = 0
-    progress: Callable[[float, str], None] = _no_progress
+    progress: Progress = quiet
     stop_event: threading.Event = field(default_factory=threading.Event)
+    oracle: OracleModel | None = None
 
     def report(self, fraction: float, message: str = "") -> None:
         self.check_cancelled()
@@ -200,9 +213,14 @@ class UnlearnContext:
 
 @dataclass
 class UnlearnResult:
+    """What a method returns: the edited model, its diagnostics (tensors and JSON values, stored with the run
+    and drawn by its panels) and notes for the run record. `seconds` is set only by a method that reuses work
+    done earlier (the cached oracle) and reports that work's recorded time instead of the measured call."""
+
     model: nn.Module
     diagnostics: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    seconds: float | None = None
 
 
 class UnlearningMethod(ABC):
@@ -231,6 +249,41 @@ class UnlearningMethod(ABC):
         ctx: UnlearnContext,
     ) -> UnlearnResult:
         """Edits `model` (a private copy) so that it forgets the forget set."""
+
+
+@dataclass
+class Execution:
+    """One method call: its result and how long it took (the method's own `seconds` when it reports one)."""
+
+    result: UnlearnResult
+    seconds: float
+
+
+def execute_method(
+    impl: UnlearningMethod,
+    model: nn.Module,
+    splits: Splits,
+    artifacts: TrainingArtifacts,
+    cfg: MethodConfig,
+    ctx: UnlearnContext,
+    timer: AbstractContextManager | None = None,
+) -> Execution:
+    """Calls `impl` the one way every caller does (Lab.run, the benchmarks, U-LiRA shadows, the contract tests).
+
+    The method gets a private copy of `model` on `ctx.device` (the caller's model is never edited), the global
+    torch seed is set to `ctx.seed` first, and the call alone is timed.
+
+    Args:
+        timer: an optional context manager entered around the call only (the benchmarks' memory and CPU-time
+            measurement); the wall time is measured in any case.
+    """
+    working = copy.deepcopy(model).to(ctx.device)
+    torch.manual_seed(ctx.seed)
+    with timer or contextlib.nullcontext():
+        start = time.perf_counter()
+        result = impl.unlearn(working, splits, artifacts, cfg, ctx)
+        seconds = time.perf_counter() - start
+    return Execution(result, seconds if result.seconds is None else float(result.seconds))
 
 
 def scenario_refusal(name: str, info: MethodInfo, scenario: str) -> str:

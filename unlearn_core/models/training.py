@@ -14,7 +14,6 @@ import math
 import threading
 import time
 import typing
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core import UserInputError, validation
+from unlearn_core.progress import Progress
 
 
 class TrainingCancelled(RuntimeError):
@@ -259,7 +259,7 @@ def train_model(
     sample_ids: torch.Tensor | None = None,
     codes: torch.Tensor | None = None,
     eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> TrainOutcome:
     """Trains `model` in place on (x, y) with `recipe`; returns the model and the training artifacts."""
