@@ -184,12 +184,12 @@ def int_list(value: Any, name: str, *, low: int | None = None, high: int | None 
     if len(items) > max_items:
         raise UserInputError(f"{name} has {len(items)} entries; the limit is {max_items}")
     try:
-        return tuple(bounded_int(v, name, low=low, high=high) for v in items)
-    except UserInputError as exc:
+        numbers = tuple(bounded_int(v, name) for v in items)
+    except UserInputError:
         if isinstance(value, str):
-            raise UserInputError(f"{name} must be comma-separated whole numbers, got {_shown(value)} "
-                                 f"({exc})") from None
+            raise UserInputError(f"{name} must be comma-separated whole numbers, got {_shown(value)}") from None
         raise
+    return tuple(bounded_int(n, name, low=low, high=high) for n in numbers)
 
 
 def json_depth(obj: Any) -> int:
