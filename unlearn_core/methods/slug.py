@@ -165,6 +165,7 @@ def _subsample(x: torch.Tensor, y: torch.Tensor, count: int, generator: torch.Ge
 @register_method("slug")
 class SLUG(UnlearningMethod):
     info = MethodInfo(
+        edits=("conv", "linear", "attention", "head"), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="SLUG: single layer unlearning gradient",
         summary="One forget gradient, one layer picked on an importance/alignment Pareto front, one searched step.",
         paper="Cai, Tan, Asif, ICML 2025, arXiv:2407.11867",
