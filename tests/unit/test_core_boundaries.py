@@ -32,7 +32,7 @@ LAYERS = [
     {"registry", "validation", "progress", "device", "results", "store", "data", "models", "persample", "metrics",
      "methods", "analysis", "viz"},
     {"experiment", "jobs"},
-    {"studies", "presets", "report", "bench", "bench_threads"},
+    {"studies", "presets", "report", "bench", "bench_threads", "bench_archs", "card"},
     {"cli"},
 ]
 
