@@ -32,6 +32,7 @@ from torch import nn
 
 from unlearn_core import UserInputError
 from unlearn_core.data import Splits
+from unlearn_core.models.architectures import PARAM_KINDS
 from unlearn_core.models.training import TrainRecipe, UpdateLog
 from unlearn_core.progress import Progress, quiet
 from unlearn_core.registry import Registry
@@ -52,6 +53,28 @@ class MethodInfo:
     scenario_note: str = ""  # why the other scenarios are not supported (shown when one is refused)
     one_shot: bool = False  # no training epochs
     inferred: str = ""  # what of this implementation is our reconstruction, not the paper's text
+    # What it does to any architecture (declared by every method; the contract tests check it on a BatchNorm
+    # and a LayerNorm model): the parameter kinds it may change (models.architectures.PARAM_KINDS; "all" for
+    # every kind) and how it runs normalisation layers (NORM_MODES)
+    edits: tuple[str, ...] = ()
+    norm_mode: str = ""
+
+    def edited_kinds(self) -> tuple[str, ...]:
+        """The declared parameter kinds, with "all" spelled out."""
+        return PARAM_KINDS if "all" in self.edits else tuple(k for k in PARAM_KINDS if k in self.edits)
+
+
+# How a method runs BatchNorm/LayerNorm. LayerNorm has no running statistics, so on a LayerNorm model the
+# modes differ only in dropout and stochastic depth.
+NORM_MODES = {
+    "eval": "eval mode throughout: BatchNorm normalises with its running statistics and keeps them unchanged; "
+            "dropout and stochastic depth are off",
+    "gradient_train": "one gradient pass in train mode (BatchNorm normalises with batch statistics), eval mode "
+                      "for the rest; the running statistics that pass moves are put back",
+    "train": "train mode for its gradient steps: BatchNorm normalises with batch statistics and its running "
+             "statistics move towards the batches it trains on; dropout and stochastic depth are on",
+    "fresh": "trains a new model from scratch in train mode: every weight and running statistic is new",
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +89,25 @@ class ParamSpec:
     help: str
     choices: tuple | None
     log: bool
+    paper: str = ""  # the paper's or official code's default, with its source when it is not obvious
+    why: str = ""  # why our default differs from `paper` (empty when they agree)
+
+    @property
+    def help_text(self) -> str:
+        """The help with our default beside the paper's or official code's, and why ours differs."""
+        origin = f"ours {format_default(self.default)}; paper/official: {self.paper or 'not stated'}"
+        if self.why:
+            origin += f" ({self.why})"
+        return f"{self.help} [{origin}]" if self.help else f"[{origin}]"
+
+
+def format_default(value: Any) -> str:
+    """A default as the help text and `unlearn methods` print it: on/off for booleans, 'empty' for ''."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value == "":
+        return "empty"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def param(
@@ -76,9 +118,16 @@ def param(
     help: str = "",  # noqa: A002
     choices: tuple | None = None,
     log: bool = False,
+    paper: str = "",
+    why: str = "",
 ) -> Any:
-    """A typed config field with UI/CLI metadata and a validated range."""
-    return field(default=default, metadata={"min": min, "max": max, "help": help, "choices": choices, "log": log})
+    """A typed config field with UI/CLI metadata and a validated range.
+
+    `paper` is the paper's or official code's default (text, so it can name its source, e.g. "0.013 (README 10%
+    example)", or say "none (our extension)"); `why` says why our default differs from it.
+    """
+    return field(default=default, metadata={"min": min, "max": max, "help": help, "choices": choices, "log": log,
+                                            "paper": paper, "why": why})
 
 
 @dataclass(frozen=True)
@@ -93,7 +142,8 @@ class MethodConfig:
             meta = f.metadata
             default = f.default if f.default is not MISSING else None
             out.append(ParamSpec(f.name, hints[f.name], default, meta.get("min"), meta.get("max"),
-                                 meta.get("help", ""), meta.get("choices"), meta.get("log", False)))
+                                 meta.get("help", ""), meta.get("choices"), meta.get("log", False),
+                                 meta.get("paper", ""), meta.get("why", "")))
         return out
 
     def validate(self) -> None:
