@@ -104,17 +104,22 @@ def page_header(title: str, what: str, how: str) -> None:
     st.markdown(f"**What this shows:** {what}  \n**How to read it:** {how}")
 
 
+# Errors a page expects and explains in one line: bad input or a refused run (UserInputError, which includes the
+# workspace's WorkspaceError), a file that cannot be read (a run deleted meanwhile, an unreadable dataset) and a
+# device out of memory. Anything else is a bug: it propagates, so Streamlit shows it and tests fail on it.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (UserInputError, OSError, torch.cuda.OutOfMemoryError)
+
+
 def guarded(body: Callable[[], None]) -> None:
-    """Runs a page body; any error becomes a one-line message instead of a traceback."""
+    """Runs a page body; an expected error (EXPECTED_ERRORS) becomes a one-line message instead of a traceback."""
+    init_session()  # a bookmarked page can run before app.py has set up this session
     try:
-        init_session()  # a bookmarked page can run before app.py has set up this session
         body()
     except UserInputError as exc:
         st.error(str(exc))
-    except Exception as exc:  # the page must stay usable whatever went wrong below it
-        log.exception("page failed")
-        st.error(f"Something went wrong on this page: {error_message(exc)}. Other pages still work; "
-                 "the server log has the details.")
+    except EXPECTED_ERRORS as exc:
+        log.warning("page stopped: %s", exc)
+        st.error(f"This page could not finish: {error_message(exc)}. Other pages still work.")
 
 
 def submit(kind: str, title: str, fn: Callable[[Callable[[float, str], None], Any], Any]) -> str:

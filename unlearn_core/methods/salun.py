@@ -27,6 +27,7 @@ from torch import nn
 
 from unlearn_core.data import Splits
 from unlearn_core.methods._common import accuracy, as_heatmap, make_optimizer, minibatches
+from unlearn_core.methods._panels import HISTORY_PANEL, MASKS_PANEL
 from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,
@@ -85,6 +86,7 @@ class SalUn(UnlearningMethod):
         inferred="Weight decay is masked together with the gradient, so unmasked weights stay exactly at "
                  "theta_0 as the paper's equation states (SalUn's code lets SGD decay them slightly).",
     )
+    panels = (MASKS_PANEL, HISTORY_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):

@@ -24,6 +24,7 @@ from torch import nn
 
 from unlearn_core.data import Splits
 from unlearn_core.methods._common import minibatches
+from unlearn_core.methods._panels import MASKS_PANEL
 from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,
@@ -70,6 +71,7 @@ class SelectiveSynapticDampening(UnlearningMethod):
         one_shot=True,
         inferred="Importances are taken with the model in eval mode (normalisation statistics frozen).",
     )
+    panels = (MASKS_PANEL,)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):

@@ -196,15 +196,6 @@ def mask_heatmaps(masks: dict[str, dict], columns: int = 2, max_side: int = 128)
     return styled(fig, "Update masks per layer (how many steps touched each parameter)", height=60 + 280 * rows)
 
 
-def updated_fraction_bars(masks: dict[str, dict], label: str = "") -> go.Figure:
-    layers = list(masks)
-    fig = go.Figure(go.Bar(x=layers, y=[masks[n].get("updated_fraction") for n in layers],
-                           marker_color=method_color(label) if label else "#1f77b4",
-                           hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
-    fig.update_yaxes(tickformat=".1%", title="share of parameters updated")
-    return styled(fig, "Updated share per layer", height=300)
-
-
 def storage_curve(storage: dict) -> go.Figure:
     """Stored update size against the keep ratio rho, with the full (rho = 1) size and the chosen rho."""
     curve = sorted(storage.get("curve", []), key=lambda c: c["rho"])
