@@ -409,11 +409,13 @@ class Lab:
         stop: threading.Event | None = None,
         store_run: bool = True,
         model_key: str | None = None,
+        run_id: str | None = None,
     ) -> dict:
         """Runs one method and returns the run record of design.md section 5 (also stored).
 
         `model_key` runs on a stored model (e.g. an imported checkpoint) instead of the one `spec` trains; its
-        retrain oracle is trained with the default recipe of its dataset and architecture."""
+        retrain oracle is trained with the default recipe of its dataset and architecture. `run_id` stores the
+        run under that id (a sweep's content-addressed cell id) instead of a fresh one."""
         impl = get_method(method)
         cfg = impl.Config.from_values(params)
         imported = self.stored_model(model_key) if model_key else None
@@ -453,7 +455,7 @@ class Lab:
             "experiment_key": base.key, "retrain_key": oracle.key, "forget": forget.to_dict(),
             "forget_summary": splits.summary(), "versions": environment_versions(), "notes": notes,
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "original": original_metrics, "retrain": retrain_metrics,
+            "original": original_metrics, "retrain": retrain_metrics, "run_id": run_id,
         }
         run_id = self.store.start_run(record) if store_run else None
         record["run_id"] = run_id

@@ -66,6 +66,25 @@ class ParamSpec:
     help: str
     choices: tuple | None
     log: bool
+    paper: str = ""  # the paper's or official code's default, with its source when it is not obvious
+    why: str = ""  # why our default differs from `paper` (empty when they agree)
+
+    @property
+    def help_text(self) -> str:
+        """The help with our default beside the paper's or official code's, and why ours differs."""
+        origin = f"ours {format_default(self.default)}; paper/official: {self.paper or 'not stated'}"
+        if self.why:
+            origin += f" ({self.why})"
+        return f"{self.help} [{origin}]" if self.help else f"[{origin}]"
+
+
+def format_default(value: Any) -> str:
+    """A default as the help text and `unlearn methods` print it: on/off for booleans, 'empty' for ''."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value == "":
+        return "empty"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def param(
@@ -76,9 +95,16 @@ def param(
     help: str = "",
     choices: tuple | None = None,
     log: bool = False,
+    paper: str = "",
+    why: str = "",
 ) -> Any:
-    """A typed config field with UI/CLI metadata and a validated range."""
-    return field(default=default, metadata={"min": min, "max": max, "help": help, "choices": choices, "log": log})
+    """A typed config field with UI/CLI metadata and a validated range.
+
+    `paper` is the paper's or official code's default (text, so it can name its source, e.g. "0.013 (README 10%
+    example)", or say "none (our extension)"); `why` says why our default differs from it.
+    """
+    return field(default=default, metadata={"min": min, "max": max, "help": help, "choices": choices, "log": log,
+                                            "paper": paper, "why": why})
 
 
 @dataclass(frozen=True)
@@ -93,7 +119,8 @@ class MethodConfig:
             meta = f.metadata
             default = f.default if f.default is not MISSING else None
             out.append(ParamSpec(f.name, hints[f.name], default, meta.get("min"), meta.get("max"),
-                                 meta.get("help", ""), meta.get("choices"), meta.get("log", False)))
+                                 meta.get("help", ""), meta.get("choices"), meta.get("log", False),
+                                 meta.get("paper", ""), meta.get("why", "")))
         return out
 
     def validate(self) -> None:
