@@ -67,7 +67,9 @@ def _parse_option_value(value: str) -> Any:
 
 def _add_experiment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits", help="dataset name (default: digits)")
-    p.add_argument("--arch", default="cnn", help="architecture: mlp, cnn, resnet18 (default: cnn)")
+    p.add_argument("--arch", default="cnn",
+                   help="architecture: mlp, cnn, resnet18 (CIFAR stem) or a torchvision name such as "
+                        "mobilenet_v3_small, torchvision:resnet18 (see `unlearn archs`; default: cnn)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0, help="seed for training, forget-set sampling and the method")
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
@@ -246,15 +248,63 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+RECIPE_FLAGS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "batch_size", "augment")
+
+
 def cmd_import(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from unlearn_core.experiment import oracle_recipe_text
     from unlearn_core.models.checkpoint import read_state_dict_file
 
     state = read_state_dict_file(Path(args.checkpoint))
     lab = _lab(args)
-    base = lab.register_imported(_spec(args), state, source=str(args.checkpoint))
+    spec = _spec(args).resolved()
+    stated = {name: getattr(args, name) for name in RECIPE_FLAGS if getattr(args, name) is not None}
+    spec = replace(spec, recipe=replace(spec.recipe, **stated))
+    base = lab.register_imported(spec, state, source=str(args.checkpoint),
+                                 recipe_stated=bool(stated) or args.epochs is not None)
+    if args.add_codes:
+        base = lab.add_mnemonic_codes(base.key, args.add_codes, _progress_printer(True))
+    oracle = oracle_recipe_text(base.meta, base.spec.recipe)
     payload = {"model_key": base.key, "dataset": base.spec.dataset, "arch": base.spec.arch,
-               "test_acc": base.meta["test_acc"], "num_params": base.meta["num_params"]}
-    _emit(args, payload, f"imported {args.checkpoint} as {base.key}: test accuracy {base.meta['test_acc']:.4f}")
+               "test_acc": base.meta["test_acc"], "num_params": base.meta["num_params"],
+               "oracle_recipe": base.spec.recipe.to_dict(), "oracle_recipe_text": oracle,
+               "has_mnemonic_codes": base.artifacts.codes is not None}
+    _emit(args, payload, f"imported {args.checkpoint} as {base.key}: test accuracy {base.meta['test_acc']:.4f}\n"
+                         f"  its retrain oracle will be trained with {oracle}")
+    return 0
+
+
+def cmd_archs(args: argparse.Namespace) -> int:
+    from unlearn_core.data import load_dataset
+    from unlearn_core.models.architectures import (
+        ARCHITECTURES,
+        count_parameters,
+        input_adaptation,
+        list_architectures,
+        step_flops,
+    )
+
+    options = {k: _parse_option_value(v) for k, v in _key_values(args.dataset_option, "--dataset-option").items()}
+    dataset = load_dataset(args.dataset, **options)
+    shape, classes = dataset.input_shape, dataset.num_classes
+    items = []
+    for name in list_architectures():
+        info = ARCHITECTURES.get(name)[0]
+        item = {"name": name, "title": info.title, "source": info.source, "norm": info.norm,
+                "parameters": count_parameters(name, shape, classes), "input": input_adaptation(name, shape),
+                "description": info.description}
+        if args.cost:
+            item["train_flops_per_image"] = step_flops(name, shape, classes)
+        items.append(item)
+    lines = [f"{'name':22s} {'parameters':>12s} {'norm':6s} title"]
+    for item in items:
+        cost = f"  {item['train_flops_per_image'] / 1e9:.3f} GFLOP/image fwd+bwd" if args.cost else ""
+        lines.append(f"{item['name']:22s} {item['parameters']:>12,} {item['norm']:6s} {item['title']}{cost}")
+    lines.append(f"parameters for {args.dataset}: input {'x'.join(map(str, shape))}, {classes} classes")
+    _emit(args, {"dataset": args.dataset, "input_shape": list(shape), "num_classes": classes,
+                 "architectures": items}, "\n".join(lines))
     return 0
 
 
@@ -493,7 +543,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="register a user's checkpoint (validated like an upload)")
     _add_experiment_args(p)
     p.add_argument("--checkpoint", required=True, help="safetensors file or weights-only state dict")
+    recipe = p.add_argument_group("the checkpoint's training recipe, used for its retrain oracle",
+                                  "state how it was trained (with --epochs); unstated fields keep the lab's default "
+                                  "recipe for the dataset and architecture")
+    recipe.add_argument("--optimizer", choices=("adam", "sgd"), default=None)
+    recipe.add_argument("--lr", type=float, default=None)
+    recipe.add_argument("--momentum", type=float, default=None)
+    recipe.add_argument("--weight-decay", type=float, default=None)
+    recipe.add_argument("--schedule", choices=("constant", "cosine", "step"), default=None)
+    recipe.add_argument("--batch-size", type=int, default=None)
+    recipe.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="random crop and flip")
+    p.add_argument("--add-codes", type=int, default=None, metavar="EPOCHS",
+                   help="our extension: fine-tune the import EPOCHS epochs with mnemonic codes, so the mnemonic "
+                        "method can run on it (stored as a new model)")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("archs", help="list the architectures with their parameter counts")
+    p.add_argument("--dataset", default="digits", help="dataset whose input and classes size the models")
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="dataset option")
+    p.add_argument("--cost", action="store_true", help="also count FLOPs of one training step per image")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.set_defaults(func=cmd_archs)
 
     p = sub.add_parser("report", help="export a self-contained HTML report of stored runs")
     p.add_argument("--runs", required=True, help="comma-separated run ids")
@@ -538,6 +609,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from unlearn_core.data.base import LOADING_PROGRESS
+
+    LOADING_PROGRESS.set(_progress_printer(True))  # stderr: a first load of a large image folder takes a while
     try:
         return int(args.func(args) or 0)
     except UserInputError as exc:  # one line, even when a library's message spans several

@@ -48,7 +48,8 @@ class ToyShrink(UnlearningMethod):
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
-        factor: float = param(0.5, min=0.0, max=1.0, help="what the last layer is multiplied by")
+        factor: float = param(0.5, min=0.0, max=1.0, help="what the last layer is multiplied by",
+                              paper="none (test method)")
 
     def unlearn(self, model, splits, artifacts, cfg, ctx):
         ctx.report(0.0, "shrinking")

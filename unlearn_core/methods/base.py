@@ -32,6 +32,7 @@ from torch import nn
 
 from unlearn_core import UserInputError
 from unlearn_core.data import Splits
+from unlearn_core.models.architectures import PARAM_KINDS
 from unlearn_core.models.training import TrainRecipe, UpdateLog
 from unlearn_core.progress import Progress, quiet
 from unlearn_core.registry import Registry
@@ -52,6 +53,28 @@ class MethodInfo:
     scenario_note: str = ""  # why the other scenarios are not supported (shown when one is refused)
     one_shot: bool = False  # no training epochs
     inferred: str = ""  # what of this implementation is our reconstruction, not the paper's text
+    # What it does to any architecture (declared by every method; the contract tests check it on a BatchNorm
+    # and a LayerNorm model): the parameter kinds it may change (models.architectures.PARAM_KINDS; "all" for
+    # every kind) and how it runs normalisation layers (NORM_MODES)
+    edits: tuple[str, ...] = ()
+    norm_mode: str = ""
+
+    def edited_kinds(self) -> tuple[str, ...]:
+        """The declared parameter kinds, with "all" spelled out."""
+        return PARAM_KINDS if "all" in self.edits else tuple(k for k in PARAM_KINDS if k in self.edits)
+
+
+# How a method runs BatchNorm/LayerNorm. LayerNorm has no running statistics, so on a LayerNorm model the
+# modes differ only in dropout and stochastic depth.
+NORM_MODES = {
+    "eval": "eval mode throughout: BatchNorm normalises with its running statistics and keeps them unchanged; "
+            "dropout and stochastic depth are off",
+    "gradient_train": "one gradient pass in train mode (BatchNorm normalises with batch statistics), eval mode "
+                      "for the rest; the running statistics that pass moves are put back",
+    "train": "train mode for its gradient steps: BatchNorm normalises with batch statistics and its running "
+             "statistics move towards the batches it trains on; dropout and stochastic depth are on",
+    "fresh": "trains a new model from scratch in train mode: every weight and running statistic is new",
+}
 
 
 @dataclass(frozen=True)

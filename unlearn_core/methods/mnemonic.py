@@ -191,6 +191,7 @@ FISHER_PANEL = Panel(
 @register_method("mnemonic")
 class MnemonicCode(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="Mnemonic-code one-shot unlearning",
         summary="Fisher information from one code image per class; perturb class-sensitive weights, no data.",
         paper="Yamashita, Yamada & Shibata, ACML 2024, arXiv:2306.05670",

@@ -176,6 +176,10 @@ def _layer_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure]
                        f"Layer importance against gradient alignment; chosen layer: {diag.get('chosen_layer')}.")]
     if diag.get("step_search"):
         out.append(PanelFigure(inside.slug_step_search(diag["step_search"])))
+    if len(diag.get("front_search") or []) > 1:
+        out.append(PanelFigure(inside.slug_front_search(diag["front_search"]),
+                               "Every layer on the front gets its own step search, as in the official code; the kept "
+                               "one has the best retain accuracy among the picks that meet the forget target."))
     for item in diag.get("per_class") or []:
         if item.get("step_search"):
             out.append(PanelFigure(inside.slug_step_search(
@@ -210,6 +214,7 @@ LAYER_PANEL = Panel(
 @register_method("slug")
 class SLUG(UnlearningMethod):
     info = MethodInfo(
+        edits=("conv", "linear", "attention", "head"), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="SLUG: single layer unlearning gradient",
         summary="One forget gradient, one layer picked on an importance/alignment Pareto front, one searched step.",
         paper="Cai, Tan, Asif, ICML 2025, arXiv:2407.11867",

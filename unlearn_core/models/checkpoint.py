@@ -105,6 +105,23 @@ def _refusal_reason(message: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", message).strip().splitlines()[0][:200] if message.strip() else "unreadable"
 
 
+def first_difference(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str:
+    """The first place, in the model's key order, where the file and the model disagree (key or shape),
+    set beside the file's key at the same position: two architectures usually part ways at one layer."""
+    file_keys = list(state)
+    for position, (key, tensor) in enumerate(expected.items()):
+        there = file_keys[position] if position < len(file_keys) else None
+        if key not in state:
+            beside = (f"; at that position the file has {there!r} {tuple(state[there].shape)}"
+                      if there is not None else "")
+            return f"first difference: the model's key {key!r} {tuple(tensor.shape)} is not in the file{beside}"
+        if state[key].shape != tensor.shape:
+            return (f"first difference: key {key!r} is {tuple(state[key].shape)} in the file but "
+                    f"{tuple(tensor.shape)} in the model")
+    extra = next(k for k in state if k not in expected)
+    return f"first difference: the file's key {extra!r} {tuple(state[extra].shape)} is not in the model"
+
+
 def load_validated(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
     """Loads `state` into `model`, explaining any missing, unexpected or mis-shaped key."""
     expected = model.state_dict()
@@ -115,7 +132,7 @@ def load_validated(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Modul
         for k in expected
         if k in state and state[k].shape != expected[k].shape
     ]
-    problems = []
+    problems = [first_difference(state, expected)] if missing or unexpected or mismatched else []
     if missing:
         problems.append(f"missing keys {missing[:5]}" + (" ..." if len(missing) > 5 else ""))
     if unexpected:
@@ -123,7 +140,8 @@ def load_validated(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Modul
     if mismatched:
         problems.append("shape mismatch " + "; ".join(mismatched[:5]))
     if problems:
-        raise UserInputError("checkpoint does not fit this architecture: " + ", ".join(problems))
+        raise UserInputError("checkpoint does not fit this architecture: " + problems[0] + "; "
+                             + ", ".join(problems[1:]))
     for k, v in state.items():
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise UserInputError(f"checkpoint tensor {k} contains NaN or infinite values")
