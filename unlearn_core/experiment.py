@@ -18,12 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data import (
     ForgetSpec,
     ImageDataset,
     Splits,
-    check_dataset_options,
+    checked_dataset_options,
     load_dataset,
     select_forget,
 )
@@ -58,7 +58,8 @@ from unlearn_core.models.training import (
 )
 from unlearn_core.progress import Progress, quiet, scaled
 from unlearn_core.results import RunRecord, Scenario, group_records
-from unlearn_core.store import Store, WorkspaceError
+from unlearn_core.store import Store
+from unlearn_core.validation import SEED_MAX
 
 # Training options a method's artifacts need, applied to the base recipe when they are missing.
 ARTIFACT_RECIPE_OPTIONS = {
@@ -95,12 +96,12 @@ class ExperimentSpec:
 
     def resolved(self) -> ExperimentSpec:
         arch = resolve_arch(self.arch)  # `torchvision:NAME` -> its registered name; unknown names fail here
-        check_dataset_options(self.dataset, [k for k, _ in self.dataset_options])
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise UserInputError(f"seed must be a non-negative integer, got {self.seed!r}")
+        options = checked_dataset_options(self.dataset, dict(self.dataset_options))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
+            raise UserInputError(f"seed must be a non-negative integer of at most {SEED_MAX}, got {self.seed!r}")
         recipe = self.recipe or default_recipe(self.dataset, arch)
         recipe.validate()
-        return replace(self, arch=arch, recipe=recipe, dataset_options=tuple(sorted(self.dataset_options)))
+        return replace(self, arch=arch, recipe=recipe, dataset_options=tuple(sorted(options.items())))
 
     @property
     def key(self) -> str:
@@ -114,9 +115,13 @@ class ExperimentSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> ExperimentSpec:
+        """From JSON (a run config, a preset, the dashboard's session): every field type-checked."""
+        data = validation.mapping(data, "experiment")
         recipe = TrainRecipe.from_dict(data["recipe"]) if data.get("recipe") else None
-        return cls(data.get("dataset", "digits"), data.get("arch", "cnn"), int(data.get("seed", 0)), recipe,
-                   tuple(sorted((data.get("dataset_options") or {}).items())))
+        options = validation.mapping(data.get("dataset_options") or {}, "dataset_options")
+        return cls(validation.text(data.get("dataset", "digits"), "dataset", max_chars=64),
+                   validation.text(data.get("arch", "cnn"), "arch", max_chars=64),
+                   validation.seed_value(data.get("seed", 0)), recipe, tuple(sorted(options.items())))
 
     def with_artifacts(self, needed: tuple[str, ...]) -> ExperimentSpec:
         """The same experiment trained with whatever extra training artifacts `needed` lists."""
@@ -283,6 +288,10 @@ class Lab:
     def runs(self, status: str | None = None, limit: int = 1000) -> list[dict]:
         """Index rows of the stored runs, newest first (cheap: no result file is read)."""
         return self.store.list_runs(status, limit)
+
+    def sweeps(self) -> list[dict]:
+        """The stored sweeps, as the store lists them (unlearn_core.studies.sweep writes them)."""
+        return self.store.list_sweeps()
 
     def run_record(self, run_id: str) -> RunRecord:
         """The typed record of a stored run (a stub with status and error for one that stored no result)."""
@@ -508,6 +517,7 @@ class Lab:
         splits = Splits.build(dataset, forget, self.device)
         if impl.applicability(splits, base.artifacts) is not None:
             raise MethodNotApplicable(impl.applicability(splits, base.artifacts))
+        impl.check_inputs(base.model, splits, base.artifacts, cfg)  # user errors refused before the run is stored
         oracle = self.retrain_oracle(base, forget, scaled(progress, 0.3, 0.6), stop)
         threads = self.use_threads(base.model)
         original_metrics, retrain_metrics = self._reference_metrics(base, oracle, splits, seed)
@@ -561,11 +571,7 @@ class Lab:
                 self.store.finish_run(run_id, record)
             raise
         if run_id:
-            try:
-                self.store.finish_run(run_id, record, state, diagnostics)
-            except WorkspaceError as exc:
-                self.store.mark_failed(run_id, str(exc))
-                raise
+            self.store.finish_run(run_id, record, state, diagnostics)  # marks the run failed if it cannot write
         progress(1.0, record["status"])
         return record
 
@@ -629,10 +635,11 @@ def experiment_from_args(dataset: str = "digits", arch: str = "cnn", seed: int =
     """Builds a spec from CLI/UI values, starting from the default recipe of (dataset, arch)."""
     recipe = default_recipe(dataset, arch)
     if epochs is not None:
-        recipe = replace(recipe, epochs=int(epochs))
+        recipe = replace(recipe, epochs=validation.bounded_int(epochs, "epochs", low=1, high=1000))
     if recipe_overrides:
         recipe = replace(recipe, **recipe_overrides)
-    return ExperimentSpec(dataset, arch, int(seed), recipe, tuple(sorted((dataset_options or {}).items())))
+    return ExperimentSpec(dataset, arch, validation.seed_value(seed), recipe,
+                          tuple(sorted((dataset_options or {}).items())))
 
 
 __all__ = ["BaseModel", "ExperimentSpec", "Lab", "asdict", "experiment_from_args"]

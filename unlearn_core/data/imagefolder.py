@@ -19,7 +19,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data.base import DatasetInfo, ImageDataset, data_root, normalise, register_dataset, report_loading
 
 CACHE_VERSION = 1
@@ -45,15 +45,7 @@ def load_imagefolder(
     seed: int = 0,
     cache: bool = True,
 ) -> ImageDataset:
-    if not root:
-        raise UserInputError("imagefolder needs a folder: pass root=/path/to/folder")
-    folder = Path(root).expanduser()
-    if not folder.is_dir():
-        raise UserInputError(f"image folder {folder} does not exist")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise UserInputError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if not 4 <= int(image_size) <= 512:
-        raise UserInputError(f"image_size must be in [4, 512], got {image_size}")
+    folder = validation.image_folder(root, int(image_size), 1 if grayscale else 3)
     files = _list_files(folder)
     cache_path = _cache_path(folder, files, int(image_size), bool(grayscale)) if cache else None
     loaded = _read_cache(cache_path) if cache_path is not None else None
@@ -67,8 +59,8 @@ def load_imagefolder(
             f"{folder} needs at least two class sub-folders containing images; found {len(class_names)}"
             + (f" (skipped {len(skipped)} files that are not images)" if skipped else "")
         )
-    if np.bincount(labels, minlength=len(class_names)).min() < 2:
-        raise UserInputError("every class folder needs at least two images to split into train and test")
+    counts = np.bincount(labels, minlength=len(class_names))
+    validation.split_sizes(dict(zip(class_names, counts.tolist(), strict=True)), float(test_fraction), str(folder))
     train_idx, test_idx = train_test_split(
         np.arange(len(labels)), test_size=float(test_fraction), stratify=labels, random_state=seed
     )
@@ -98,11 +90,14 @@ def _list_files(folder: Path) -> list[tuple[str, Path]]:
 
 
 def _decode(path: Path, mode: str, image_size: int) -> np.ndarray | None:
-    """One image as uint8 (H, W[, C]) resized to a square, or None when the file is not an image."""
+    """One image as uint8 (H, W[, C]) resized to a square, or None when the file is not an image or one too
+    large to decode safely (validation.image_problem: a decompression bomb is refused from its header)."""
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as img:  # reads the header only: the size is known before decoding
+            if validation.image_problem(path, *img.size):
+                return None
             return np.asarray(img.convert(mode).resize((image_size, image_size), Image.BILINEAR), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError):
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         return None
 
 

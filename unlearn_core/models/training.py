@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+import typing
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.progress import Progress
 
 
@@ -62,8 +63,23 @@ class TrainRecipe:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainRecipe:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """From JSON: each known field checked against its declared type (unknown keys from older or newer
+        versions are ignored); ranges are checked by `validate`."""
+        types = typing.get_type_hints(cls)
+        values = {}
+        for key, value in validation.mapping(data, "recipe").items():
+            if key not in types:
+                continue
+            kind, name = types[key], f"recipe {key}"
+            if kind is bool:
+                values[key] = validation.boolean(value, name)
+            elif kind is int:
+                values[key] = validation.bounded_int(value, name)
+            elif kind is float:
+                values[key] = validation.finite_float(value, name)
+            else:
+                values[key] = validation.text(value, name, max_chars=64)
+        return cls(**values)
 
 
 def recipe_summary(recipe: TrainRecipe) -> str:
