@@ -41,7 +41,7 @@ from unlearn_core.methods.base import (
 def diagonal_fisher(
     model: nn.Module, x: torch.Tensor, num_classes: int, ctx: UnlearnContext
 ) -> dict[str, torch.Tensor]:
-    """mean over x of sum_y p(y|x) * (grad log p(y|x))^2 per parameter entry (model in eval mode), computed by
+    """Mean over x of sum_y p(y|x) * (grad log p(y|x))^2 per parameter entry (model in eval mode), computed by
     `unlearn_core.persample.diagonal_fisher` (vmap + jacrev in memory-bounded chunks)."""
     model.eval()
 
@@ -66,6 +66,7 @@ def classifier_names(model: nn.Module) -> set[str]:
 @register_method("fisher_forgetting")
 class FisherForgetting(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="Fisher forgetting",
         summary="One shot: add noise where the retain set's Fisher information says the weights do not matter.",
         paper="Golatkar, Achille, Soatto, 'Eternal sunshine of the spotless net', CVPR 2020 (arXiv:1911.04933)",

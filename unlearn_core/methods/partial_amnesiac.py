@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from unlearn_core.data import Splits
+from unlearn_core.methods._panels import MASKS_PANEL, STORAGE_PANEL
 from unlearn_core.methods._partial import (
     count_masks,
     share_text,
@@ -48,6 +49,7 @@ from unlearn_core.methods.base import (
 @register_method("partial_amnesiac")
 class PartialAmnesiac(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="Partial amnesiac unlearning",
         summary="Subtract the layer-wise pruned training updates of batches that held forget samples; no fine-tune.",
         paper="Gogineni & Nadimi, JMLR 2025, arXiv:2403.07611 (Alg. 1)",
@@ -61,6 +63,7 @@ class PartialAmnesiac(UnlearningMethod):
             "the default rho 0.03, and the refusal above max_touched_share are our reconstruction (methods.md §5.3)."
         ),
     )
+    panels = (STORAGE_PANEL, MASKS_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):

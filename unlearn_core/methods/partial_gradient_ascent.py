@@ -29,6 +29,7 @@ from unlearn_core.methods.base import MethodInfo, param, register_method
 @register_method("partial_gradient_ascent")
 class PartialGradientAscent(PartialUpdateMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Gradient ascent with layer-wise partial updates",
         summary="Raise the forget-set loss, updating only the top-rho_u of each layer per step.",
         paper="Gogineni & Nadimi, JMLR 2025, arXiv:2403.07611 (Alg. 3)",

@@ -28,6 +28,7 @@ from unlearn_core.methods.base import MethodInfo, param, register_method
 @register_method("partial_label_flip")
 class PartialLabelFlip(PartialUpdateMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Label flipping with layer-wise partial updates",
         summary="Train the forget set towards wrong labels, updating only the top-rho_u of each layer per step.",
         paper="Gogineni & Nadimi, JMLR 2025, arXiv:2403.07611 (Alg. 2)",

@@ -103,6 +103,7 @@ def random_label_epoch(
 @register_method("random_label")
 class RandomLabel(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Random labels (RL)",
         summary="Relearn the forget set under random labels while training on the retain set.",
         paper="Golatkar et al., CVPR 2020; SalUn's RL baseline (Fan et al., ICLR 2024, arXiv:2310.12508)",

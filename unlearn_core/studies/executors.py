@@ -293,7 +293,7 @@ class LocalExecutor(Executor):
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """forkserver where it exists: a clean server process imports torch and the engine once and every worker
+    """Forkserver where it exists: a clean server process imports torch and the engine once and every worker
     forks from it in milliseconds (never from this process, whose torch threads must not be forked); spawn
     elsewhere."""
     if "forkserver" not in multiprocessing.get_all_start_methods():

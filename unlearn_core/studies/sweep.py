@@ -40,7 +40,7 @@ import math
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,13 +50,10 @@ from unlearn_core.experiment import ExperimentSpec, Lab
 from unlearn_core.methods import get_method
 from unlearn_core.methods.base import ParamSpec
 from unlearn_core.metrics.seeds import scalar_values
+from unlearn_core.progress import Progress, quiet
 
-Progress = Callable[[float, str], None]
 MAX_CELLS = 10_000  # a grid this large is a typo, not a plan
 
-
-def _quiet(fraction: float, message: str) -> None:
-    return None
 
 
 def _digest(obj: Any) -> str:
@@ -377,7 +374,7 @@ def check_scenarios(lab: Lab, spec: SweepSpec, cells: list[SweepCell]) -> tuple[
     return runnable, out
 
 
-def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = _quiet,
+def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = quiet,
             stop: threading.Event | None = None) -> list[Skipped]:
     """Trains (or loads) every base model and retrain oracle the cells need, and their reference metrics, once.
 
@@ -541,7 +538,7 @@ class SweepResult:
 
 def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None = None, address: str | None = None,
               lab: Lab | None = None, device: str = "auto", threads: int | None = None,
-              gpus_per_cell: float | None = None, progress: Progress = _quiet, monitor: SweepMonitor | None = None,
+              gpus_per_cell: float | None = None, progress: Progress = quiet, monitor: SweepMonitor | None = None,
               stop: threading.Event | None = None, keep_executor: bool = False) -> SweepResult:
     """Runs every cell of `spec` that has no finished run yet, on `executor` ("sequential", "local", "ray").
 
