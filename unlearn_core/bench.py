@@ -154,6 +154,16 @@ PREFERRED_DEVICE["contention"] = "cpu"
 PREFERRED_DEVICE["archs"] = "cpu"
 
 
+def _sweep(device: torch.device, progress: Progress) -> dict:
+    from unlearn_core.studies.sweep_bench import run_sweep_bench
+
+    return run_sweep_bench(device, progress)
+
+
+RUNNERS["sweep"] = _sweep  # the same 8-cell sweep on each executor (studies/sweep_bench.py)
+PREFERRED_DEVICE["sweep"] = "cpu"
+
+
 # ---- measuring ------------------------------------------------------------------------------------------------
 def _proc_status_kb(key: str) -> int | None:
     try:
