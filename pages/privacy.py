@@ -18,11 +18,14 @@ from unlearn_core.metrics.cka import embedding_links
 from unlearn_core.metrics.relearn import RelearnConfig, relearn_probe
 from unlearn_core.metrics.threshold import STATISTICS, forget_statistics, threshold_explorer
 from unlearn_core.metrics.ulira import ULiRAConfig
+from unlearn_core.metrics.verdicts import verdict_tone
 from unlearn_core.results import RunRecord
 from unlearn_core.studies.seeds import compare_over_seeds
 from unlearn_core.studies.ulira import run_ulira, ulira_for_run
 from unlearn_core.viz import captions
 from unlearn_core.viz import privacy as viz
+
+TONE_ICONS = {"good": ":material/check_circle:", "fair": ":material/warning:", "bad": ":material/cancel:"}
 
 
 def _splits(record: RunRecord) -> Splits:
@@ -53,9 +56,8 @@ def verdict_panel(record: RunRecord) -> None:
     if not verdict:
         st.info("This run was stored before verdicts existed; run it again to get one.")
         return
-    icon = {"forgotten": ":material/check_circle:", "nothing to forget": ":material/remove_circle:",
-            "partly forgotten": ":material/warning:", "looks forgotten": ":material/warning:"}
-    st.markdown(f"### {icon.get(verdict['label'], ':material/cancel:')} {verdict['text']}")
+    icon = TONE_ICONS[verdict_tone(verdict["label"])]
+    st.markdown(f"### {icon} {verdict['text']}")
     st.caption(f"Utility: {verdict['utility']}. The thresholds behind each word are in docs/verdicts.md: forget "
                "accuracy within 5 points of retrain, loss-attack AUC within 0.05 and SVC efficacy within 0.10 of "
                "retrain's, utility = change of test accuracy on the kept classes.")

@@ -39,6 +39,7 @@ from unlearn_core.device import device_label, environment_versions
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.methods import PanelContext, panel_views
 from unlearn_core.metrics import metric_info
+from unlearn_core.metrics.verdicts import verdict_tone
 from unlearn_core.results import RunRecord, Scenario
 from unlearn_core.viz import captions, compare, inside
 from unlearn_core.viz import model as vm
@@ -49,8 +50,6 @@ THUMBNAILS = 16  # forget images shown as thumbnails
 ATTRIBUTED = 4  # forget images explained with Integrated Gradients
 ATTRIBUTED_RUNS = 6  # unlearned models in the attribution grid (beside original and retrain)
 EXPORT_KEYS = (*compare.TABLE_KEYS, "changed_params", "mia_loss_accuracy")
-VERDICT_CLASSES = {"forgotten": "good", "nothing to forget": "good", "looks forgotten": "fair",
-                   "partly forgotten": "fair", "over-forgotten": "bad", "not forgotten": "bad"}
 
 
 def esc(value: object) -> str:
@@ -264,7 +263,7 @@ def verdict_section(scenario: Scenario, entries: list[dict]) -> str:
             continue
         verdict = (entry["metrics"] or {}).get("verdict") or {}
         label = verdict.get("label", "no verdict")
-        kind = VERDICT_CLASSES.get(label, "fair")
+        kind = verdict_tone(label)
         utility = verdict.get("utility", "")
         items.append(f"<li><span class='method'>{esc(entry['label'])}</span>"
                      f"<span class='badge {kind}'>{esc(label)}</span>"

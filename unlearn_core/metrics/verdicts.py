@@ -112,3 +112,14 @@ THRESHOLDS = {
     "SVC_CLOSE": SVC_CLOSE, "THRESHOLD_STRONG": THRESHOLD_STRONG, "UTILITY_KEPT": UTILITY_KEPT,
     "UTILITY_SMALL": UTILITY_SMALL,
 }
+
+
+# How each verdict label reads at a glance ("good", "fair" or "bad"): the report's badges and the Forget quality
+# page's icons both come from here, so a new label is added in this module only.
+VERDICT_TONES = {"forgotten": "good", "nothing to forget": "good", "looks forgotten": "fair",
+                 "partly forgotten": "fair", "over-forgotten": "bad", "not forgotten": "bad"}
+
+
+def verdict_tone(label: str | None) -> str:
+    """The tone of a verdict label; "fair" for a label this version does not know (an older stored run)."""
+    return VERDICT_TONES.get(label or "", "fair")
