@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages._ui import common
 from pages._ui import state as S
-from unlearn_core.viz import compare
+from unlearn_core.viz import captions, compare
 
 
 def body() -> None:
@@ -45,8 +45,7 @@ def body() -> None:
                 unsafe_allow_html=True)
         st.subheader("Metrics")
         st.table(compare.styled_table(view.entries))
-        st.caption("Accuracies are shares of images; MIA efficacy is the share of forget images a membership "
-                   "attack calls 'not trained on'; loss-attack AUC 0.5 means forget images look like unseen ones.")
+        st.caption(captions.METRICS_TABLE)
     if view.problems:
         st.subheader("Runs that did not finish")
         for p in view.problems:
@@ -59,8 +58,7 @@ def body() -> None:
         for note in entry.get("notes") or []:
             st.caption(f"**{entry['label']}**: {note}")
     st.plotly_chart(compare.forget_utility_scatter(view.entries, retrain), key="compare_scatter")
-    st.caption("Left = forgets as much as retrain did; up = keeps accuracy on the kept classes. "
-               "Outlined points are not beaten on both axes by any other (the Pareto front).")
+    st.caption(captions.TRADE_OFF)
     left, right = st.columns(2)
     with left:
         st.plotly_chart(compare.gap_bars(view.entries), key="compare_gaps")
@@ -68,6 +66,7 @@ def body() -> None:
         st.plotly_chart(compare.cost_bars(view.entries), key="compare_costs")
     class_names = common.dataset_for(view.reference).class_names
     st.plotly_chart(compare.per_class_heatmap(view.entries, class_names), key="compare_per_class")
+    st.caption(captions.PER_CLASS)
     st.plotly_chart(compare.confusion_grid(view.entries, class_names), key="compare_confusion")
 
 

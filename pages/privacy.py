@@ -21,6 +21,7 @@ from unlearn_core.metrics.ulira import ULiRAConfig
 from unlearn_core.results import RunRecord
 from unlearn_core.studies.seeds import compare_over_seeds
 from unlearn_core.studies.ulira import run_ulira, ulira_for_run
+from unlearn_core.viz import captions
 from unlearn_core.viz import privacy as viz
 
 
@@ -62,10 +63,7 @@ def verdict_panel(record: RunRecord) -> None:
 
 def attack_panel(record: RunRecord, run_id: str) -> None:
     st.subheader("Attacks")
-    st.caption("Each attack on the original, this run and retrain. **Read it against the retrain row**: a run "
-               "that truly forgot scores like retrain. SVC efficacy = share of forget images called 'not trained "
-               "on'; loss AUC 0.5 = forget images look like test images; threshold accuracy 0.5 = cannot tell the "
-               "model's forget outputs from retrain's; privacy score 1 = no threshold separates them.")
+    st.caption(captions.PRIVACY_ATTACKS)
     entries = {"original": record.original, "unlearned": record.metrics, "retrain": record.retrain}
     st.dataframe(viz.attack_table(entries), key="privacy_attack_table")
     stats = _statistics(run_id, record)

@@ -43,6 +43,7 @@ from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
 from unlearn_core.metrics.evaluate import non_finite_keys
 from unlearn_core.metrics.privacy import privacy_bundle
 from unlearn_core.metrics.verdicts import verdict
+from unlearn_core.metrics.weights import layer_relative_change
 from unlearn_core.models.architectures import build_model, count_parameters, resolve_arch
 from unlearn_core.models.training import (
     TrainingCancelled,
@@ -288,6 +289,10 @@ class Lab:
         """Index rows of the stored runs, newest first (cheap: no result file is read)."""
         return self.store.list_runs(status, limit)
 
+    def sweeps(self) -> list[dict]:
+        """The stored sweeps, as the store lists them (unlearn_core.studies.sweep writes them)."""
+        return self.store.list_sweeps()
+
     def run_record(self, run_id: str) -> RunRecord:
         """The typed record of a stored run (a stub with status and error for one that stored no result)."""
         return RunRecord.from_dict(self.store.get_run(run_id))
@@ -308,6 +313,14 @@ class Lab:
         model = build_model(spec.arch, dataset.input_shape, dataset.num_classes)
         model.load_state_dict(state)
         return model.to(self.device).eval()
+
+    def layer_change(self, run_id: str) -> dict[str, float] | None:
+        """‖θ − θ₀‖ / ‖θ₀‖ per parameter tensor of a stored run's model against its original (None without stored
+        weights): the one computation behind the Inside page's and the report's layer-change figure."""
+        model = self.run_model(run_id)
+        if model is None:
+            return None
+        return layer_relative_change(self.base_for_record(self.run_record(run_id)).model, model)
 
     def run_diagnostics(self, run_id: str) -> dict:
         """What the run's method recorded on its way (tensors restored), {} when it recorded nothing."""
@@ -330,10 +343,13 @@ class Lab:
                     "`torchvision:resnet18`" if spec.arch == "resnet18" and any(".downsample." in k for k in state)
                     else "")
             raise UserInputError(f"{exc} (architecture {spec.arch}, {dataset.num_classes} classes){hint}") from None
-        digest = _hash({k: float(v.float().sum()) for k, v in state.items()})
         # imported models have no recipe artifacts: codes and recorded updates are switched off
         recipe = replace(spec.recipe, mnemonic_t_mix=0.0, record_updates=False)
         spec = replace(spec, recipe=recipe)
+        # the oracle's recipe is part of the key: the same weights imported with another recipe are another
+        # experiment (their gaps to retrain differ), and must not overwrite the first
+        digest = _hash({"weights": {k: float(v.float().sum()) for k, v in state.items()},
+                        "oracle_recipe": recipe.to_dict(), "stated": recipe_stated, "spec": spec.to_dict()})
         key = f"import-{digest}"
         meta = {"source": source, "oracle_recipe": "stated" if recipe_stated else "default"}
         return self._store_imported(key, spec, model, dataset, meta, None)
