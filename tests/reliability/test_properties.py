@@ -29,7 +29,7 @@ EXAMPLES = settings(max_examples=EXPLORE or 120, deadline=None, derandomize=not 
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
-class Accepted(BaseException):  # noqa: N818  (not an error: the input was accepted)
+class Accepted(BaseException):
     """Raised where real work would begin; a BaseException so that no `except Exception` in the code hides it."""
 
 
