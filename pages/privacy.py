@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from pages._ui import band as band_ui
 from pages._ui import common
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits
@@ -18,11 +19,17 @@ from unlearn_core.metrics.relearn import RelearnConfig, relearn_probe
 from unlearn_core.metrics.seeds import compare_over_seeds
 from unlearn_core.metrics.threshold import STATISTICS, forget_statistics, threshold_explorer
 from unlearn_core.metrics.ulira import ULiRAConfig, run_ulira, ulira_for_run
+from unlearn_core.metrics.verdicts import LABELS, label_tone
+from unlearn_core.studies.band import ulira_evidence
+from unlearn_core.studies.forgetting_quality import DEFAULT_MODELS, fq_cost, run_forgetting_quality
+from unlearn_core.studies.forgetting_quality import store_key as fq_store_key
 from unlearn_core.viz import privacy as viz
+from unlearn_core.viz import verdict as verdict_viz
 
 # session-state keys of this page (job ids of its background work, per run)
 ULIRA_JOBS = "privacy_ulira_jobs"  # {run_id or "original:<run_id>": job id}
 SEED_JOBS = "privacy_seed_jobs"  # {scenario key: job id}
+FQ_JOBS = "privacy_fq_jobs"  # {"<run id>:<N>": job id}
 # widget keys
 W_RUN, W_STAT, W_THRESHOLD = "privacy_run", "privacy_statistic", "privacy_threshold"
 W_EMBED, W_EMBED_GO = "privacy_embedding", "privacy_embedding_go"
@@ -30,6 +37,7 @@ W_RELEARN_LR, W_RELEARN_STEPS, W_RELEARN_GO = "privacy_relearn_lr", "privacy_rel
 W_ULIRA_K, W_ULIRA_EPOCHS, W_ULIRA_TARGET, W_ULIRA_GO = (
     "privacy_ulira_pairs", "privacy_ulira_epochs", "privacy_ulira_target", "privacy_ulira_go")
 W_SEED_METHODS, W_SEED_COUNT, W_SEED_GO = "privacy_seed_methods", "privacy_seed_count", "privacy_seed_go"
+W_FQ_N, W_FQ_GO = "privacy_fq_models", "privacy_fq_go"
 
 
 def _splits(record: dict) -> Splits:
@@ -56,16 +64,20 @@ def _remember_job(store_key: str, key: str, job_id: str) -> None:
 
 def verdict_panel(record: dict) -> None:
     st.subheader("Verdict")
+    band_ui.band_panel(record, "privacy")
     verdict = record["metrics"].get("verdict")
-    if not verdict:
-        st.info("This run was stored before verdicts existed; run it again to get one.")
+    if not verdict or "evidence" not in verdict:
+        st.info("This run was stored before calibrated verdicts existed; run it again to get one.")
         return
-    icon = {"forgotten": ":material/check_circle:", "nothing to forget": ":material/remove_circle:",
-            "partly forgotten": ":material/warning:", "looks forgotten": ":material/warning:"}
-    st.markdown(f"### {icon.get(verdict['label'], ':material/cancel:')} {verdict['text']}")
-    st.caption(f"Utility: {verdict['utility']}. The thresholds behind each word are in docs/verdicts.md: forget "
-               "accuracy within 5 points of retrain, loss-attack AUC within 0.05 and SVC efficacy within 0.10 of "
-               "retrain's, utility = change of test accuracy on the kept classes.")
+    icon = {"good": ":material/check_circle:", "fair": ":material/warning:", "bad": ":material/cancel:",
+            "none": ":material/help:"}[label_tone(verdict["label"])]
+    st.markdown(f"### {icon} {verdict['text']}")
+    st.caption(f"Utility: {verdict['utility']}. *{verdict['label']}* means: {LABELS[verdict['label']][1]}.")
+    st.plotly_chart(verdict_viz.evidence_figure(record["metrics"]), key="privacy_evidence_fig")
+    st.dataframe(verdict_viz.evidence_table(record["metrics"]), key="privacy_evidence_table", hide_index=True)
+    st.caption("A signal is within the band when its 95% bootstrap interval (the error bar) overlaps the range of "
+               "the oracle and the independent retrains; the top label needs every measured signal within. "
+               "docs/verdicts.md has the rule and a worked example.")
 
 
 def attack_panel(record: dict, run_id: str) -> None:
@@ -76,6 +88,9 @@ def attack_panel(record: dict, run_id: str) -> None:
                "model's forget outputs from retrain's; privacy score 1 = no threshold separates them.")
     entries = {"original": record["original"], "unlearned": record["metrics"], "retrain": record["retrain"]}
     st.dataframe(viz.attack_table(entries), key="privacy_attack_table")
+    st.dataframe(verdict_viz.tpr_table(entries), key="privacy_tpr_table")
+    st.caption("TPR at 1% and 0.1% FPR: the share of forget images each attack flags while almost never flagging "
+               "a non-member (LiRA's standard). With a few hundred non-members, 0.1% FPR allows no false positive.")
     stats = _statistics(run_id, record)
     statistic = st.radio("Statistic of the threshold attack", STATISTICS, horizontal=True, key=W_STAT)
     values = np.concatenate([s[statistic] for s in stats.values()])
@@ -115,7 +130,9 @@ def ulira_panel(record: dict, run_id: str, spec: ExperimentSpec) -> None:
         lab = common.lab()
         if target == "this run":
             def work(progress, stop):
-                return ulira_for_run(lab, run_id, cfg, progress=progress, stop=stop)
+                result = ulira_for_run(lab, run_id, cfg, progress=progress, stop=stop)
+                ulira_evidence(lab, run_id, result)  # the verdict counts U-LiRA from now on
+                return result
         else:
             forget = ForgetSpec.from_dict(record["forget"])
 
@@ -154,6 +171,41 @@ def ulira_panel(record: dict, run_id: str, spec: ExperimentSpec) -> None:
         cols = st.columns(len(exposed))
         for col, entry, image in zip(cols, exposed, images, strict=True):
             col.image(image, caption=f"#{entry['train_index']} · {entry['llr']:.1f}", width=64, clamp=True)
+
+
+def forgetting_quality_panel(record: dict, run_id: str) -> None:
+    st.subheader("NeurIPS 2023 forgetting quality")
+    st.caption("The unlearning challenge's score: N models unlearned with this method (N seeds, from the same "
+               "original) against N retrained models (the band's retrains). Per forget image, how well any "
+               "threshold tells the two sets of outputs apart gives an epsilon; epsilons are scored in buckets "
+               "(1, ½, ¼, …) and averaged, then scaled by retain and test accuracy against retrain's. 1 = cannot "
+               "be told from retraining. A deterministic method scores 0 (its N models are identical, unlike "
+               "retrains), as in the challenge.")
+    lab = common.lab()
+    left, right = st.columns([1, 3])
+    n = int(left.number_input("Models per side N", 3, 64, DEFAULT_MODELS, key=W_FQ_N))
+    cost = fq_cost(lab, record, n)
+    eta = "" if cost["seconds_estimate"] is None else f", about {cost['seconds_estimate']:.0f} s"
+    stored = lab.store.get_eval(fq_store_key(run_id, n))
+    if right.button(f"Compute in the background ({cost['unlearning_runs']} unlearning runs, "
+                    f"{cost['retrains_to_train']} retrains to train{eta})", key=W_FQ_GO, disabled=stored is not None):
+        def work(progress, stop):
+            return run_forgetting_quality(lab, run_id, n, progress=progress, stop=stop)
+        _remember_job(FQ_JOBS, f"{run_id}:{n}", common.submit("privacy", f"forgetting quality · {record['method']}",
+                                                               work))
+        st.rerun()
+    job = _job(FQ_JOBS, f"{run_id}:{n}")
+    if stored is None and job is not None:
+        if not job.done:
+            st.info(f"Running: {job.message} ({job.progress:.0%}).")
+        elif job.status != "ok":
+            st.error(f"Forgetting quality {job.status}: {job.error or 'no reason recorded'}")
+        return
+    if stored is not None:
+        st.markdown(f"**Forgetting quality F = {stored['forgetting_quality']:.3f}**, score after utility "
+                    f"{stored['score']:.3f} (utility factor {stored['utility_factor']:.3f}) · N = {stored['n']}, "
+                    f"{stored['seconds']:.0f} s")
+        st.plotly_chart(verdict_viz.epsilon_figure(stored), key="privacy_fq_fig")
 
 
 def representation_panel(record: dict, run_id: str) -> None:
@@ -249,6 +301,7 @@ def body() -> None:
     verdict_panel(record)
     attack_panel(record, run_id)
     ulira_panel(record, run_id, spec)
+    forgetting_quality_panel(record, run_id)
     representation_panel(record, run_id)
     relearn_panel(record, run_id)
     seeds_panel(record, spec)

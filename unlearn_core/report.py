@@ -38,19 +38,19 @@ from unlearn_core.data import ForgetSpec, ImageDataset, Splits
 from unlearn_core.device import device_label, environment_versions
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.metrics import metric_info
+from unlearn_core.metrics.verdicts import LABELS, label_tone
 from unlearn_core.metrics.weights import layer_relative_change
 from unlearn_core.models.architectures import build_model
 from unlearn_core.viz import compare, inside
 from unlearn_core.viz import model as vm
 from unlearn_core.viz import privacy as vp
+from unlearn_core.viz import verdict as vv
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 THUMBNAILS = 16  # forget images shown as thumbnails
 ATTRIBUTED = 4  # forget images explained with Integrated Gradients
 ATTRIBUTED_RUNS = 6  # unlearned models in the attribution grid (beside original and retrain)
 EXPORT_KEYS = (*compare.TABLE_KEYS, "changed_params", "mia_loss_accuracy")
-VERDICT_CLASSES = {"forgotten": "good", "nothing to forget": "good", "looks forgotten": "fair",
-                   "partly forgotten": "fair", "over-forgotten": "bad", "not forgotten": "bad"}
 
 
 def esc(value: object) -> str:
@@ -103,7 +103,7 @@ def collect(lab: Lab, run_ids: list[str]) -> Collected:
     scenarios: dict[str, Scenario] = {}
     orphans = []
     for run_id in dict.fromkeys(run_ids):
-        record = lab.store.get_run(run_id)
+        record = lab.calibrated(lab.store.get_run(run_id))  # verdicts against the band as it is now
         if "experiment" not in record or "original" not in record:
             orphans.append(record)
             continue
@@ -307,34 +307,48 @@ def forget_section(scenario: Scenario, loaded: Loaded) -> str:
     return f"<h3>Forget set</h3>{text}<div class='thumbs'>{tiles}</div>{more}"
 
 
-def verdict_section(scenario: Scenario, entries: list[dict]) -> str:
+def verdict_section(scenario: Scenario, entries: list[dict], figures: Figures) -> str:
     items = []
     for entry in entries:
         if entry["label"] == "original":
             continue
-        verdict = (entry["metrics"] or {}).get("verdict") or {}
+        metrics = entry["metrics"] or {}
+        verdict = metrics.get("verdict") or {}
         label = verdict.get("label", "no verdict")
-        kind = VERDICT_CLASSES.get(label, "fair")
+        kind = {"none": "neutral"}.get(label_tone(label), label_tone(label))
         utility = verdict.get("utility", "")
+        evidence = ""
+        if verdict.get("evidence"):
+            evidence = (f"<details><summary>evidence: {sum(e['within'] is True for e in verdict['evidence'])} of "
+                        f"{len(verdict['evidence'])} signals within the band</summary>"
+                        + figures.html(vv.evidence_figure(metrics, f"{entry['label']}: evidence against the band"))
+                        + f"<div class='table-wrap'>{frame_html(vv.evidence_table(metrics).set_index('signal'))}"
+                        "</div></details>")
         items.append(f"<li><span class='method'>{esc(entry['label'])}</span>"
                      f"<span class='badge {kind}'>{esc(label)}</span>"
                      + (f"<span class='badge neutral'>{esc(utility)}</span>" if utility else "")
-                     + f"<div class='verdict-text'>{esc(verdict.get('text', ''))}</div></li>")
+                     + f"<div class='verdict-text'>{esc(verdict.get('text', ''))}</div>{evidence}</li>")
     for record in scenario.problems:
         items.append(f"<li><span class='method'>{esc(record['method'])}</span><span class='badge bad'>"
                      f"{esc(record['status'])}</span><div class='verdict-text'>{esc(record.get('error') or '')}"
                      "</div></li>")
-    return ("<h3>Verdicts</h3><p class='caption'>One sentence per run against the retrain oracle (the model trained "
-            "without the forget set): did it forget, can attacks tell it from retrain, what did it cost. Thresholds "
-            f"are in docs/verdicts.md.</p><ul class='verdicts'>{''.join(items)}</ul>")
+    band = (scenario.retrain.get("verdict") or {}).get("band")
+    how = (f"against a band of {band['k']} independent retrains (seeds {', '.join(map(str, band['retrain_seeds']))}) "
+           "besides the oracle" if band else "with no retrain band yet, so no run is given a verdict (unverified)")
+    labels = "".join(f"<li><b>{esc(name)}</b>: {esc(text)}</li>" for name, (_, text) in LABELS.items())
+    return ("<h3>Verdicts</h3><p class='caption'>Each signal of a run (accuracies, attacks, the representation "
+            f"probe) judged {esc(how)}: a signal is within the band when its 95% bootstrap interval overlaps it, "
+            "and a run is <i>forgotten</i> only when every measured signal is. Evidence with error bars under each "
+            f"run; the rule is in docs/verdicts.md.</p><ul class='verdicts'>{''.join(items)}</ul>"
+            f"<details><summary>What the labels mean</summary><ul>{labels}</ul></details>")
 
 
 def metrics_section(entries: list[dict], uid: str) -> str:
     return ("<h3>Metrics against the retrain oracle</h3>"
-            "<p class='caption'>Green: close to retrain (or best for cost); red: far from it (or worst). Header "
-            "arrows: ↑ higher is better, ↓ lower is better, ◎ closer to retrain is better. Accuracies are shares of "
-            "images; MIA efficacy is the share of forget images a membership attack calls unseen; a loss-attack "
-            "AUC of 0.5 means forget images look like unseen ones.</p>"
+            "<p class='caption'>Green: close to retrain (or best for cost); red: far from it (or worst). "
+            "Headers: ↑ higher is better, ↓ lower is better, (closer to retrain) where retrain's value is the target. "
+            "Accuracies are shares of images; MIA efficacy is the share of forget images a membership attack calls "
+            "unseen; a loss-attack AUC of 0.5 means forget images look like unseen ones.</p>"
             f"<div class='table-wrap'>{metrics_table_html(entries, uid)}</div>")
 
 
@@ -353,10 +367,15 @@ def comparison_figures(entries: list[dict], retrain: dict, class_names: list[str
 
 def privacy_section(entries: list[dict]) -> str:
     table = vp.attack_table({e["label"]: e["metrics"] or {} for e in entries})
+    tpr = vv.tpr_table({e["label"]: e["metrics"] or {} for e in entries})
     return ("<h3>Privacy attacks</h3><p class='caption'>Membership-inference attacks on the forget images. A run "
             "forgot well when its numbers sit near retrain's: SVC efficacy is the share called unseen, the loss "
             "and threshold attacks' accuracy near 0.5 means they cannot tell forget images from unseen ones.</p>"
-            f"<div class='table-wrap'>{frame_html(table, lambda v: f'{v:.3f}')}</div>")
+            f"<div class='table-wrap'>{frame_html(table, lambda v: f'{v:.3f}')}</div>"
+            "<p class='caption'>True-positive rate of each attack at 1% and 0.1% false positives (LiRA's standard): "
+            "the share of forget images an attacker flags with almost no false alarms. With a few hundred "
+            "negatives, 0.1% FPR means no false positive at all.</p>"
+            f"<div class='table-wrap'>{frame_html(tpr, lambda v: f'{v:.3f}')}</div>")
 
 
 def diagnostics_figures(label: str, diag: dict, class_names: list[str], figures: Figures) -> list[str]:
@@ -465,7 +484,7 @@ def scenario_html(lab: Lab, scenario: Scenario, number: int, figures: Figures) -
     entries = scenario.entries()
     parts = [f"<section class='scenario'><h2>{number}. {esc(scenario.title)}</h2>",
              experiment_section(scenario, loaded), forget_section(scenario, loaded),
-             verdict_section(scenario, entries), metrics_section(entries, f"m{number}")]
+             verdict_section(scenario, entries, figures), metrics_section(entries, f"m{number}")]
     if scenario.records:
         parts += [comparison_figures(entries, scenario.retrain, loaded.dataset.class_names, figures),
                   privacy_section(entries), attribution_section(loaded, figures)]
@@ -485,7 +504,7 @@ def highlights(scenarios: list[Scenario]) -> str:
             items.append(f"<li><b>{esc(s.title)}</b>: no finished unlearning run.</li>")
             continue
         best = min(ok, key=lambda r: r["metrics"].get("avg_gap", math.inf))
-        forgot = sum((r["metrics"].get("verdict") or {}).get("label") in ("forgotten", "nothing to forget") for r in ok)
+        forgot = sum((r["metrics"].get("verdict") or {}).get("label") == "forgotten" for r in ok)
         fastest = min(ok, key=lambda r: r["metrics"].get("seconds") or math.inf)
         items.append(
             f"<li><b>{esc(s.title)}</b>: {forgot} of {len(ok)} run{'s' if len(ok) > 1 else ''} judged "
