@@ -37,6 +37,11 @@ def _quiet(fraction: float, message: str) -> None:
     return None
 
 
+def record_dict(record: Any) -> dict:
+    """A stored run as its dict (a results.RunRecord or the dict itself)."""
+    return record.to_dict() if hasattr(record, "to_dict") else record
+
+
 def band_seeds(base_seed: int, k: int) -> list[int]:
     """Training seeds of the K band retrains (the oracle trains with the base seed itself)."""
     return [base_seed + i for i in range(1, k + 1)]
@@ -120,6 +125,7 @@ def train_band(lab: Any, base: Any, forget: ForgetSpec, k: int = DEFAULT_K, seed
 def band_for_record(lab: Any, record: dict, k: int = DEFAULT_K, *, progress: Progress = _quiet,
                     stop: threading.Event | None = None) -> dict:
     """The band of a stored run's oracle (trained if missing), for re-deriving its verdict."""
+    record = record_dict(record)
     base = lab.base_for_record(record)
     return train_band(lab, base, ForgetSpec.from_dict(record["forget"]), k, int(record.get("seed") or 0),
                       progress=progress, stop=stop)
@@ -159,4 +165,4 @@ def ulira_evidence(lab: Any, run_id: str, result: dict) -> dict:
     return entry
 
 
-__all__ = ["DEFAULT_K", "band_cost", "band_for_record", "band_seeds", "base_for_method", "train_band", "ulira_evidence"]
+__all__ = ["DEFAULT_K", "band_cost", "band_for_record", "band_seeds", "base_for_method", "record_dict", "train_band", "ulira_evidence"]

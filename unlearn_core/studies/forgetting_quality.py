@@ -26,7 +26,7 @@ from unlearn_core.methods import UnlearnContext, get_method
 from unlearn_core.metrics.evaluate import predict_probs
 from unlearn_core.metrics.forgetting_quality import MIN_MODELS, forgetting_quality
 from unlearn_core.metrics.threshold import logit_confidence, model_logits
-from unlearn_core.studies.band import band_seeds
+from unlearn_core.studies.band import band_seeds, record_dict
 
 Progress = Callable[[float, str], None]
 DEFAULT_MODELS = 4  # on CPU; the challenge used 512 of each
@@ -52,6 +52,7 @@ def fq_cost(lab: Any, record: dict, n: int = DEFAULT_MODELS) -> dict:
     """{"n", "unlearning_runs", "retrains_to_train", "seconds_estimate"} before the probe starts (from the
     run's recorded time and the oracle's recorded training time)."""
     _check(n)
+    record = record_dict(record)
     oracle_key = record["retrain_key"]
     seeds = band_seeds(int(record["experiment"].get("seed", 0)), 2 * n if record["method"] == "retrain" else n)
     to_train = sum(not lab.store.has_model(f"{oracle_key}-s{s}") for s in seeds)
