@@ -88,6 +88,11 @@ def test_a_run_whose_outputs_equal_the_originals_did_nothing():
     v = verdict(in_band_original, in_band_original, RETRAIN, BAND)
     assert v["label"] == "did nothing" and "nothing needed forgetting" in v["text"]
     assert verdict(in_band_original, in_band_original, RETRAIN, BAND, "original")["label"] == "nothing to forget"
+    # retrain on random forgetting: its outputs are near the original's, but its forget accuracy moved into the band
+    moved = signals({}, vs_original=0.5)
+    near_original = signals({"forget_acc": 0.0}, vs_original=0.5)
+    near_original["signals"]["values"]["forget_acc"] = {"value": 0.05, "ci": [0.03, 0.07]}
+    assert verdict(moved, near_original, RETRAIN, BAND)["label"] == "forgotten"
 
 
 def test_over_forgetting_on_random_forgetting():

@@ -38,8 +38,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "not forgotten": ("bad", "forget accuracy is outside the band and less than half way there from the original"),
     "over-forgotten": ("bad", "forget accuracy is below the band: retrained models still classify many forget "
                               "images correctly, and pushing them lower marks exactly those images"),
-    "did nothing": ("bad", "the run's outputs on the forget set cannot be told from the original's (the threshold "
-                           "attacks against the original are within what separates two retrains)"),
+    "did nothing": ("bad", "the run's outputs cannot be told from the original's: the threshold attacks against the "
+                           "original are within what separates two retrains, and no signal moved away from the "
+                           "original's"),
     "unverified": ("none", "no retrain band yet, or a required signal could not be measured: no verdict is given "
                            "until it is (train the band: `unlearn band`, or the Compare page)"),
 }
@@ -113,7 +114,9 @@ def _distance(value: float, band: list[float]) -> float:
     return max(band[0] - value, value - band[1], 0.0)
 
 
-def _did_nothing(metrics: dict, bands: dict[str, list[float]]) -> tuple[bool, str]:
+def _did_nothing(metrics: dict, original: dict, bands: dict[str, list[float]]) -> tuple[bool, str]:
+    """A run did nothing when the threshold attacks against the original are within what separates two
+    retrains, and no signal moved away from the original's (every CI overlaps the original's)."""
     vs = ((metrics.get("signals") or {}).get("vs_original")) or {}
     parts = []
     for statistic in ("confidence", "entropy"):
@@ -121,9 +124,14 @@ def _did_nothing(metrics: dict, bands: dict[str, list[float]]) -> tuple[bool, st
         if entry is None or band is None or entry["ci"][0] > band[1] + _EPS:
             return False, ""
         parts.append(f"{statistic} {_fmt('threshold', entry['value'])}")
+    run_values, original_values = _signal_values(metrics), _signal_values(original)
+    for name, entry in run_values.items():
+        reference = original_values.get(name)
+        if reference is not None and not _within(entry["ci"], reference["ci"]):
+            return False, ""
     upper = max(bands["threshold_confidence"][1], bands["threshold_entropy"][1])
     return True, (f"threshold attacks against the original reach only {' and '.join(parts)}, within what separates "
-                  f"two retrains (up to {_fmt('threshold', upper)})")
+                  f"two retrains (up to {_fmt('threshold', upper)}), and no signal moved away from the original's")
 
 
 def verdict(metrics: dict, original: dict, retrain: dict, band: dict | None = None, role: str = "run") -> dict:
@@ -152,7 +160,7 @@ def verdict(metrics: dict, original: dict, retrain: dict, band: dict | None = No
         parts.append("no retrain band yet" if bands is None else
                      "not measured: " + ", ".join(SIGNALS[s][0] for s in missing))
     else:
-        nothing, why_nothing = _did_nothing(metrics, bands) if role == "run" else (False, "")
+        nothing, why_nothing = _did_nothing(metrics, original, bands) if role == "run" else (False, "")
         fe = by_signal["forget_acc"]
         if nothing:
             label = "did nothing"
