@@ -62,6 +62,10 @@ def slug_view(entries: list[dict]) -> None:
     with right:
         if diag.get("step_search"):
             st.plotly_chart(inside.slug_step_search(diag["step_search"]), key="inside_slug_steps")
+    if len(diag.get("front_search") or []) > 1:
+        st.plotly_chart(inside.slug_front_search(diag["front_search"]), key="inside_slug_front")
+        st.caption("Every layer on the front gets its own step search, as in the official code; the kept one has "
+                   "the best retain accuracy among the picks that meet the forget target.")
     for i, item in enumerate(diag.get("per_class") or []):
         if item.get("step_search"):
             st.plotly_chart(inside.slug_step_search(item["step_search"], f"SLUG step search for class {item['class']}"
@@ -69,6 +73,19 @@ def slug_view(entries: list[dict]) -> None:
     if diag.get("chosen_layer"):
         lam = diag.get("lambda")
         st.caption(f"Chosen layer **{diag['chosen_layer']}**" + (f", step λ = {lam:.3g}" if lam is not None else ""))
+
+
+def ssd_view(entries: list[dict]) -> None:
+    entry = newest(entries, "ssd")
+    diag = diagnostics(entry) if entry else {}
+    if not diag.get("compositions") or len(diag["compositions"]) < 2:
+        return
+    st.subheader("SSD: what the batch composition decides")
+    st.caption("SSD's importances are means of squared batch gradients, so they depend on which images share a "
+               "batch. The official scripts group the training set class by class; with shuffled batches the "
+               "gradients of different classes cancel, the training-set importances shrink and more parameters "
+               "pass the selection. Both were computed in this run; the model was edited with the applied one.")
+    st.plotly_chart(inside.ssd_compositions(diag["compositions"]), key="inside_ssd_compositions")
 
 
 def mnemonic_view(entries: list[dict], class_names: list[str]) -> None:
@@ -171,6 +188,7 @@ def body() -> None:
     semu_view(entries)
     slug_view(entries)
     mnemonic_view(entries, class_names)
+    ssd_view(entries)
     masks_view(entries)
     weight_change_view(entries)
     history_view(entries)

@@ -143,8 +143,15 @@ def _contention(device: torch.device, progress: Progress) -> dict:
 
 # Scenarios that measure something other than a method table: name -> runner returning the result dict
 # (with a "markdown" key), written like the others.
-RUNNERS: dict[str, Callable[[torch.device, Progress], dict]] = {"contention": _contention}
+def _archs(device: torch.device, progress: Progress) -> dict:
+    from unlearn_core.bench_archs import run_archs
+
+    return run_archs(device, progress)
+
+
+RUNNERS: dict[str, Callable[[torch.device, Progress], dict]] = {"contention": _contention, "archs": _archs}
 PREFERRED_DEVICE["contention"] = "cpu"
+PREFERRED_DEVICE["archs"] = "cpu"
 
 
 # ---- measuring ------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ number means the same thing wherever it is shown.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
@@ -17,12 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data import (
     ForgetSpec,
     ImageDataset,
     Splits,
-    check_dataset_options,
+    checked_dataset_options,
     load_dataset,
     select_forget,
 )
@@ -44,7 +45,7 @@ from unlearn_core.metrics.privacy import finite_only, privacy_bundle
 from unlearn_core.metrics.signals import model_signals
 from unlearn_core.metrics.threshold import forget_statistics
 from unlearn_core.metrics.verdicts import verdict
-from unlearn_core.models.architectures import build_model, list_architectures
+from unlearn_core.models.architectures import build_model, count_parameters, resolve_arch
 from unlearn_core.models.training import (
     TrainingCancelled,
     TrainRecipe,
@@ -52,17 +53,31 @@ from unlearn_core.models.training import (
     accuracy,
     default_recipe,
     make_codes,
+    recipe_summary,
     train_model,
+    update_log_refusal,
 )
 from unlearn_core.progress import Progress, quiet, scaled
 from unlearn_core.results import RunRecord, Scenario, group_records
-from unlearn_core.store import Store, WorkspaceError
+from unlearn_core.store import Store
+from unlearn_core.validation import SEED_MAX
 
 # Training options a method's artifacts need, applied to the base recipe when they are missing.
 ARTIFACT_RECIPE_OPTIONS = {
     "mnemonic_codes": {"mnemonic_t_mix": 0.1},
     "update_log": {"record_updates": True, "record_rho": 1.0},
 }
+# What a model trained elsewhere can do about an artifact it lacks.
+ARTIFACT_REMEDIES = {
+    "mnemonic_codes": "it can get them by a short fine-tune with codes mixed into 10% of its training images, "
+                      "our extension, not the paper's (`unlearn import ... --add-codes EPOCHS`, or Add mnemonic "
+                      "codes on the Model page); the fine-tuned copy is a new model with its own oracle",
+    "update_log": "the updates of a training run cannot be recovered afterwards, so there is no way to get them "
+                  "for this checkpoint: train the architecture here, where the lab records them when a method "
+                  "needs them",
+}
+ORACLE_RECIPE_WARNING = ("a retrain oracle trained with a recipe unlike the checkpoint's own (optimiser, epochs, "
+                         "augmentation) skews every gap to retrain")
 
 
 
@@ -81,15 +96,13 @@ class ExperimentSpec:
     dataset_options: tuple[tuple[str, Any], ...] = ()
 
     def resolved(self) -> ExperimentSpec:
-        if self.arch not in list_architectures():
-            known = ", ".join(list_architectures())
-            raise UserInputError(f"unknown architecture {self.arch!r}; choose one of: {known}")
-        check_dataset_options(self.dataset, [k for k, _ in self.dataset_options])
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise UserInputError(f"seed must be a non-negative integer, got {self.seed!r}")
-        recipe = self.recipe or default_recipe(self.dataset, self.arch)
+        arch = resolve_arch(self.arch)  # `torchvision:NAME` -> its registered name; unknown names fail here
+        options = checked_dataset_options(self.dataset, dict(self.dataset_options))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
+            raise UserInputError(f"seed must be a non-negative integer of at most {SEED_MAX}, got {self.seed!r}")
+        recipe = self.recipe or default_recipe(self.dataset, arch)
         recipe.validate()
-        return replace(self, recipe=recipe, dataset_options=tuple(sorted(self.dataset_options)))
+        return replace(self, arch=arch, recipe=recipe, dataset_options=tuple(sorted(options.items())))
 
     @property
     def key(self) -> str:
@@ -103,9 +116,13 @@ class ExperimentSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> ExperimentSpec:
+        """From JSON (a run config, a preset, the dashboard's session): every field type-checked."""
+        data = validation.mapping(data, "experiment")
         recipe = TrainRecipe.from_dict(data["recipe"]) if data.get("recipe") else None
-        return cls(data.get("dataset", "digits"), data.get("arch", "cnn"), int(data.get("seed", 0)), recipe,
-                   tuple(sorted((data.get("dataset_options") or {}).items())))
+        options = validation.mapping(data.get("dataset_options") or {}, "dataset_options")
+        return cls(validation.text(data.get("dataset", "digits"), "dataset", max_chars=64),
+                   validation.text(data.get("arch", "cnn"), "arch", max_chars=64),
+                   validation.seed_value(data.get("seed", 0)), recipe, tuple(sorted(options.items())))
 
     def with_artifacts(self, needed: tuple[str, ...]) -> ExperimentSpec:
         """The same experiment trained with whatever extra training artifacts `needed` lists."""
@@ -299,26 +316,69 @@ class Lab:
         """What the run's method recorded on its way (tensors restored), {} when it recorded nothing."""
         return self.store.load_run_diagnostics(run_id)
 
-    def register_imported(self, spec: ExperimentSpec, state: dict[str, torch.Tensor], source: str) -> BaseModel:
-        """Stores a user's validated weights as a base model of `spec`'s dataset and architecture."""
+    def register_imported(self, spec: ExperimentSpec, state: dict[str, torch.Tensor], source: str,
+                          recipe_stated: bool = False) -> BaseModel:
+        """Stores a user's validated weights as a base model of `spec`'s dataset and architecture.
+
+        `spec.recipe` is what its retrain oracle will be trained with: the recipe the user stated as the
+        checkpoint's own (`recipe_stated`), or the lab's default for the dataset and architecture, accepted."""
         from unlearn_core.models.checkpoint import load_validated
 
         spec = spec.resolved()
         dataset = self.dataset(spec)
-        model = load_validated(build_model(spec.arch, dataset.input_shape, dataset.num_classes), state)
+        try:
+            model = load_validated(build_model(spec.arch, dataset.input_shape, dataset.num_classes), state)
+        except UserInputError as exc:
+            hint = ("; a torchvision ResNet-18 checkpoint (its shortcuts are named `downsample`) fits "
+                    "`torchvision:resnet18`" if spec.arch == "resnet18" and any(".downsample." in k for k in state)
+                    else "")
+            raise UserInputError(f"{exc} (architecture {spec.arch}, {dataset.num_classes} classes){hint}") from None
         digest = _hash({k: float(v.float().sum()) for k, v in state.items()})
         # imported models have no recipe artifacts: codes and recorded updates are switched off
         recipe = replace(spec.recipe, mnemonic_t_mix=0.0, record_updates=False)
         spec = replace(spec, recipe=recipe)
         key = f"import-{digest}"
+        meta = {"source": source, "oracle_recipe": "stated" if recipe_stated else "default"}
+        return self._store_imported(key, spec, model, dataset, meta, None)
+
+    def _store_imported(self, key: str, spec: ExperimentSpec, model: nn.Module, dataset: ImageDataset, meta: dict,
+                        codes: torch.Tensor | None) -> BaseModel:
         model.to(self.device).eval()
-        meta = {"kind": "imported", "dataset": spec.dataset, "arch": spec.arch, "spec": spec.to_dict(),
-                "source": source, "test_acc": accuracy(model, dataset.x_test.to(self.device),
-                                                       dataset.y_test.to(self.device)),
+        meta = {"kind": "imported", "dataset": spec.dataset, "arch": spec.arch, "spec": spec.to_dict(), **meta,
+                "test_acc": accuracy(model, dataset.x_test.to(self.device), dataset.y_test.to(self.device)),
                 "num_params": sum(p.numel() for p in model.parameters()),
                 "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-        self.store.save_model(key, "imported", {k: v.cpu() for k, v in model.state_dict().items()}, meta)
-        return self._remember(BaseModel(key, spec, model, self._artifacts(spec, dataset, None, None, meta), meta))
+        self.store.save_model(key, "imported", {k: v.cpu() for k, v in model.state_dict().items()}, meta,
+                              {"codes": codes} if codes is not None else None)
+        return self._remember(BaseModel(key, spec, model, self._artifacts(spec, dataset, codes, None, meta), meta))
+
+    def add_mnemonic_codes(self, key: str, epochs: int = 2, progress: Progress = quiet,
+                           stop: threading.Event | None = None) -> BaseModel:
+        """Our extension, not the paper's: fine-tunes a stored model that was not trained with mnemonic codes for
+        `epochs` epochs with codes mixed into 10% of its training images (at a tenth of its recipe's learning
+        rate), so the mnemonic method can run on it. The result is a new imported model whose retrain oracle
+        is trained from scratch with the same codes."""
+        if not 1 <= int(epochs) <= 100:
+            raise UserInputError(f"--add-codes takes 1 to 100 epochs, got {epochs}")
+        base = self.stored_model(key)
+        if base.artifacts.codes is not None:
+            raise UserInputError(f"{key} already has mnemonic codes")
+        spec, dataset = base.spec, self.dataset(base.spec)
+        new_key = f"{key}-codes{int(epochs)}"
+        if self.store.has_model(new_key):
+            return self.stored_model(new_key)
+        codes = make_codes(dataset.num_classes, dataset.input_shape, spec.seed)
+        codes_recipe = replace(spec.recipe, mnemonic_t_mix=ARTIFACT_RECIPE_OPTIONS["mnemonic_codes"]["mnemonic_t_mix"])
+        finetune = replace(codes_recipe, epochs=int(epochs), lr=spec.recipe.lr / 10)
+        model = copy.deepcopy(base.model)
+        outcome = train_model(model, dataset.x_train, dataset.y_train, finetune, seed=spec.seed, device=self.device,
+                              codes=codes, progress=progress, stop=stop)
+        meta = {"source": f"{base.meta.get('source', key)}, fine-tuned {int(epochs)} epochs with mnemonic codes "
+                          "(our extension)",
+                "oracle_recipe": base.meta.get("oracle_recipe", "default"), "codes_finetune_of": key,
+                "codes_finetune": finetune.to_dict(), "history": outcome.history,
+                "train_seconds": outcome.seconds}
+        return self._store_imported(new_key, replace(spec, recipe=codes_recipe), model, dataset, meta, codes)
 
     def retrain_oracle(self, base: BaseModel, forget: ForgetSpec, progress: Progress = quiet,
                        stop: threading.Event | None = None, seed: int | None = None) -> BaseModel:
@@ -477,24 +537,32 @@ class Lab:
         select_forget(forget, self.dataset(spec))  # a bad forget set fails before any model is trained
         notes: list[str] = []
         if imported is not None:
-            if impl.info.needs_artifacts:
+            missing = [a for a in impl.info.needs_artifacts if a not in imported.artifacts.available()]
+            if missing:
                 raise MethodNotApplicable(
-                    f"{method} needs a model trained here with {', '.join(impl.info.needs_artifacts)}; an imported "
-                    "checkpoint has no such training artifacts")
+                    f"{method} needs {missing[0].replace('_', ' ')} from training, which the imported checkpoint "
+                    f"{model_key} lacks: {ARTIFACT_REMEDIES[missing[0]]}")
             variant, base = spec, imported
-            notes.append(f"ran on the imported model {model_key}; its retrain oracle uses this lab's default recipe "
-                         f"for {spec.dataset}/{spec.arch}, which may differ from how the checkpoint was trained")
+            notes.append(f"ran on the imported model {model_key}; its retrain oracle was trained with "
+                         f"{oracle_recipe_text(imported.meta, spec.recipe)}: {ORACLE_RECIPE_WARNING}")
         else:
             variant = spec.with_artifacts(impl.info.needs_artifacts)
             if variant.key != spec.key:
                 notes.append(f"{method} needs a base model trained with {', '.join(impl.info.needs_artifacts)}; "
                              f"this run uses (and trains once if needed) that variant of the chosen model, with "
                              f"its own original and retrain oracle")
+            if variant.key != spec.key and not self.store.has_model("base-" + variant.key):
+                dataset = self.dataset(variant)
+                refusal = update_log_refusal(variant.recipe, len(dataset.y_train), count_parameters(
+                    variant.arch, dataset.input_shape, dataset.num_classes))
+                if refusal:
+                    raise MethodNotApplicable(f"{method} cannot run on {variant.arch}: {refusal}")
             base = self.base_model(variant, scaled(progress, 0.0, 0.3), stop)
         dataset = self.dataset(variant)
         splits = Splits.build(dataset, forget, self.device)
         if impl.applicability(splits, base.artifacts) is not None:
             raise MethodNotApplicable(impl.applicability(splits, base.artifacts))
+        impl.check_inputs(base.model, splits, base.artifacts, cfg)  # user errors refused before the run is stored
         oracle = self.retrain_oracle(base, forget, scaled(progress, 0.3, 0.6), stop)
         threads = self.use_threads(base.model)
         original_metrics, retrain_metrics = self._reference_metrics(base, oracle, splits, seed)
@@ -548,11 +616,7 @@ class Lab:
                 self.store.finish_run(run_id, record)
             raise
         if run_id:
-            try:
-                self.store.finish_run(run_id, record, state, diagnostics)
-            except WorkspaceError as exc:
-                self.store.mark_failed(run_id, str(exc))
-                raise
+            self.store.finish_run(run_id, record, state, diagnostics)  # marks the run failed if it cannot write
         progress(1.0, record["status"])
         return record
 
@@ -593,6 +657,13 @@ class Lab:
                 "experiment": first["experiment"], "forget": first["forget"]}
 
 
+def oracle_recipe_text(meta: dict, recipe: TrainRecipe) -> str:
+    """How an imported model's retrain oracle is trained, and where that recipe came from."""
+    origin = ("the recipe stated at import as the checkpoint's own" if meta.get("oracle_recipe") == "stated"
+              else "the lab's default recipe for its dataset and architecture, accepted at import")
+    return f"{recipe_summary(recipe)} ({origin})"
+
+
 def _as_record(record: RunRecord | dict) -> RunRecord:
     return record if isinstance(record, RunRecord) else RunRecord.from_dict(record)
 
@@ -609,10 +680,11 @@ def experiment_from_args(dataset: str = "digits", arch: str = "cnn", seed: int =
     """Builds a spec from CLI/UI values, starting from the default recipe of (dataset, arch)."""
     recipe = default_recipe(dataset, arch)
     if epochs is not None:
-        recipe = replace(recipe, epochs=int(epochs))
+        recipe = replace(recipe, epochs=validation.bounded_int(epochs, "epochs", low=1, high=1000))
     if recipe_overrides:
         recipe = replace(recipe, **recipe_overrides)
-    return ExperimentSpec(dataset, arch, int(seed), recipe, tuple(sorted((dataset_options or {}).items())))
+    return ExperimentSpec(dataset, arch, validation.seed_value(seed), recipe,
+                          tuple(sorted((dataset_options or {}).items())))
 
 
 __all__ = ["BaseModel", "ExperimentSpec", "Lab", "asdict", "experiment_from_args"]

@@ -16,6 +16,7 @@ from torch import nn
 from pages._ui import state as S
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, ImageDataset
+from unlearn_core.data.base import LOADING_PROGRESS
 from unlearn_core.device import device_label
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.jobs import JobFailed, JobRunner, error_message
@@ -266,6 +267,7 @@ def predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 def queue_training(spec: ExperimentSpec) -> str:
     """Trains (or loads) the base model of `spec` in the background."""
     def work(progress: Callable[[float, str], None], stop: Any) -> dict:
+        LOADING_PROGRESS.set(progress)  # a first load of a large image folder reports its decoding
         base = lab().base_model(spec, progress, stop)
         return {"key": base.key, "test_acc": base.meta.get("test_acc")}
 

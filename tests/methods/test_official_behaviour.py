@@ -21,6 +21,7 @@ from unlearn_core.methods.scrub import scheduled_lr
 from unlearn_core.methods.semu import project_out_weight
 from unlearn_core.methods.slug import best_layer, candidate_tensors
 from unlearn_core.methods.ssd import importance_orders
+from unlearn_core.viz import inside
 
 CPU = torch.device("cpu")
 
@@ -111,6 +112,8 @@ def test_ssd_official_batches_are_class_grouped_and_select_fewer_parameters_than
     assert official["selected"] < shuffled["selected"]
     assert official["test_acc_retain_classes"] > shuffled["test_acc_retain_classes"]
     assert sum(int(m["count"].sum()) for m in d["masks"].values()) == official["selected"]
+    figure = inside.ssd_compositions(d["compositions"])  # the Inside page's teaching view of this run
+    assert list(figure.data[0].y) == [official["selected"], shuffled["selected"]]
     _, random_result = _run("ssd", digits_base.model, _splits(digits, random_fraction=0.1),
                             compare_compositions=False)
     assert random_result.diagnostics["batch_size"] == 128
@@ -130,6 +133,8 @@ def test_slug_searches_every_front_layer_and_keeps_the_best_by_the_stated_rule(d
     assert chosen[0]["layer"] == d["chosen_layer"] and chosen[0]["step_search"] == d["step_search"]
     changed = [k for k, v in edited.state_dict().items() if not torch.equal(v, digits_base.model.state_dict()[k])]
     assert changed == [d["chosen_layer"]], "the searches of the other layers leave no trace"
+    figure = inside.slug_front_search(d["front_search"])  # two panels, a curve and a pick per layer in each
+    assert len(figure.data) == 4 * len(d["front_search"])
 
 
 def test_slug_candidates_keep_normalisation_weights_unless_matrices_only():

@@ -34,11 +34,15 @@ def check_finite_loss(loss: torch.Tensor, where: str, limit: float = 1e6) -> Non
 
 
 def weight_tensors(model: nn.Module) -> dict[str, nn.Parameter]:
-    """Conv and linear weights (no biases, no normalisation parameters), in module order."""
+    """Conv and linear weights, and the packed query/key/value projection of torchvision's attention layers
+    (a ViT's qkv, which timm's ViT holds as a Linear), in module order; no biases, no normalisation parameters."""
     out = {}
     for module_name, module in model.named_modules():
+        prefix = f"{module_name}." if module_name else ""
         if isinstance(module, nn.Conv2d | nn.Linear):
-            out[f"{module_name}.weight" if module_name else "weight"] = module.weight
+            out[f"{prefix}weight"] = module.weight
+        elif isinstance(module, nn.MultiheadAttention) and module.in_proj_weight is not None:
+            out[f"{prefix}in_proj_weight"] = module.in_proj_weight
     return out
 
 

@@ -30,8 +30,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data import Splits
+from unlearn_core.models.architectures import PARAM_KINDS
 from unlearn_core.models.training import TrainRecipe, UpdateLog
 from unlearn_core.progress import Progress, quiet
 from unlearn_core.registry import Registry
@@ -52,6 +53,28 @@ class MethodInfo:
     scenario_note: str = ""  # why the other scenarios are not supported (shown when one is refused)
     one_shot: bool = False  # no training epochs
     inferred: str = ""  # what of this implementation is our reconstruction, not the paper's text
+    # What it does to any architecture (declared by every method; the contract tests check it on a BatchNorm
+    # and a LayerNorm model): the parameter kinds it may change (models.architectures.PARAM_KINDS; "all" for
+    # every kind) and how it runs normalisation layers (NORM_MODES)
+    edits: tuple[str, ...] = ()
+    norm_mode: str = ""
+
+    def edited_kinds(self) -> tuple[str, ...]:
+        """The declared parameter kinds, with "all" spelled out."""
+        return PARAM_KINDS if "all" in self.edits else tuple(k for k in PARAM_KINDS if k in self.edits)
+
+
+# How a method runs BatchNorm/LayerNorm. LayerNorm has no running statistics, so on a LayerNorm model the
+# modes differ only in dropout and stochastic depth.
+NORM_MODES = {
+    "eval": "eval mode throughout: BatchNorm normalises with its running statistics and keeps them unchanged; "
+            "dropout and stochastic depth are off",
+    "gradient_train": "one gradient pass in train mode (BatchNorm normalises with batch statistics), eval mode "
+                      "for the rest; the running statistics that pass moves are put back",
+    "train": "train mode for its gradient steps: BatchNorm normalises with batch statistics and its running "
+             "statistics move towards the batches it trains on; dropout and stochastic depth are on",
+    "fresh": "trains a new model from scratch in train mode: every weight and running statistic is new",
+}
 
 
 @dataclass(frozen=True)
@@ -140,7 +163,7 @@ class MethodConfig:
     @classmethod
     def from_values(cls, values: dict[str, Any] | None = None) -> MethodConfig:
         """Builds a validated config from typed values or strings (CLI `--set key=value`)."""
-        values = dict(values or {})
+        values = validation.mapping(values or {}, "method parameters")
         specs = {s.name: s for s in cls.params()}
         unknown = [k for k in values if k not in specs]
         if unknown:
@@ -157,25 +180,17 @@ class MethodConfig:
 
 
 def _coerce(spec: ParamSpec, value: Any) -> Any:
+    """A typed value from a form, a JSON config or CLI text; ranges are checked by `validate`."""
     kind = spec.type
-    try:
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() in {"1", "true", "yes", "on"}:
-                    return True
-                if value.lower() in {"0", "false", "no", "off"}:
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) else int(value)
-        if kind is float:
-            return float(value)
-        return str(value) if kind is str else value
-    except (TypeError, ValueError):
-        raise UserInputError(f"{spec.name} expects {kind.__name__}, got {value!r}") from None
+    if kind is bool:
+        return validation.boolean(value, spec.name)
+    if kind is int:
+        return validation.bounded_int(value, spec.name)
+    if kind is float:
+        return validation.finite_float(value, spec.name)
+    if kind is str:
+        return validation.text(value, spec.name, allow_empty=True)
+    return value
 
 
 @dataclass
@@ -270,6 +285,12 @@ class UnlearningMethod(ABC):
         missing = set(self.info.needs_artifacts) - artifacts.available()
         if missing:
             return f"{self.name} needs a base model trained with {', '.join(sorted(missing))}"
+        return None
+
+    def check_inputs(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: MethodConfig) -> None:
+        """Raises UserInputError when `cfg` asks for something this model or data lacks (e.g. a layer name the
+        model does not have). `Lab.run` calls it before a run is stored, so a user's mistake is refused up front
+        (CLI exit 2) instead of failing the run; the default accepts everything `Config.validate` accepted."""
         return None
 
     @abstractmethod

@@ -24,6 +24,7 @@ from unlearn_core.methods.base import (
 @register_method("finetune")
 class FineTune(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Fine-tune (FT)",
         summary="Keep training on the retain set only, hoping the forget set fades.",
         paper="Warnecke et al. 2023; SalUn's FT baseline (Fan et al., ICLR 2024)",
@@ -34,11 +35,14 @@ class FineTune(UnlearningMethod):
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
-        epochs: int = param(5, min=1, max=100, help="passes over the retain set")
-        lr: float = param(0.02, min=1e-6, max=1.0, log=True, help="SGD learning rate")
-        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum")
-        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay")
-        batch_size: int = param(64, min=1, max=4096, help="mini-batch size")
+        epochs: int = param(5, min=1, max=100, help="passes over the retain set",
+                            paper="10 (SalUn code)", why="adapted to digits")
+        lr: float = param(0.02, min=1e-6, max=1.0, log=True, help="SGD learning rate",
+                          paper="0.01 to 0.1 (SalUn code, swept)")
+        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum", paper="0.9")
+        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay", paper="5e-4")
+        batch_size: int = param(64, min=1, max=4096, help="mini-batch size", paper="256",
+                                why="adapted to digits' 1,400 training images")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:

@@ -24,6 +24,7 @@ from unlearn_core.methods.base import (
 @register_method("gradient_ascent")
 class GradientAscent(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Gradient ascent (GA / NegGrad)",
         summary="Step up the forget-set loss; cheap, but prone to collapse without retain data.",
         paper="Thudi et al. 2022; SalUn's GA baseline (Fan et al., ICLR 2024)",
@@ -33,14 +34,17 @@ class GradientAscent(UnlearningMethod):
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
-        epochs: int = param(5, min=1, max=100, help="passes over the forget set")
+        epochs: int = param(5, min=1, max=100, help="passes over the forget set", paper="5 (SalUn code)")
         lr: float = param(5e-3, min=1e-7, max=1.0, log=True,
-                          help="SGD learning rate (calibrated on digits: 5e-4 forgets nothing, 2e-2 diverges)")
-        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum")
-        batch_size: int = param(64, min=1, max=4096, help="mini-batch size")
+                          help="SGD learning rate", paper="1e-4 to 1e-3 (SalUn code)",
+                          why="calibrated on digits: 5e-4 forgets nothing, 2e-2 diverges")
+        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum", paper="0.9")
+        batch_size: int = param(64, min=1, max=4096, help="mini-batch size", paper="256",
+                                why="adapted to digits' 1,400 training images")
         stop_forget_acc: float = param(
             -1.0, min=-1.0, max=1.0,
             help="stop once forget accuracy falls to this value (-1: run every epoch)",
+            paper="-1 (the official code runs every epoch)",
         )
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,

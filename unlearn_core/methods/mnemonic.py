@@ -140,6 +140,7 @@ def code_scores(model: nn.Module, codes: torch.Tensor, forget_classes: tuple[int
 @register_method("mnemonic")
 class MnemonicCode(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="Mnemonic-code one-shot unlearning",
         summary="Fisher information from one code image per class; perturb class-sensitive weights, no data.",
         paper="Yamashita, Yamada & Shibata, ACML 2024, arXiv:2306.05670",

@@ -32,6 +32,7 @@ from unlearn_core.methods.base import (
 @register_method("neggrad_plus")
 class NegGradPlus(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="NegGrad+",
         summary="One objective: keep the retain loss low while pushing the forget loss up.",
         paper="Kurmanji et al., NeurIPS 2023 (arXiv:2302.09880), baseline of SCRUB",
@@ -45,13 +46,17 @@ class NegGradPlus(UnlearningMethod):
     @dataclass(frozen=True)
     class Config(MethodConfig):
         beta: float = param(0.975, min=0.0, max=1.0,
-                            help="weight of the retain loss; 1 - beta weighs the negated forget loss "
-                                 "(chosen on digits class 3: 0.97 with 4 epochs already collapses)")
-        epochs: int = param(3, min=1, max=100, help="passes over the retain set (adapted to digits)")
-        lr: float = param(0.01, min=1e-6, max=1.0, log=True, help="SGD learning rate (adapted to digits)")
-        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum")
-        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay")
-        batch_size: int = param(64, min=1, max=4096, help="mini-batch size of both the retain and forget batches")
+                            help="weight of the retain loss; 1 - beta weighs the negated forget loss",
+                            paper="close to 1 (exact default not verified)",
+                            why="chosen on digits class 3: 0.97 with 4 epochs already collapses")
+        epochs: int = param(3, min=1, max=100, help="passes over the retain set",
+                            paper="not verified (SCRUB repository notebooks)", why="adapted to digits")
+        lr: float = param(0.01, min=1e-6, max=1.0, log=True, help="SGD learning rate",
+                          paper="not verified (SCRUB repository notebooks)", why="adapted to digits")
+        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum", paper="not verified")
+        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay", paper="not verified")
+        batch_size: int = param(64, min=1, max=4096, help="mini-batch size of both the retain and forget batches",
+                                paper="not verified")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:

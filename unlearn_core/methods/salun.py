@@ -79,6 +79,7 @@ def saliency_masks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, gamma: fl
 @register_method("salun")
 class SalUn(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="SalUn: saliency unlearning",
         summary="Random-label training that only touches the weights most salient for the forget set.",
         paper="Fan et al., ICLR 2024 (arXiv:2310.12508)",

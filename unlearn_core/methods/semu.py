@@ -145,6 +145,7 @@ class LowRankCore:
 @register_method("semu")
 class SEMU(UnlearningMethod):
     info = MethodInfo(
+        edits=("conv", "linear", "attention", "head"), norm_mode="gradient_train",  # on any architecture
         title="SEMU: SVD for efficient machine unlearning",
         summary="Train a tiny r x r core per layer inside the SVD subspace of the forget gradient, wrong labels.",
         paper="Sendera et al., ICML 2025, arXiv:2502.07587",

@@ -165,6 +165,7 @@ def _subsample(x: torch.Tensor, y: torch.Tensor, count: int, generator: torch.Ge
 @register_method("slug")
 class SLUG(UnlearningMethod):
     info = MethodInfo(
+        edits=("conv", "linear", "attention", "head"), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="SLUG: single layer unlearning gradient",
         summary="One forget gradient, one layer picked on an importance/alignment Pareto front, one searched step.",
         paper="Cai, Tan, Asif, ICML 2025, arXiv:2407.11867",
@@ -208,13 +209,17 @@ class SLUG(UnlearningMethod):
                                 help="several classes: one step per class (paper) or one joint step",
                                 paper="per_class")
 
-    def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
-                ctx: UnlearnContext) -> UnlearnResult:
-        model.eval()
+    def check_inputs(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config) -> None:
         weights = candidate_tensors(model, cfg.candidates)
         if cfg.layer and cfg.layer not in weights:
             raise MethodNotApplicable(f"layer {cfg.layer!r} is not a candidate tensor ({cfg.candidates}); choose one "
                                       f"of {', '.join(weights)}")
+
+    def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
+                ctx: UnlearnContext) -> UnlearnResult:
+        model.eval()
+        self.check_inputs(model, splits, artifacts, cfg)
+        weights = candidate_tensors(model, cfg.candidates)
         xf, yf = splits.forget()
         xr, yr = _subsample(*splits.retain(), cfg.retain_samples, ctx.generator(1))
         g_retain = _mean_ce_gradient(model, weights, xr, yr)

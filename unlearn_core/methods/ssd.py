@@ -132,6 +132,7 @@ def _cap(x: torch.Tensor, y: torch.Tensor, count: int, generator: torch.Generato
 @register_method("ssd")
 class SelectiveSynapticDampening(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="SSD: selective synaptic dampening",
         summary="One shot: shrink the weights far more important to the forget set than to the training set.",
         paper="Foster, Schoepf, Brintrup, AAAI 2024 (arXiv:2308.07707)",
@@ -157,7 +158,8 @@ class SelectiveSynapticDampening(UnlearningMethod):
         batch_size: int = param(0, min=0, max=4096,
                                 help="mini-batch size of both importance passes; 0 = the official size for the "
                                      "scenario (64 for classes, 128 otherwise)",
-                                paper="64 (full class) / 128 (random)")
+                                paper="64 (full class) / 128 (random)",
+                                why="0 picks the official size for the scenario at hand")
         compare_compositions: bool = param(
             True, help="also compute the other composition's selection and cost (a second pass over D) for the "
                        "Inside page; the model is edited with `composition` only",
