@@ -165,4 +165,5 @@ def ulira_evidence(lab: Any, run_id: str, result: dict) -> dict:
     return entry
 
 
-__all__ = ["DEFAULT_K", "band_cost", "band_for_record", "band_seeds", "base_for_method", "record_dict", "train_band", "ulira_evidence"]
+__all__ = ["DEFAULT_K", "band_cost", "band_for_record", "band_seeds", "base_for_method", "record_dict", "train_band",
+           "ulira_evidence"]
