@@ -26,6 +26,7 @@ from unlearn_core.studies.forgetting_quality import DEFAULT_MODELS, fq_cost, run
 from unlearn_core.studies.forgetting_quality import store_key as fq_store_key
 from unlearn_core.studies.seeds import compare_over_seeds
 from unlearn_core.studies.ulira import run_ulira, ulira_for_run
+from unlearn_core.viz import captions
 from unlearn_core.viz import privacy as viz
 from unlearn_core.viz import verdict as verdict_viz
 
@@ -65,22 +66,16 @@ def verdict_panel(record: RunRecord) -> None:
     st.caption(f"Utility: {verdict['utility']}. *{verdict['label']}* means: {LABELS[verdict['label']][1]}.")
     st.plotly_chart(verdict_viz.evidence_figure(record.metrics), key="privacy_evidence_fig")
     st.dataframe(verdict_viz.evidence_table(record.metrics), key="privacy_evidence_table", hide_index=True)
-    st.caption("A signal is within the band when its 95% bootstrap interval (the error bar) overlaps the range of "
-               "the oracle and the independent retrains; the top label needs every measured signal within. "
-               "docs/verdicts.md has the rule and a worked example.")
+    st.caption(captions.EVIDENCE)
 
 
 def attack_panel(record: RunRecord, run_id: str) -> None:
     st.subheader("Attacks")
-    st.caption("Each attack on the original, this run and retrain. **Read it against the retrain row**: a run "
-               "that truly forgot scores like retrain. SVC efficacy = share of forget images called 'not trained "
-               "on'; loss AUC 0.5 = forget images look like test images; threshold accuracy 0.5 = cannot tell the "
-               "model's forget outputs from retrain's; privacy score 1 = no threshold separates them.")
+    st.caption(captions.PRIVACY_ATTACKS)
     entries = {"original": record.original, "unlearned": record.metrics, "retrain": record.retrain}
     st.dataframe(viz.attack_table(entries), key="privacy_attack_table")
     st.dataframe(verdict_viz.tpr_table(entries), key="privacy_tpr_table")
-    st.caption("TPR at 1% and 0.1% FPR: the share of forget images each attack flags while almost never flagging "
-               "a non-member (LiRA's standard). With a few hundred non-members, 0.1% FPR allows no false positive.")
+    st.caption(captions.TPR_AT_LOW_FPR)
     stats = _statistics(run_id, record)
     statistic = st.radio("Statistic of the threshold attack", STATISTICS, horizontal=True, key=S.W_PRIVACY_STAT)
     values = np.concatenate([s[statistic] for s in stats.values()])

@@ -136,7 +136,7 @@ def live_panel() -> None:
 
 
 def results() -> None:
-    sweeps = common.lab().store.list_sweeps()
+    sweeps = common.lab().sweeps()
     if not sweeps:
         st.info("No sweep yet: define a grid above and start it.")
         return

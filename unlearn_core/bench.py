@@ -154,6 +154,16 @@ PREFERRED_DEVICE["contention"] = "cpu"
 PREFERRED_DEVICE["archs"] = "cpu"
 
 
+def _sweep(device: torch.device, progress: Progress) -> dict:
+    from unlearn_core.studies.sweep_bench import run_sweep_bench
+
+    return run_sweep_bench(device, progress)
+
+
+RUNNERS["sweep"] = _sweep  # the same 8-cell sweep on each executor (studies/sweep_bench.py)
+PREFERRED_DEVICE["sweep"] = "cpu"
+
+
 # ---- measuring ------------------------------------------------------------------------------------------------
 def _proc_status_kb(key: str) -> int | None:
     try:
@@ -164,7 +174,7 @@ def _proc_status_kb(key: str) -> int | None:
 
 
 def _release_free_heap() -> None:
-    """glibc keeps freed memory for reuse, which would hide a call's allocations from the RSS high-water mark:
+    """Glibc keeps freed memory for reuse, which would hide a call's allocations from the RSS high-water mark:
     hand it back to the system first (no-op where glibc is absent)."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -263,7 +273,7 @@ def time_method(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str,
 
 def persample_speedup(model: nn.Module, x: torch.Tensor, y: torch.Tensor, fisher_samples: int,
                       device: torch.device) -> dict[str, Any]:
-    """vmap against the plain loop: per-sample CE gradients on x, and the true diagonal Fisher on its first
+    """Vmap against the plain loop: per-sample CE gradients on x, and the true diagonal Fisher on its first
     `fisher_samples` images; times (best of 2) and the largest absolute difference between the two results."""
     model = copy.deepcopy(model).eval()
     out: dict[str, Any] = {}

@@ -9,7 +9,6 @@ workspace.
 
 from __future__ import annotations
 
-import copy
 import os
 import platform
 import time
@@ -17,10 +16,10 @@ from typing import Any
 
 import torch
 
-from unlearn_core.bench import _threads, forward_backward_seconds, measure, memory_method
+from unlearn_core.bench import Measurement, _threads, forward_backward_seconds, measure, memory_method
 from unlearn_core.data import ForgetSpec, Splits, load_dataset
 from unlearn_core.device import device_label, environment_versions
-from unlearn_core.methods import TrainingArtifacts, UnlearnContext, get_method
+from unlearn_core.methods import TrainingArtifacts, UnlearnContext, execute_method, get_method
 from unlearn_core.models.architectures import arch_info, build_model, input_adaptation, list_architectures
 from unlearn_core.models.training import default_recipe
 from unlearn_core.progress import Progress
@@ -49,9 +48,9 @@ def run_archs(device: torch.device, progress: Progress, archs: list[str] | None 
                                    "fwd_bwd_s": forward_backward_seconds(model, *splits.forget(), device, repeats=2)}
             for method in TIMED_METHODS:
                 impl = get_method(method)
-                working = copy.deepcopy(model)
-                with measure(device) as m:
-                    impl.unlearn(working, splits, artifacts, impl.Config(), UnlearnContext(device, 0))
+                m = Measurement()
+                execute_method(impl, model, splits, artifacts, impl.Config(), UnlearnContext(device, 0),
+                               timer=measure(device, m))
                 row[f"{method}_s"], row[f"{method}_cpu_s"] = m.wall, m.cpu
                 row[f"{method}_x_fwd_bwd"] = m.wall / row["fwd_bwd_s"]
             rows.append(row)

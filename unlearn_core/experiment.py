@@ -45,6 +45,7 @@ from unlearn_core.metrics.privacy import finite_only, privacy_bundle
 from unlearn_core.metrics.signals import model_signals
 from unlearn_core.metrics.threshold import forget_statistics
 from unlearn_core.metrics.verdicts import verdict
+from unlearn_core.metrics.weights import layer_relative_change
 from unlearn_core.models.architectures import build_model, count_parameters, resolve_arch
 from unlearn_core.models.training import (
     TrainingCancelled,
@@ -290,6 +291,10 @@ class Lab:
         """Index rows of the stored runs, newest first (cheap: no result file is read)."""
         return self.store.list_runs(status, limit)
 
+    def sweeps(self) -> list[dict]:
+        """The stored sweeps, as the store lists them (unlearn_core.studies.sweep writes them)."""
+        return self.store.list_sweeps()
+
     def run_record(self, run_id: str) -> RunRecord:
         """The typed record of a stored run (a stub with status and error for one that stored no result), its
         verdicts re-derived against the retrain band cached now (`calibrated`)."""
@@ -311,6 +316,14 @@ class Lab:
         model = build_model(spec.arch, dataset.input_shape, dataset.num_classes)
         model.load_state_dict(state)
         return model.to(self.device).eval()
+
+    def layer_change(self, run_id: str) -> dict[str, float] | None:
+        """‖θ − θ₀‖ / ‖θ₀‖ per parameter tensor of a stored run's model against its original (None without stored
+        weights): the one computation behind the Inside page's and the report's layer-change figure."""
+        model = self.run_model(run_id)
+        if model is None:
+            return None
+        return layer_relative_change(self.base_for_record(self.run_record(run_id)).model, model)
 
     def run_diagnostics(self, run_id: str) -> dict:
         """What the run's method recorded on its way (tensors restored), {} when it recorded nothing."""

@@ -20,6 +20,7 @@ from unlearn_core.data.base import LOADING_PROGRESS
 from unlearn_core.device import device_label
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.jobs import JobFailed, JobRunner, error_message
+from unlearn_core.progress import Progress
 from unlearn_core.results import IndexGroup, RunRecord, group_index_rows, group_records, scenario_key
 from unlearn_core.store import Store, workspace_root
 
@@ -105,20 +106,25 @@ def page_header(title: str, what: str, how: str) -> None:
     st.markdown(f"**What this shows:** {what}  \n**How to read it:** {how}")
 
 
+# Errors a page expects and explains in one line: bad input or a refused run (UserInputError, which includes the
+# workspace's WorkspaceError), a file that cannot be read (a run deleted meanwhile, an unreadable dataset) and a
+# device out of memory. Anything else is a bug: it propagates, so Streamlit shows it and tests fail on it.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (UserInputError, OSError, torch.cuda.OutOfMemoryError)
+
+
 def guarded(body: Callable[[], None]) -> None:
-    """Runs a page body; any error becomes a one-line message instead of a traceback."""
+    """Runs a page body; an expected error (EXPECTED_ERRORS) becomes a one-line message instead of a traceback."""
+    init_session()  # a bookmarked page can run before app.py has set up this session
     try:
-        init_session()  # a bookmarked page can run before app.py has set up this session
         body()
     except UserInputError as exc:
         st.error(str(exc))
-    except Exception as exc:  # the page must stay usable whatever went wrong below it
-        log.exception("page failed")
-        st.error(f"Something went wrong on this page: {error_message(exc)}. Other pages still work; "
-                 "the server log has the details.")
+    except EXPECTED_ERRORS as exc:
+        log.warning("page stopped: %s", exc)
+        st.error(f"This page could not finish: {error_message(exc)}. Other pages still work.")
 
 
-def submit(kind: str, title: str, fn: Callable[[Callable[[float, str], None], Any], Any]) -> str:
+def submit(kind: str, title: str, fn: Callable[[Progress, Any], Any]) -> str:
     """Queues background work for this session on the Lab's device."""
     job_id = runner().submit(kind, fn, title=title, device=str(lab().device), owner=st.session_state[S.SESSION_ID])
     st.session_state[S.SUBMITTED] = [*st.session_state[S.SUBMITTED], job_id]
@@ -266,7 +272,7 @@ def predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 # ---- background work -------------------------------------------------------------------------------------
 def queue_training(spec: ExperimentSpec) -> str:
     """Trains (or loads) the base model of `spec` in the background."""
-    def work(progress: Callable[[float, str], None], stop: Any) -> dict:
+    def work(progress: Progress, stop: Any) -> dict:
         LOADING_PROGRESS.set(progress)  # a first load of a large image folder reports its decoding
         base = lab().base_model(spec, progress, stop)
         return {"key": base.key, "test_acc": base.meta.get("test_acc")}
@@ -276,7 +282,7 @@ def queue_training(spec: ExperimentSpec) -> str:
 
 def queue_reference(spec: ExperimentSpec, forget: ForgetSpec) -> str:
     """Trains (or loads) the base model and the retrain oracle for this forget set."""
-    def work(progress: Callable[[float, str], None], stop: Any) -> str:
+    def work(progress: Progress, stop: Any) -> str:
         base = lab().base_model(spec, lambda f, m: progress(0.7 * f, m), stop)
         oracle = lab().retrain_oracle(base, forget, lambda f, m: progress(0.7 + 0.3 * f, m), stop)
         return oracle.key
@@ -290,7 +296,7 @@ def queue_run(spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dic
     record is the result, a failure its reason."""
     owner = st.session_state[S.SESSION_ID]
 
-    def work(progress: Callable[[float, str], None], stop: Any) -> dict:
+    def work(progress: Progress, stop: Any) -> dict:
         record = lab().run(spec, forget, method, params, progress=progress, stop=stop, model_key=model_key)
         if record["status"] == "failed":
             raise JobFailed(f"{method} failed: {record['error']}")

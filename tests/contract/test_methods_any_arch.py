@@ -30,14 +30,14 @@ SHAPE, CLASSES = (3, 16, 16), 4
 
 
 def _tiny_mobilenet(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """torchvision's MobileNetV3-Small at a quarter width (BatchNorm, dropout, squeeze-excitation), 118k weights."""
+    """Torchvision's MobileNetV3-Small at a quarter width (BatchNorm, dropout, squeeze-excitation), 118k weights."""
     model = mobilenet_v3_small(width_mult=0.25, num_classes=num_classes)
     model.register_forward_pre_hook(InputAdapter(3, (32, 32)))
     return model
 
 
 def _tiny_vit(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """torchvision's VisionTransformer with one layer of width 16 (LayerNorm, attention, class token)."""
+    """Torchvision's VisionTransformer with one layer of width 16 (LayerNorm, attention, class token)."""
     return VisionTransformer(image_size=16, patch_size=4, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32,
                              num_classes=num_classes)
 

@@ -103,7 +103,7 @@ def test_ssd_official_batches_are_class_grouped_and_select_fewer_parameters_than
     assert torch.equal(forget_part, f_order) and bool((y[forget_part] == 3).all())
     labels = y[retain_part]
     assert bool((labels[1:] >= labels[:-1]).all()), "retain set grouped class by class"
-    edited, result = _run("ssd", digits_base.model, splits)
+    _edited, result = _run("ssd", digits_base.model, splits)
     d = result.diagnostics
     assert d["composition"] == "official" and d["batch_size"] == 64
     official, shuffled = d["compositions"]["official"], d["compositions"]["shuffled"]

@@ -67,4 +67,16 @@ def test_no_import_in_the_core_runs_upward():
 
 def test_every_core_module_has_a_layer():
     unplaced = {p.relative_to(CORE).parts[0].removesuffix(".py") for p in CORE.rglob("*.py")} - {"__init__"}
-    assert unplaced <= set().union(*LAYERS)
+    assert unplaced <= set().union(*LAYERS), "place every new top-level module in LAYERS above"
+
+
+def test_the_progress_type_is_defined_once():
+    """Every module takes unlearn_core.progress.Progress; none defines its own alias."""
+    offenders = []
+    for path in [*CORE.rglob("*.py"), *(CORE.parent / "pages").rglob("*.py")]:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "Progress"
+                                                    for t in node.targets):
+                offenders.append(str(path))
+    assert offenders == [str(CORE / "progress.py")]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from unlearn_core.progress import Progress
 from unlearn_core.registry import Registry
 
 
@@ -66,7 +67,7 @@ class ImageDataset:
 
 # Where a slow loader (an image folder decoded for the first time) reports its progress: the CLI prints it
 # on stderr, a dashboard job shows it; a context variable, so a loader's signature stays its options.
-LOADING_PROGRESS: ContextVar[Callable[[float, str], None] | None] = ContextVar("loading_progress", default=None)
+LOADING_PROGRESS: ContextVar[Progress | None] = ContextVar("loading_progress", default=None)
 
 
 def report_loading(fraction: float, message: str) -> None:

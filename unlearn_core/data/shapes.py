@@ -42,7 +42,7 @@ def _shape_masks(kind: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def generate_shapes(n: int, seed: int, label_noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """n images (n, 3, 32, 32) in [0, 1] and labels; `label_noise` flips that share of labels at random."""
+    """N images (n, 3, 32, 32) in [0, 1] and labels; `label_noise` flips that share of labels at random."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(SHAPE_NAMES), size=n)
     images = np.empty((n, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)

@@ -26,6 +26,7 @@ from unlearn_core.methods._common import (
     minibatches,
     random_wrong_labels,
 )
+from unlearn_core.methods._panels import HISTORY_PANEL, MASKS_PANEL
 from unlearn_core.methods.base import (
     MethodConfig,
     TrainingArtifacts,
@@ -90,7 +91,7 @@ def touched_steps(log: UpdateLog, forget_idx: torch.Tensor) -> list[int]:
 def subtract_recorded_updates(
     model: nn.Module, log: UpdateLog, steps: list[int], rho: float
 ) -> dict[str, torch.Tensor]:
-    """theta <- theta - sum over `steps` of each step's update pruned per layer to its top-rho entries.
+    """Theta <- theta - sum over `steps` of each step's update pruned per layer to its top-rho entries.
 
     Pruning the top-rho of a stored step here equals pruning at record time as long as rho does not exceed the
     rho the log was recorded at (the top-k of a top-k' list, k <= k', is the top-k of the whole). Returns
@@ -177,6 +178,7 @@ class PartialUpdateConfig(MethodConfig):
 class PartialUpdateMethod(UnlearningMethod):
     """Layer-wise partial updates (Gogineni & Nadimi, Alg. 2/3) around a forget objective given by subclasses."""
 
+    panels = (MASKS_PANEL, HISTORY_PANEL)
     Config = PartialUpdateConfig
 
     @abstractmethod

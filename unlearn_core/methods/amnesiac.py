@@ -22,6 +22,7 @@ from torch import nn
 
 from unlearn_core.data import Splits
 from unlearn_core.methods._common import accuracy, check_finite_loss, make_optimizer
+from unlearn_core.methods._panels import HISTORY_PANEL, MASKS_PANEL, STORAGE_PANEL
 from unlearn_core.methods._partial import (
     count_masks,
     share_text,
@@ -56,6 +57,7 @@ class Amnesiac(UnlearningMethod):
         needs_forget_data=True,  # only to chart forget accuracy during the fine-tune; the subtraction needs ids
         needs_artifacts=("update_log",),
     )
+    panels = (STORAGE_PANEL, MASKS_PANEL, HISTORY_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):

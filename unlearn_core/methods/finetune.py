@@ -8,9 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._common import accuracy, check_finite_loss, make_optimizer, minibatches
+from unlearn_core.methods._common import SGDConfig, accuracy, minibatches, sgd_epochs
 from unlearn_core.methods.base import (
-    MethodConfig,
     MethodInfo,
     TrainingArtifacts,
     UnlearnContext,
@@ -34,7 +33,7 @@ class FineTune(UnlearningMethod):
     )
 
     @dataclass(frozen=True)
-    class Config(MethodConfig):
+    class Config(SGDConfig):
         epochs: int = param(5, min=1, max=100, help="passes over the retain set",
                             paper="10 (SalUn code)", why="adapted to digits")
         lr: float = param(0.02, min=1e-6, max=1.0, log=True, help="SGD learning rate",
@@ -48,19 +47,10 @@ class FineTune(UnlearningMethod):
                 ctx: UnlearnContext) -> UnlearnResult:
         x, y = splits.retain()
         xf, yf = splits.forget()
-        opt = make_optimizer(model.parameters(), "sgd", cfg.lr, cfg.momentum, cfg.weight_decay)
         gen = ctx.generator()
-        history = []
-        for epoch in range(cfg.epochs):
-            model.train()
-            for idx in minibatches(len(y), cfg.batch_size, gen, ctx.device):
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                check_finite_loss(loss, "fine-tuning")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            model.eval()
-            history.append({"epoch": epoch + 1, "forget_acc": accuracy(model, xf, yf),
-                            "retain_acc": accuracy(model, x, y)})
-            ctx.report((epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+        history = sgd_epochs(
+            model, cfg.optimizer(model), cfg.epochs, ctx, where="fine-tuning",
+            batches=lambda: minibatches(len(y), cfg.batch_size, gen, ctx.device),
+            objective=lambda idx: F.cross_entropy(model(x[idx]), y[idx]),
+            end_epoch=lambda epoch: {"forget_acc": accuracy(model, xf, yf), "retain_acc": accuracy(model, x, y)})
         return UnlearnResult(model, {"history": history})

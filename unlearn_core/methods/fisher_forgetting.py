@@ -41,7 +41,7 @@ from unlearn_core.methods.base import (
 def diagonal_fisher(
     model: nn.Module, x: torch.Tensor, num_classes: int, ctx: UnlearnContext
 ) -> dict[str, torch.Tensor]:
-    """mean over x of sum_y p(y|x) * (grad log p(y|x))^2 per parameter entry (model in eval mode), computed by
+    """Mean over x of sum_y p(y|x) * (grad log p(y|x))^2 per parameter entry (model in eval mode), computed by
     `unlearn_core.persample.diagonal_fisher` (vmap + jacrev in memory-bounded chunks)."""
     model.eval()
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._common import accuracy, check_finite_loss, make_optimizer, minibatches
+from unlearn_core.methods._common import accuracy, make_optimizer, minibatches, sgd_epochs
 from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,
@@ -52,20 +53,17 @@ class GradientAscent(UnlearningMethod):
         x, y = splits.forget()
         opt = make_optimizer(model.parameters(), "sgd", cfg.lr, cfg.momentum, 0.0)
         gen = ctx.generator()
-        history, steps = [], []
-        for epoch in range(cfg.epochs):
-            model.train()
-            for idx in minibatches(len(y), cfg.batch_size, gen, ctx.device):
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                check_finite_loss(loss, "gradient ascent")
-                steps.append(loss.item())
-                opt.zero_grad(set_to_none=True)
-                (-loss).backward()
-                opt.step()
-            model.eval()
-            forget_acc = accuracy(model, x, y)
-            history.append({"epoch": epoch + 1, "forget_acc": forget_acc})
-            ctx.report((epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, forget acc {forget_acc:.3f}")
-            if forget_acc <= cfg.stop_forget_acc:
-                break
+        steps: list[float] = []
+
+        def ascent(idx: torch.Tensor) -> torch.Tensor:
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            steps.append(loss.item())
+            return -loss
+
+        history = sgd_epochs(
+            model, opt, cfg.epochs, ctx, where="gradient ascent",
+            batches=lambda: minibatches(len(y), cfg.batch_size, gen, ctx.device), objective=ascent,
+            end_epoch=lambda epoch: {"forget_acc": accuracy(model, x, y)},
+            message=lambda row: f"epoch {row['epoch']}/{cfg.epochs}, forget acc {row['forget_acc']:.3f}",
+            stop=lambda row: row["forget_acc"] <= cfg.stop_forget_acc)
         return UnlearnResult(model, {"history": history, "step_loss": steps})

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from unlearn_core.data import Splits
+from unlearn_core.methods._panels import MASKS_PANEL, STORAGE_PANEL
 from unlearn_core.methods._partial import (
     count_masks,
     share_text,
@@ -62,6 +63,7 @@ class PartialAmnesiac(UnlearningMethod):
             "the default rho 0.03, and the refusal above max_touched_share are our reconstruction (methods.md §5.3)."
         ),
     )
+    panels = (STORAGE_PANEL, MASKS_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):

@@ -29,6 +29,7 @@ from torch import nn
 
 from unlearn_core.data import Splits
 from unlearn_core.methods._common import accuracy, as_heatmap, make_optimizer, minibatches
+from unlearn_core.methods._panels import HISTORY_PANEL, MASKS_PANEL
 from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,
@@ -89,6 +90,7 @@ class SalUn(UnlearningMethod):
                  "theta_0 as the paper's equation states (the official code does the same since commit a6e89fd, "
                  "February 2026; earlier versions let SGD decay them slightly).",
     )
+    panels = (MASKS_PANEL, HISTORY_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):

@@ -56,12 +56,18 @@ from unlearn_core.methods._common import (
     weight_tensors,
 )
 from unlearn_core.methods.base import (
+    HISTORY_PANEL,
     MethodConfig,
     MethodInfo,
+    Panel,
+    PanelContext,
+    PanelFigure,
     TrainingArtifacts,
     UnlearnContext,
     UnlearningMethod,
     UnlearnResult,
+    WhatIf,
+    WhatIfOutcome,
     param,
     register_method,
 )
@@ -142,6 +148,44 @@ class LowRankCore:
         return per_channel.reshape(in_ch, out_ch, kh, kw).permute(1, 0, 2, 3)
 
 
+def _spectra_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure]:
+    from unlearn_core.viz import inside
+
+    out = [PanelFigure(inside.semu_spectra(diag["spectra"]),
+                       "Singular values of each layer's forget gradient; SEMU trains only inside the top-r "
+                       "directions, r where the cumulative energy reaches τ."),
+           PanelFigure(inside.semu_rank_bars(diag["spectra"]))]
+    if diag.get("trainable_total") is not None:
+        out.append(PanelFigure(None, f"{int(diag['trainable_total']):,} trainable parameters in total."))
+    return out
+
+
+TAU_CHOICES = [round(0.5 + 0.005 * i, 3) for i in range(100)] + [0.999]
+
+
+def _tau_choices(diag: dict[str, Any], params: dict[str, Any]) -> tuple[list[float], float]:
+    tau = float(params.get("tau", 0.95))
+    return sorted({*TAU_CHOICES, tau}), tau
+
+
+def _ranks_at(original: nn.Module, diag: dict[str, Any], params: dict[str, Any], tau: float) -> WhatIfOutcome:
+    ranks = ranks_for_tau(diag["spectra"], tau)
+    table = [{"layer": n, "rank": r, "trainable parameters": t} for n, (r, t) in ranks.items()]
+    total = sum(row["trainable parameters"] for row in table)
+    return WhatIfOutcome(f"{total:,} trainable parameters at τ = {tau:.3f} (SEMU would then be retrained in that "
+                         "subspace; run it on the Unlearn page to measure)", table=table)
+
+
+SPECTRA_PANEL = Panel(
+    title="singular-value spectra",
+    caption="SEMU projects the forget gradient of each layer onto its top singular directions and trains only a "
+            "small r×r matrix there. The curve shows how quickly the energy concentrates; the rank r is where the "
+            "cumulative energy reaches τ.",
+    key="spectra", figures=_spectra_figures,
+    whatif=WhatIf("τ (share of gradient energy kept)", "spectra", _tau_choices, _ranks_at,
+                  "This run stored no spectra."))
+
+
 @register_method("semu")
 class SEMU(UnlearningMethod):
     info = MethodInfo(
@@ -160,6 +204,7 @@ class SEMU(UnlearningMethod):
             "an all-zero gradient is treated as fully explained (rank 1)."
         ),
     )
+    panels = (SPECTRA_PANEL, HISTORY_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):

@@ -40,7 +40,7 @@ def model_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> t
 
 
 def logit_confidence(logits: torch.Tensor, target: torch.Tensor) -> np.ndarray:
-    """phi = log p_y - log(1 - p_y) = z_y - logsumexp_{j != y} z_j (stable for confident models)."""
+    """Phi = log p_y - log(1 - p_y) = z_y - logsumexp_{j != y} z_j (stable for confident models)."""
     logits = logits.double()
     target = target.cpu().view(-1, 1)
     true = logits.gather(1, target).squeeze(1)

@@ -76,7 +76,7 @@ def _log_normal(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
 
 def log_likelihood_ratio(phi: np.ndarray, unlearned: tuple[np.ndarray, np.ndarray],
                          retrained: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """log N(phi; unlearned Gaussian) - log N(phi; retrained Gaussian), per example (> 0: 'unlearned')."""
+    """Log N(phi; unlearned Gaussian) - log N(phi; retrained Gaussian), per example (> 0: 'unlearned')."""
     return _log_normal(phi, *unlearned) - _log_normal(phi, *retrained)
 
 

@@ -203,7 +203,7 @@ def verdict(metrics: dict, original: dict, retrain: dict, band: dict | None = No
 
 
 def label_tone(label: str) -> str:
-    """good | fair | bad | none, for colouring a label anywhere it is shown."""
+    """The tone of a label (good, fair, bad or none), for colouring it wherever it is shown."""
     return LABELS.get(label, ("none", ""))[0]
 
 

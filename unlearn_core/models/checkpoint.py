@@ -68,10 +68,6 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
         raise
 
 
-def save_state_dict(path: Path, model: nn.Module) -> None:
-    save_tensors(path, dict(model.state_dict()))
-
-
 def read_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     """Reads a user's weights file (safetensors or weights-only PyTorch); refuses anything else, in this
     project's words (the message never depends on the installed torch version)."""

@@ -139,7 +139,7 @@ def build_vit_tiny(input_shape: tuple[int, int, int], num_classes: int, **overri
 
 
 def registered_name(entry: TorchvisionArch) -> str:
-    """torchvision's name, or `torchvision:<name>` where a built-in architecture already has the plain name."""
+    """Torchvision's name, or `torchvision:<name>` where a built-in architecture already has the plain name."""
     taken = entry.name in ARCHITECTURES and ARCHITECTURES.get(entry.name)[0].source == "built-in"
     return TORCHVISION_PREFIX + entry.name if taken else entry.name
 

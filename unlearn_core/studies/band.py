@@ -95,7 +95,7 @@ def train_band(lab: Any, base: Any, forget: ForgetSpec, k: int = DEFAULT_K, seed
         return cached
     dataset = lab.dataset(base.spec)
     splits = Splits.build(dataset, forget, lab.device)
-    original_metrics, retrain_metrics = lab._reference_metrics(base, oracle, splits, seed)
+    _, retrain_metrics = lab._reference_metrics(base, oracle, splits, seed)
     seeds = band_seeds(base.spec.seed, k)
     retrain_signals, keys, seconds = [], [], []
     for i, train_seed in enumerate(seeds):

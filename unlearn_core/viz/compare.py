@@ -104,7 +104,7 @@ def score_color(score: float | None) -> str:
     s = max(0.0, min(1.0, float(score)))
     red, yellow, green = np.array([248, 196, 196]), np.array([253, 236, 180]), np.array([196, 234, 204])
     rgb = red + (yellow - red) * (s / 0.5) if s < 0.5 else yellow + (green - yellow) * ((s - 0.5) / 0.5)
-    r, g, b = (int(round(c)) for c in rgb)
+    r, g, b = (round(float(c)) for c in rgb)
     return f"background-color: rgb({r},{g},{b})"
 
 

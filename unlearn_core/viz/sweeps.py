@@ -120,5 +120,13 @@ def parallel_coordinates(rows: list[dict], method: str,
     return styled(fig, f"{method}: grid parameters and metrics", height=400)
 
 
-__all__ = ["HOW_TO_READ", "TABLE_METRICS", "cell_label", "param_names", "parallel_coordinates", "pareto_cells",
-           "pareto_scatter", "results_table"]
+__all__ = [
+    "HOW_TO_READ",
+    "TABLE_METRICS",
+    "cell_label",
+    "parallel_coordinates",
+    "param_names",
+    "pareto_cells",
+    "pareto_scatter",
+    "results_table",
+]
