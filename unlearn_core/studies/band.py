@@ -20,21 +20,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from unlearn_core.data import ForgetSpec, Splits
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
 from unlearn_core.metrics.signals import PAIRWISE, SIGNALS
 from unlearn_core.metrics.verdicts import bands_from_references
+from unlearn_core.progress import Progress, quiet
 
-Progress = Callable[[float, str], None]
 DEFAULT_K = 2  # on CPU; more retrains give a truer band at K times the oracle's training cost
 MAX_K = 32
-
-
-def _quiet(fraction: float, message: str) -> None:
-    return None
 
 
 def record_dict(record: Any) -> dict:
@@ -82,7 +77,7 @@ def band_cost(lab: Any, base: Any, forget: ForgetSpec, k: int = DEFAULT_K, seed:
 
 
 def train_band(lab: Any, base: Any, forget: ForgetSpec, k: int = DEFAULT_K, seed: int | None = None, *,
-               progress: Progress = _quiet, stop: threading.Event | None = None) -> dict:
+               progress: Progress = quiet, stop: threading.Event | None = None) -> dict:
     """Trains (or reuses) the oracle and K band retrains of `base` on `forget`, evaluates each against the
     oracle with evaluation seed `seed` (default: the base seed) and stores the band; returns it."""
     check_k(k)
@@ -122,7 +117,7 @@ def train_band(lab: Any, base: Any, forget: ForgetSpec, k: int = DEFAULT_K, seed
     return band
 
 
-def band_for_record(lab: Any, record: dict, k: int = DEFAULT_K, *, progress: Progress = _quiet,
+def band_for_record(lab: Any, record: dict, k: int = DEFAULT_K, *, progress: Progress = quiet,
                     stop: threading.Event | None = None) -> dict:
     """The band of a stored run's oracle (trained if missing), for re-deriving its verdict."""
     record = record_dict(record)

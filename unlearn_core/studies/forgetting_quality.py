@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,15 +25,11 @@ from unlearn_core.methods import UnlearnContext, get_method
 from unlearn_core.metrics.evaluate import predict_probs
 from unlearn_core.metrics.forgetting_quality import MIN_MODELS, forgetting_quality
 from unlearn_core.metrics.threshold import logit_confidence, model_logits
+from unlearn_core.progress import Progress, quiet
 from unlearn_core.studies.band import band_seeds, record_dict
 
-Progress = Callable[[float, str], None]
 DEFAULT_MODELS = 4  # on CPU; the challenge used 512 of each
 MAX_MODELS = 64
-
-
-def _quiet(fraction: float, message: str) -> None:
-    return None
 
 
 def _check(n: int) -> int:
@@ -73,7 +68,7 @@ def _confidences_and_accuracies(model: torch.nn.Module, splits: Splits) -> tuple
     return logit_confidence(model_logits(model, xf), yf), retain_acc, test_acc
 
 
-def run_forgetting_quality(lab: Any, run_id: str, n: int = DEFAULT_MODELS, *, progress: Progress = _quiet,
+def run_forgetting_quality(lab: Any, run_id: str, n: int = DEFAULT_MODELS, *, progress: Progress = quiet,
                            stop: threading.Event | None = None) -> dict:
     """The challenge's forgetting quality of a stored run's method on its scenario (see the module docstring).
 
