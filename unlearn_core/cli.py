@@ -289,11 +289,18 @@ def cmd_band(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kinds_text(kinds: list[str]) -> str:
+    from unlearn_core.models.architectures import PARAM_KINDS
+
+    return "every parameter kind" if set(kinds) == set(PARAM_KINDS) else ", ".join(kinds)
+
+
 def _method_text(item: dict, specs: list) -> str:
     """One method's line, then one line per parameter: our default beside the paper's or official code's."""
     from unlearn_core.methods.base import format_default
 
-    lines = [f"{item['name']:26s} {item['family']:9s} {item['summary']}"]
+    lines = [f"{item['name']:26s} {item['family']:9s} {item['summary']}",
+             f"    {'edits':22s} {_kinds_text(item['edits'])}; normalisation layers: {item['norm_mode']}"]
     for spec in specs:
         paper = spec.paper or "not stated"
         line = f"    {spec.name:22s} ours {format_default(spec.default):10s} paper/official {paper}"
@@ -303,6 +310,7 @@ def _method_text(item: dict, specs: list) -> str:
 
 def cmd_methods(args: argparse.Namespace) -> int:
     from unlearn_core.methods import METHODS, list_methods
+    from unlearn_core.methods.base import NORM_MODES
 
     items = []
     for name in list_methods():
@@ -312,6 +320,8 @@ def cmd_methods(args: argparse.Namespace) -> int:
             "name": name, "title": info.title, "family": info.family, "summary": info.summary,
             "paper": info.paper, "scenarios": list(info.scenarios), "needs_retain": info.needs_retain,
             "needs_artifacts": list(info.needs_artifacts), "inferred": info.inferred,
+            "edits": list(info.edited_kinds()), "norm_mode": info.norm_mode,
+            "norm_mode_text": NORM_MODES.get(info.norm_mode, ""),
             "params": [{"name": p.name, "type": p.type.__name__, "default": p.default, "min": p.min, "max": p.max,
                         "help": p.help, "choices": list(p.choices) if p.choices else None,
                         "paper_default": p.paper, "why": p.why}

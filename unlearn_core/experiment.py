@@ -346,10 +346,13 @@ class Lab:
                     "`torchvision:resnet18`" if spec.arch == "resnet18" and any(".downsample." in k for k in state)
                     else "")
             raise UserInputError(f"{exc} (architecture {spec.arch}, {dataset.num_classes} classes){hint}") from None
-        digest = _hash({k: float(v.float().sum()) for k, v in state.items()})
         # imported models have no recipe artifacts: codes and recorded updates are switched off
         recipe = replace(spec.recipe, mnemonic_t_mix=0.0, record_updates=False)
         spec = replace(spec, recipe=recipe)
+        # the oracle's recipe is part of the key: the same weights imported with another recipe are another
+        # experiment (their gaps to retrain differ), and must not overwrite the first
+        digest = _hash({"weights": {k: float(v.float().sum()) for k, v in state.items()},
+                        "oracle_recipe": recipe.to_dict(), "stated": recipe_stated, "spec": spec.to_dict()})
         key = f"import-{digest}"
         meta = {"source": source, "oracle_recipe": "stated" if recipe_stated else "default"}
         return self._store_imported(key, spec, model, dataset, meta, None)
