@@ -580,15 +580,21 @@ def run_forwarding_signals(command: list[str], cwd: Path) -> int:
     """Runs `command` as a child and passes SIGTERM/SIGINT/SIGHUP on to it, so that a service manager stopping
     `unlearn dashboard` stops the server too instead of leaving it running as an orphan. Returns the child's exit
     code (128 + N when signal N ended it, as a shell reports it)."""
-    child = subprocess.Popen(command, cwd=cwd, env=os.environ.copy())
+    child: list[subprocess.Popen] = []
+    early: list[int] = []  # signals that arrived before the child existed
 
     def forward(signum: int, frame: Any) -> None:
-        if child.poll() is None:
-            child.send_signal(signum)
+        if not child:
+            early.append(signum)
+        elif child[0].poll() is None:
+            child[0].send_signal(signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}  # before the child starts
     try:
-        code = child.wait()
+        child.append(subprocess.Popen(command, cwd=cwd, env=os.environ.copy()))
+        for signum in early:
+            child[0].send_signal(signum)
+        code = child[0].wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
