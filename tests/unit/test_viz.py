@@ -64,12 +64,14 @@ def test_closeness_scores_favour_the_run_nearest_retrain(entries):
 def test_column_labels_carry_direction_arrows():
     assert compare.column_label("test_acc").endswith("↑")
     assert compare.column_label("seconds").endswith("↓")
-    assert compare.column_label("forget_acc").endswith("◎")
+    assert compare.column_label("forget_acc").endswith("(closer to retrain)")
+    # class forgetting: the whole test set holds the forgotten class, so retrain's test accuracy is the target
+    assert compare.column_label("test_acc", class_scenario=True).endswith("(closer to retrain)")
 
 
 def test_forget_utility_scatter_outlines_the_front(entries):
     fig = compare.forget_utility_scatter(entries, entries[1]["metrics"])
-    front = [t for t in fig.data if t.name == "Pareto front"][0]
+    front = next(t for t in fig.data if t.name == "Pareto front")
     # points are (|forget_acc - 0|, utility): retrain (0, .98), gradient_ascent (.05, .985), finetune (.9, .99)
     # are on the front; original (1, .99) is dominated by finetune and bad (.5, .5) by gradient_ascent
     assert list(front.x) == [0.0, 0.05, 0.9]
@@ -115,7 +117,7 @@ def test_slug_views():
     scores = [{"layer": "c1.weight", "importance": 0.1, "alignment": 0.5, "numel": 288, "on_front": False},
               {"layer": "f2.weight", "importance": 0.9, "alignment": 0.2, "numel": 1280, "on_front": True}]
     fig = inside.slug_scatter(scores, ["f2.weight"], "f2.weight")
-    points = [t for t in fig.data if t.name == "layers"][0]
+    points = next(t for t in fig.data if t.name == "layers")
     assert list(points.marker.symbol) == ["circle", "star"]
     assert fig.layout.xaxis.type == "log"
     search = inside.slug_step_search([{"step": 0, "lambda": 1.0, "forget_acc": 0.5, "meets_target": False},
