@@ -35,6 +35,23 @@ SCALING_ARCH = "cnn_flat"
 SCALING_PARAMS = {"partial_amnesiac": {"force": True}}
 
 
+# Why a one-shot method's time does or does not grow with the training set (shown under the table)
+GROWTH = {
+    "mnemonic": "the Fisher information of the class codes only (one code image per class): independent of the "
+                "training set and of the forget set",
+    "partial_amnesiac": "subtracts the stored updates of the steps whose batch held a forget image: grows with the "
+                        "number of such steps (about the forget set's size) and the model size, not with the data; "
+                        "its update log, though, grows with the training set (last row)",
+    "slug": "one gradient of the forget set and of a fixed retain sample, then a step-size search per Pareto-front "
+            "layer evaluated on fixed samples: grows with the forget set and the front's size, not with the "
+            "training set",
+    "fisher_forgetting": "a diagonal Fisher over a capped sample of retain images (max_retain_samples): bounded, "
+                         "not proportional to the training set",
+    "ssd": "parameter importances over the whole training set (as the official code does), then a dampening: "
+           "grows linearly with the training set by design",
+}
+
+
 def one_shot_methods() -> list[str]:
     return [m for m in list_methods() if get_method(m).info.one_shot]
 
@@ -102,10 +119,15 @@ def scaling_markdown(result: dict) -> str:
         return f"| {label} | " + " | ".join(cells) + f" | {growth} |"
 
     lines.append(line("fwd+bwd over the forget set (floor)", [r["fwd_bwd_forget_s"] for r in rows]))
-    lines.append(line("1 training epoch of the base model", [r["base_1_epoch_s"] for r in rows]))
+    lines.append(line("base model: 1 epoch, its loading and accuracy pass", [r["base_1_epoch_s"] for r in rows]))
     for name in methods:
         lines.append(line(name, [r["methods"].get(name, {}).get("wall_s") for r in rows]))
     lines.append(line("update log in the model file, MB", [r["update_log_mb"] for r in rows]))
+    sizes_run = [r["train_size"] for r in rows]
+    if max(sizes_run) < SCALING_SIZES[-1]:
+        lines += ["", f"Sizes above {max(sizes_run):,} were not run (`--max-train {max(sizes_run)}`)."]
+    lines += ["", "What each method's cost follows (from its algorithm, whatever this machine measured):"]
+    lines += [f"- {name}: {GROWTH[name]}" for name in methods if name in GROWTH]
     errors = [(r["train_size"], n, m["error"]) for r in rows for n, m in r["methods"].items() if "error" in m]
     lines += [""] + [f"- {name} at {size:,}: {error}" for size, name, error in errors]
     return "\n".join(lines) + "\n"
