@@ -151,6 +151,37 @@ def _metric_line(metrics: dict | None) -> str:
     return "  ".join(f"{k}={metrics[k]:.3f}" for k in keys if isinstance(metrics.get(k), int | float))
 
 
+def _add_band_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--band", type=int, default=2, metavar="K",
+                   help="train (or reuse) K independent retrains first, to calibrate the verdict (default: 2)")
+    p.add_argument("--no-band", action="store_true",
+                   help="skip the retrain band: the verdict is 'unverified' unless a band is already cached")
+
+
+def _ensure_bands(args: argparse.Namespace, lab: Any, spec: Any, forget: Any, methods: list[str], seed: int) -> None:
+    """Trains the retrain band of every distinct base model these methods run on (cost said first, on stderr)."""
+    if args.no_band:
+        return
+    from unlearn_core.studies.band import band_cost, base_for_method, check_k, train_band
+
+    k = check_k(args.band)
+    model_key = getattr(args, "model", None)
+    seen: set[str] = set()
+    for method in methods:
+        if lab.applicability(method, spec, forget):
+            continue
+        base = base_for_method(lab, spec, method, model_key)
+        if base.key in seen:
+            continue
+        seen.add(base.key)
+        cost = band_cost(lab, base, forget, k, seed)
+        if not cost["cached"]:
+            eta = "" if cost["seconds_estimate"] is None else f", about {cost['seconds_estimate']:.0f} s"
+            print(f"unlearn: retrain band: {cost['to_train']} of {k} retrains to train{eta} (--no-band skips it)",
+                  file=sys.stderr)
+        train_band(lab, base, forget, k, seed, progress=_progress_printer(True))
+
+
 # ---- commands ---------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     lab = _lab(args)
@@ -195,8 +226,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         params = _key_values(args.set, "--set")
     from unlearn_core.methods import get_method
 
-    get_method(method)
+    get_method(method).Config.from_values(params)  # bad parameters fail before the band trains
     lab = _lab(args)
+    if not getattr(args, "model", None):
+        from unlearn_core.data import select_forget
+
+        select_forget(forget, lab.dataset(spec.resolved()))  # a bad forget set fails before the band trains
+    _ensure_bands(args, lab, spec, forget, [method], seed)
     record = lab.run(spec, forget, method, params, seed=seed, progress=_progress_printer(True),
                      model_key=getattr(args, "model", None))
     if record["status"] != "ok":
@@ -218,6 +254,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         get_method(name)
     spec, forget = _spec(args), _forget(args)
     lab = _lab(args)
+    from unlearn_core.methods import list_methods
+
+    _ensure_bands(args, lab, spec, forget, list_methods() if methods == "all" else methods, args.seed)
     result = lab.compare(spec, forget, methods, seed=args.seed, progress=_progress_printer(True),
                          model_key=args.model)
     lines = [f"{'method':26s} {'status':10s} metrics"]
@@ -230,11 +269,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_band(args: argparse.Namespace) -> int:
+    from unlearn_core.methods import get_method
+    from unlearn_core.studies.band import band_cost, base_for_method, check_k, train_band
+
+    get_method(args.method)
+    spec, forget, k = _spec(args), _forget(args), check_k(args.k)
+    lab = _lab(args)
+    base = base_for_method(lab, spec, args.method, args.model)
+    cost = band_cost(lab, base, forget, k, args.seed)
+    if args.cost_only:
+        _emit(args, cost, f"retrain band K={k}: {cost['to_train']} retrain(s) to train"
+              + ("" if cost["seconds_estimate"] is None else f", about {cost['seconds_estimate']:.0f} s"))
+        return 0
+    band = train_band(lab, base, forget, k, args.seed, progress=_progress_printer(True))
+    lines = [f"retrain band of {band['oracle_key']} (K={band['k']}, seeds {band['retrain_seeds']})"]
+    lines += [f"  {name:24s} {lo:.4f} .. {hi:.4f}" for name, (lo, hi) in band["bands"].items()]
+    _emit(args, band, "\n".join(lines))
+    return 0
+
+
+def _kinds_text(kinds: list[str]) -> str:
+    from unlearn_core.models.architectures import PARAM_KINDS
+
+    return "every parameter kind" if set(kinds) == set(PARAM_KINDS) else ", ".join(kinds)
+
+
 def _method_text(item: dict, specs: list) -> str:
     """One method's line, then one line per parameter: our default beside the paper's or official code's."""
     from unlearn_core.methods.base import format_default
 
-    lines = [f"{item['name']:26s} {item['family']:9s} {item['summary']}"]
+    lines = [f"{item['name']:26s} {item['family']:9s} {item['summary']}",
+             f"    {'edits':22s} {_kinds_text(item['edits'])}; normalisation layers: {item['norm_mode']}"]
     for spec in specs:
         paper = spec.paper or "not stated"
         line = f"    {spec.name:22s} ours {format_default(spec.default):10s} paper/official {paper}"
@@ -244,6 +310,7 @@ def _method_text(item: dict, specs: list) -> str:
 
 def cmd_methods(args: argparse.Namespace) -> int:
     from unlearn_core.methods import METHODS, list_methods
+    from unlearn_core.methods.base import NORM_MODES
 
     items = []
     for name in list_methods():
@@ -253,6 +320,8 @@ def cmd_methods(args: argparse.Namespace) -> int:
             "name": name, "title": info.title, "family": info.family, "summary": info.summary,
             "paper": info.paper, "scenarios": list(info.scenarios), "needs_retain": info.needs_retain,
             "needs_artifacts": list(info.needs_artifacts), "inferred": info.inferred,
+            "edits": list(info.edited_kinds()), "norm_mode": info.norm_mode,
+            "norm_mode_text": NORM_MODES.get(info.norm_mode, ""),
             "params": [{"name": p.name, "type": p.type.__name__, "default": p.default, "min": p.min, "max": p.max,
                         "help": p.help, "choices": list(p.choices) if p.choices else None,
                         "paper_default": p.paper, "why": p.why}
@@ -511,15 +580,21 @@ def run_forwarding_signals(command: list[str], cwd: Path) -> int:
     """Runs `command` as a child and passes SIGTERM/SIGINT/SIGHUP on to it, so that a service manager stopping
     `unlearn dashboard` stops the server too instead of leaving it running as an orphan. Returns the child's exit
     code (128 + N when signal N ended it, as a shell reports it)."""
-    child = subprocess.Popen(command, cwd=cwd, env=os.environ.copy())
+    child: list[subprocess.Popen] = []
+    early: list[int] = []  # signals that arrived before the child existed
 
     def forward(signum: int, frame: Any) -> None:
-        if child.poll() is None:
-            child.send_signal(signum)
+        if not child:
+            early.append(signum)
+        elif child[0].poll() is None:
+            child[0].send_signal(signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}  # before the child starts
     try:
-        code = child.wait()
+        child.append(subprocess.Popen(command, cwd=cwd, env=os.environ.copy()))
+        for signum in early:
+            child[0].send_signal(signum)
+        code = child[0].wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -540,13 +615,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", help="method name (see `unlearn methods`)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="method parameter")
     p.add_argument("--config", help="re-run from an exported run JSON (result.json)")
+    _add_band_args(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compare", help="run several methods on one scenario")
     _add_experiment_args(p)
     _add_forget_args(p)
     p.add_argument("--methods", required=True, help="comma-separated names, or 'all'")
+    _add_band_args(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("band", help="train the retrain band that calibrates verdicts (K independent retrains)")
+    _add_experiment_args(p)
+    _add_forget_args(p)
+    p.add_argument("--method", default="retrain",
+                   help="a method whose base model the band is for (methods needing training artifacts run on a "
+                        "variant of the model, with its own oracle and band; default: the plain model)")
+    p.add_argument("--k", type=int, default=2, help="number of independent retrains (default: 2)")
+    p.add_argument("--cost-only", action="store_true", help="only say what training the band would cost")
+    p.set_defaults(func=cmd_band)
 
     p = sub.add_parser("sweep", help="run a grid of method parameters over seeds, in parallel",
                        description="unlearn sweep (--method NAME [--grid PARAM=V1,V2 | PARAM=log:LOW:HIGH:NUM ...])... "

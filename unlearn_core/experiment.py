@@ -41,7 +41,9 @@ from unlearn_core.methods import (
 from unlearn_core.methods.base import execute_method, scenario_refusal
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
 from unlearn_core.metrics.evaluate import non_finite_keys
-from unlearn_core.metrics.privacy import privacy_bundle
+from unlearn_core.metrics.privacy import finite_only, privacy_bundle
+from unlearn_core.metrics.signals import model_signals
+from unlearn_core.metrics.threshold import forget_statistics
 from unlearn_core.metrics.verdicts import verdict
 from unlearn_core.metrics.weights import layer_relative_change
 from unlearn_core.models.architectures import build_model, count_parameters, resolve_arch
@@ -294,8 +296,9 @@ class Lab:
         return self.store.list_sweeps()
 
     def run_record(self, run_id: str) -> RunRecord:
-        """The typed record of a stored run (a stub with status and error for one that stored no result)."""
-        return RunRecord.from_dict(self.store.get_run(run_id))
+        """The typed record of a stored run (a stub with status and error for one that stored no result), its
+        verdicts re-derived against the retrain band cached now (`calibrated`)."""
+        return RunRecord.from_dict(self.calibrated(self.store.get_run(run_id)))
 
     def scenarios(self, run_ids: list[str]) -> tuple[list[Scenario], list[RunRecord]]:
         """The runs grouped by scenario in the order given (duplicates dropped), and the runs without a stored
@@ -343,10 +346,13 @@ class Lab:
                     "`torchvision:resnet18`" if spec.arch == "resnet18" and any(".downsample." in k for k in state)
                     else "")
             raise UserInputError(f"{exc} (architecture {spec.arch}, {dataset.num_classes} classes){hint}") from None
-        digest = _hash({k: float(v.float().sum()) for k, v in state.items()})
         # imported models have no recipe artifacts: codes and recorded updates are switched off
         recipe = replace(spec.recipe, mnemonic_t_mix=0.0, record_updates=False)
         spec = replace(spec, recipe=recipe)
+        # the oracle's recipe is part of the key: the same weights imported with another recipe are another
+        # experiment (their gaps to retrain differ), and must not overwrite the first
+        digest = _hash({"weights": {k: float(v.float().sum()) for k, v in state.items()},
+                        "oracle_recipe": recipe.to_dict(), "stated": recipe_stated, "spec": spec.to_dict()})
         key = f"import-{digest}"
         meta = {"source": source, "oracle_recipe": "stated" if recipe_stated else "default"}
         return self._store_imported(key, spec, model, dataset, meta, None)
@@ -391,9 +397,15 @@ class Lab:
         return self._store_imported(new_key, replace(spec, recipe=codes_recipe), model, dataset, meta, codes)
 
     def retrain_oracle(self, base: BaseModel, forget: ForgetSpec, progress: Progress = quiet,
-                       stop: threading.Event | None = None) -> BaseModel:
-        """Same recipe on the retain set only; trained once per (base model, forget set) and cached."""
+                       stop: threading.Event | None = None, seed: int | None = None) -> BaseModel:
+        """Same recipe on the retain set only; trained once per (base model, forget set, seed) and cached.
+
+        `seed` None is the oracle (the base model's seed); another seed is an independent retrain, as the
+        retrain band (studies/band.py) needs."""
         key = f"retrain-{base.key.split('-', 1)[1]}-{forget.key}"
+        if seed is not None and seed != base.spec.seed:
+            key += f"-s{int(seed)}"
+        train_seed = base.spec.seed if seed is None else int(seed)
         with self._key_lock(key):
             if key in self._models:
                 return self._models[key]
@@ -403,28 +415,73 @@ class Lab:
                 return self._remember(loaded)
             splits = Splits.build(dataset, forget, self.device)
             x, y = splits.retain()
-            progress(0.0, "training the retrain oracle")
-            model = self._fresh_model(base.spec, dataset)
+            progress(0.0, "training the retrain oracle" if train_seed == base.spec.seed else
+                     f"training an independent retrain (seed {train_seed})")
+            model = self._fresh_model(replace(base.spec, seed=train_seed), dataset)
             threads = self.use_threads(model)
             recipe = replace(base.spec.recipe, record_updates=False)
-            outcome = train_model(model, x, y, recipe, seed=base.spec.seed, device=self.device,
+            outcome = train_model(model, x, y, recipe, seed=train_seed, device=self.device,
                                   sample_ids=splits.retain_idx, codes=base.artifacts.codes,
                                   progress=progress, stop=stop)
             meta = {"kind": "retrain", "dataset": base.spec.dataset, "arch": base.spec.arch,
                     "spec": base.spec.to_dict(), "base": base.key, "forget": forget.to_dict(),
-                    "train_seconds": outcome.seconds, "history": outcome.history, "threads": threads,
-                    "device": device_label(self.device), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+                    "train_seed": train_seed, "train_seconds": outcome.seconds, "history": outcome.history,
+                    "threads": threads, "device": device_label(self.device),
+                    "created": time.strftime("%Y-%m-%d %H:%M:%S")}
             self.store.save_model(key, "retrain", {k: v.cpu() for k, v in model.state_dict().items()}, meta)
             artifacts = self._artifacts(base.spec, dataset, base.artifacts.codes, None, meta)
             return self._remember(BaseModel(key, base.spec, model.eval(), artifacts, meta))
 
+    # ---- the retrain band (trained by studies/band.py; read here so every evaluation uses it) ------------
+    @staticmethod
+    def band_key(oracle_key: str, seed: int) -> str:
+        return f"band-{oracle_key}-{seed}"
+
+    def cached_band(self, oracle_key: str, seed: int) -> dict | None:
+        """The retrain band of this oracle and evaluation seed, if it was trained (studies/band.py)."""
+        return self.store.get_eval(self.band_key(oracle_key, seed))
+
+    def calibrated(self, record: dict) -> dict:
+        """`record` with its verdicts (run, original, retrain) re-derived against the band cached now, so a
+        run stored before its band finished shows the calibrated verdict. The stored record is not changed."""
+        if record.get("status") != "ok" or not record.get("metrics") or not record.get("retrain_key"):
+            return record
+        band = self.cached_band(record["retrain_key"], int(record.get("seed") or 0))
+        original, retrain = record.get("original") or {}, record.get("retrain") or {}
+        metrics = record["metrics"]
+        ulira = self.store.get_eval(f"ulira-{record.get('run_id')}") if record.get("run_id") else None
+        if ulira is not None and "signals" in metrics:  # U-LiRA counts once it was computed (studies/band.py)
+            values = {**metrics["signals"].get("values", {}), "ulira": {"value": ulira["value"], "ci": ulira["ci"]}}
+            metrics = {**metrics, "signals": {**metrics["signals"], "values": values}}
+            if band is not None and ulira.get("band") is not None:
+                band = {**band, "bands": {**band["bands"], "ulira": ulira["band"]}}
+        out = dict(record)
+        out["metrics"] = {**metrics, "verdict": verdict(metrics, original, retrain, band)}
+        out["original"] = {**original, "verdict": verdict(original, original, retrain, band, role="original")}
+        out["retrain"] = {**retrain, "verdict": verdict(retrain, original, retrain, band, role="retrain")}
+        return out
+
+    def signals(self, model: nn.Module, outputs: Any, splits: Splits, base: BaseModel, oracle: BaseModel,
+                metrics: dict, seed: int, against_original: bool = True) -> dict:
+        """metrics/signals.py for one model of this scenario (a run, a reference model or a band retrain)."""
+        xf, yf = splits.forget()
+        oracle_stats = forget_statistics(oracle.model, xf, yf)
+        original_stats = forget_statistics(base.model, xf, yf) if against_original else None
+        return finite_only(model_signals(model, outputs, splits, oracle_stats, original_stats,
+                                         metrics.get("mia_loss_auc"), seed))
+
     # ---- evaluation ---------------------------------------------------------------------------------
     def _reference_metrics(self, base: BaseModel, oracle: BaseModel, splits: Splits, seed: int) -> tuple[dict, dict]:
-        """Metrics of the original model and of the retrain oracle (cached: never evaluated twice)."""
+        """Metrics of the original model and of the retrain oracle (cached: never evaluated twice; their verdicts
+        are re-derived every time, against the band as it is now)."""
         key = f"ref-{oracle.key}-{seed}"
         cached = self.store.get_eval(key)
-        if cached is not None and "verdict" in cached["original"]:  # entries from before the privacy bundle: redo
-            return _undefined_as_none(cached["original"]), _undefined_as_none(cached["retrain"])
+        if cached is not None and "signals" in cached["original"]:  # entries from before the signals: redo
+            original, retrain = _undefined_as_none(cached["original"]), _undefined_as_none(cached["retrain"])
+            band = self.cached_band(oracle.key, seed)
+            retrain["verdict"] = verdict(retrain, original, retrain, band, role="retrain")
+            original["verdict"] = verdict(original, original, retrain, band, role="original")
+            return original, retrain
         retrain_out, original_out = model_outputs(oracle.model, splits), model_outputs(base.model, splits)
         retrain = compute_metrics(retrain_out, splits, oracle.model, base.model, seed)
         original = compute_metrics(original_out, splits, base.model, base.model, seed)
@@ -436,8 +493,11 @@ class Lab:
                                            retrain)
         original["privacy"] = privacy_bundle(base.model, base.model, oracle.model, splits, seed, original_out,
                                             original)
-        retrain["verdict"] = verdict(retrain, original, retrain)
-        original["verdict"] = verdict(original, original, retrain)
+        retrain["signals"] = self.signals(oracle.model, retrain_out, splits, base, oracle, retrain, seed, False)
+        original["signals"] = self.signals(base.model, original_out, splits, base, oracle, original, seed, False)
+        band = self.cached_band(oracle.key, seed)
+        retrain["verdict"] = verdict(retrain, original, retrain, band, role="retrain")
+        original["verdict"] = verdict(original, original, retrain, band, role="original")
         original, retrain = _undefined_as_none(original), _undefined_as_none(retrain)
         self.store.put_eval(key, {"original": original, "retrain": retrain})
         return original, retrain
@@ -450,7 +510,8 @@ class Lab:
         oracle = self.retrain_oracle(base, splits.spec)  # cached: the run has just used it
         original_metrics, _ = self._reference_metrics(base, oracle, splits, seed)
         metrics["privacy"] = privacy_bundle(model, base.model, oracle.model, splits, seed, outputs, metrics)
-        metrics["verdict"] = verdict(metrics, original_metrics, retrain_metrics)
+        metrics["signals"] = self.signals(model, outputs, splits, base, oracle, metrics, seed)
+        metrics["verdict"] = verdict(metrics, original_metrics, retrain_metrics, self.cached_band(oracle.key, seed))
         return metrics
 
     # ---- runs ---------------------------------------------------------------------------------------

@@ -39,18 +39,18 @@ from unlearn_core.device import device_label, environment_versions
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.methods import PanelContext, panel_views
 from unlearn_core.metrics import metric_info
+from unlearn_core.metrics.verdicts import LABELS, label_tone
 from unlearn_core.results import RunRecord, Scenario
 from unlearn_core.viz import captions, compare, inside
 from unlearn_core.viz import model as vm
 from unlearn_core.viz import privacy as vp
+from unlearn_core.viz import verdict as vv
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 THUMBNAILS = 16  # forget images shown as thumbnails
 ATTRIBUTED = 4  # forget images explained with Integrated Gradients
 ATTRIBUTED_RUNS = 6  # unlearned models in the attribution grid (beside original and retrain)
 EXPORT_KEYS = (*compare.TABLE_KEYS, "changed_params", "mia_loss_accuracy")
-VERDICT_CLASSES = {"forgotten": "good", "nothing to forget": "good", "looks forgotten": "fair",
-                   "partly forgotten": "fair", "over-forgotten": "bad", "not forgotten": "bad"}
 
 
 def esc(value: object) -> str:
@@ -257,26 +257,40 @@ def forget_section(scenario: Scenario, loaded: Loaded) -> str:
     return f"<h3>Forget set</h3>{text}<div class='thumbs'>{tiles}</div>{more}"
 
 
-def verdict_section(scenario: Scenario, entries: list[dict]) -> str:
+def verdict_section(scenario: Scenario, entries: list[dict], figures: Figures) -> str:
     items = []
     for entry in entries:
         if entry["label"] == "original":
             continue
-        verdict = (entry["metrics"] or {}).get("verdict") or {}
+        metrics = entry["metrics"] or {}
+        verdict = metrics.get("verdict") or {}
         label = verdict.get("label", "no verdict")
-        kind = VERDICT_CLASSES.get(label, "fair")
+        kind = {"none": "neutral"}.get(label_tone(label), label_tone(label))
         utility = verdict.get("utility", "")
+        evidence = ""
+        if verdict.get("evidence"):
+            evidence = (f"<details><summary>evidence: {sum(e['within'] is True for e in verdict['evidence'])} of "
+                        f"{len(verdict['evidence'])} signals within the band</summary>"
+                        + figures.html(vv.evidence_figure(metrics, f"{entry['label']}: evidence against the band"))
+                        + f"<div class='table-wrap'>{frame_html(vv.evidence_table(metrics).set_index('signal'))}"
+                        "</div></details>")
         items.append(f"<li><span class='method'>{esc(entry['label'])}</span>"
                      f"<span class='badge {kind}'>{esc(label)}</span>"
                      + (f"<span class='badge neutral'>{esc(utility)}</span>" if utility else "")
-                     + f"<div class='verdict-text'>{esc(verdict.get('text', ''))}</div></li>")
+                     + f"<div class='verdict-text'>{esc(verdict.get('text', ''))}</div>{evidence}</li>")
     for record in scenario.problems:
         items.append(f"<li><span class='method'>{esc(record.method)}</span><span class='badge bad'>"
                      f"{esc(record.status)}</span><div class='verdict-text'>{esc(record.error or '')}"
                      "</div></li>")
-    return ("<h3>Verdicts</h3><p class='caption'>One sentence per run against the retrain oracle (the model trained "
-            "without the forget set): did it forget, can attacks tell it from retrain, what did it cost. Thresholds "
-            f"are in docs/verdicts.md.</p><ul class='verdicts'>{''.join(items)}</ul>")
+    band = (scenario.retrain.get("verdict") or {}).get("band")
+    how = (f"against a band of {band['k']} independent retrains (seeds {', '.join(map(str, band['retrain_seeds']))}) "
+           "besides the oracle" if band else "with no retrain band yet, so no run is given a verdict (unverified)")
+    labels = "".join(f"<li><b>{esc(name)}</b>: {esc(text)}</li>" for name, (_, text) in LABELS.items())
+    return ("<h3>Verdicts</h3><p class='caption'>Each signal of a run (accuracies, attacks, the representation "
+            f"probe) judged {esc(how)}: a signal is within the band when its 95% bootstrap interval overlaps it, "
+            "and a run is <i>forgotten</i> only when every measured signal is. Evidence with error bars under each "
+            f"run; the rule is in docs/verdicts.md.</p><ul class='verdicts'>{''.join(items)}</ul>"
+            f"<details><summary>What the labels mean</summary><ul>{labels}</ul></details>")
 
 
 def metrics_section(entries: list[dict], uid: str) -> str:
@@ -296,8 +310,11 @@ def comparison_figures(entries: list[dict], retrain: dict, class_names: list[str
 
 def privacy_section(entries: list[dict]) -> str:
     table = vp.attack_table({e["label"]: e["metrics"] or {} for e in entries})
+    tpr = vv.tpr_table({e["label"]: e["metrics"] or {} for e in entries})
     return (f"<h3>Privacy attacks</h3><p class='caption'>{esc(captions.PRIVACY_ATTACKS)}</p>"
-            f"<div class='table-wrap'>{frame_html(table, lambda v: f'{v:.3f}')}</div>")
+            f"<div class='table-wrap'>{frame_html(table, lambda v: f'{v:.3f}')}</div>"
+            f"<p class='caption'>{esc(captions.TPR_AT_LOW_FPR)}</p>"
+            f"<div class='table-wrap'>{frame_html(tpr, lambda v: f'{v:.3f}')}</div>")
 
 
 def diagnostics_figures(entry: dict, diag: dict, class_names: list[str], figures: Figures) -> list[str]:
@@ -376,7 +393,7 @@ def scenario_html(lab: Lab, scenario: Scenario, number: int, figures: Figures) -
     entries = scenario.entries()
     parts = [f"<section class='scenario'><h2>{number}. {esc(scenario.title)}</h2>",
              experiment_section(scenario, loaded), forget_section(scenario, loaded),
-             verdict_section(scenario, entries), metrics_section(entries, f"m{number}")]
+             verdict_section(scenario, entries, figures), metrics_section(entries, f"m{number}")]
     if scenario.records:
         parts += [comparison_figures(entries, scenario.retrain, loaded.dataset.class_names, figures),
                   privacy_section(entries), attribution_section(loaded, figures)]
@@ -396,7 +413,7 @@ def highlights(scenarios: list[Scenario]) -> str:
             items.append(f"<li><b>{esc(s.title)}</b>: no finished unlearning run.</li>")
             continue
         best = min(ok, key=lambda r: r["metrics"].get("avg_gap", math.inf))
-        forgot = sum((r["metrics"].get("verdict") or {}).get("label") in ("forgotten", "nothing to forget") for r in ok)
+        forgot = sum((r["metrics"].get("verdict") or {}).get("label") == "forgotten" for r in ok)
         fastest = min(ok, key=lambda r: r["metrics"].get("seconds") or math.inf)
         items.append(
             f"<li><b>{esc(s.title)}</b>: {forgot} of {len(ok)} run{'s' if len(ok) > 1 else ''} judged "

@@ -167,6 +167,11 @@ class Store:
             self._add_back_unlisted()
         self.recover_interrupted()
 
+    def close(self) -> None:
+        """Closes the index (checkpointing its write-ahead log into the file)."""
+        with self._lock:
+            self._db.close()
+
     # ---- opening, repairing and rebuilding the index ---------------------------------------------------
     @contextmanager
     def _open_lock(self) -> Iterator[None]:
@@ -304,9 +309,10 @@ class Store:
         return self.root / "models" / validation.storage_key(key, "model key")
 
     def has_model(self, key: str) -> bool:
+        folder = self.model_dir(key)  # refuses a key that is not one folder name before anything is read
         with self._lock:
             row = self._db.execute("SELECT 1 FROM models WHERE key=?", (key,)).fetchone()
-        return row is not None and (self.model_dir(key) / "model.safetensors").is_file()
+        return row is not None and (folder / "model.safetensors").is_file()
 
     def save_model(self, key: str, kind: str, state: dict[str, torch.Tensor], meta: dict,
                    tensors: dict[str, torch.Tensor] | None = None) -> None:

@@ -204,8 +204,10 @@ def _record(root: str, run_id: str, status: str) -> RunRecord:
 
 
 def run_record(run_id: str, status: str = "ok") -> RunRecord:
-    """The typed stored record of a run (cached once the run has finished; pass the index row's status)."""
-    return _record(workspace(), run_id, status)
+    """The typed stored record of a run (cached once the run has finished; pass the index row's status), its
+    verdicts re-derived against the retrain band as it is now (a band that finished after the run calibrates
+    it; outside the cache, so the page sees the band as soon as it exists)."""
+    return RunRecord.from_dict(lab().calibrated(_record(workspace(), run_id, status).to_dict()))
 
 
 @dataclass
@@ -292,10 +294,16 @@ def queue_run(spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dic
               model_key: str | None = None) -> str:
     """Runs one method in the background (on a stored/imported model if `model_key` is given); the stored
     record is the result, a failure its reason."""
+    owner = st.session_state[S.SESSION_ID]
+
     def work(progress: Progress, stop: Any) -> dict:
         record = lab().run(spec, forget, method, params, progress=progress, stop=stop, model_key=model_key)
         if record["status"] == "failed":
             raise JobFailed(f"{method} failed: {record['error']}")
+        from pages._ui.band import DEFAULT_K, queue_band
+
+        # the retrain band calibrates this scenario's verdicts: queued behind the run, once per scenario
+        queue_band(lab(), runner(), record, DEFAULT_K, owner, str(lab().device))
         return record
 
     return submit("unlearn", f"{method} · forget {forget.describe()}", work)

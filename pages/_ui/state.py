@@ -17,6 +17,7 @@ LASSO_IDS = "lasso_ids"  # training indices in the current lasso selection
 GROUP = "compare_group"  # scenario shown on Compare / Inside / Predictions (shared so pages agree)
 ULIRA_JOBS = "privacy_ulira_jobs"  # Forget quality: {run_id or "original:<run_id>": job id}
 SEED_JOBS = "privacy_seed_jobs"  # Forget quality: {scenario key: job id}
+FQ_JOBS = "privacy_fq_jobs"  # Forget quality: {"<run id>:<N>": job id} of the NeurIPS 2023 forgetting quality
 REPORT_RUNS = "report_runs"  # Report: run ids chosen for the report
 REPORT_JOB = "report_job"  # Report: id of this session's latest report-building job
 SWEEP_JOB = "sweeps_job"  # Sweeps: {"job": job id, "sweep": sweep key} of this session's latest sweep
@@ -46,6 +47,20 @@ W_RELEARN_LR, W_RELEARN_STEPS, W_RELEARN_GO = "privacy_relearn_lr", "privacy_rel
 W_ULIRA_K, W_ULIRA_EPOCHS, W_ULIRA_TARGET, W_ULIRA_GO = (
     "privacy_ulira_pairs", "privacy_ulira_epochs", "privacy_ulira_target", "privacy_ulira_go")
 W_SEED_METHODS, W_SEED_COUNT, W_SEED_GO = "privacy_seed_methods", "privacy_seed_count", "privacy_seed_go"
+W_FQ_N, W_FQ_GO = "privacy_fq_models", "privacy_fq_go"
+
+
+def band_k(where: str) -> str:
+    """The retrain band's K input on page `where` (Compare and Forget quality both show the band)."""
+    return f"{where}_band_k"
+
+
+def band_go(where: str) -> str:
+    return f"{where}_band_train"
+
+
+def band_values(where: str) -> str:
+    return f"{where}_band_values"
 W_REPORT_BUILD, W_REPORT_CONFIG_RUN = "report_build", "report_config_run"
 W_PRESET_NAME, W_PRESET_TITLE, W_PRESET_SAVE = "report_preset_name", "report_preset_title", "report_preset_save"
 W_SWEEP_METHODS, W_SWEEP_SEEDS, W_SWEEP_SEED_BASE, W_SWEEP_EPOCHS = (

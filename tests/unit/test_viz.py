@@ -64,7 +64,9 @@ def test_closeness_scores_favour_the_run_nearest_retrain(entries):
 def test_column_labels_carry_direction_arrows():
     assert compare.column_label("test_acc").endswith("↑")
     assert compare.column_label("seconds").endswith("↓")
-    assert compare.column_label("forget_acc").endswith("◎")
+    assert compare.column_label("forget_acc").endswith("(closer to retrain)")
+    # class forgetting: the whole test set holds the forgotten class, so retrain's test accuracy is the target
+    assert compare.column_label("test_acc", class_scenario=True).endswith("(closer to retrain)")
 
 
 def test_forget_utility_scatter_outlines_the_front(entries):

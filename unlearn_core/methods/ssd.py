@@ -145,9 +145,10 @@ def _composition_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelF
 COMPOSITIONS_PANEL = Panel(
     title="what the batch composition decides",
     caption="SSD's importances are means of squared batch gradients, so they depend on which images share a batch. "
-            "The official scripts group the training set class by class; with shuffled batches the gradients of "
-            "different classes cancel, the training-set importances shrink and more parameters pass the selection. "
-            "Both were computed in this run; the model was edited with the applied one.",
+            "To forget whole classes the official scripts group the training set class by class; with shuffled "
+            "batches the gradients of different classes cancel, the training-set importances shrink and more "
+            "parameters pass the selection (for random forgetting the official order is random already). Both were "
+            "computed in this run; the model was edited with the applied one.",
     key="compositions", figures=_composition_figures)
 
 
