@@ -11,7 +11,6 @@ The result is stored under `fq-<run id>-<N>` and shown beside the verdict.
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from typing import Any
@@ -21,7 +20,7 @@ import torch
 
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits
-from unlearn_core.methods import UnlearnContext, get_method
+from unlearn_core.methods import UnlearnContext, execute_method, get_method
 from unlearn_core.metrics.evaluate import predict_probs
 from unlearn_core.metrics.forgetting_quality import MIN_MODELS, forgetting_quality
 from unlearn_core.metrics.threshold import logit_confidence, model_logits
@@ -106,9 +105,8 @@ def run_forgetting_quality(lab: Any, run_id: str, n: int = DEFAULT_MODELS, *, pr
             model = lab.retrain_oracle(base, forget, step, stop, seed=seed).model
         else:
             step(0.0, f"{method} with seed {seed}")
-            torch.manual_seed(seed)
             ctx = UnlearnContext(lab.device, seed, step, stop)
-            model = impl.unlearn(copy.deepcopy(base.model).to(lab.device), splits, base.artifacts, cfg, ctx).model
+            model = execute_method(impl, base.model, splits, base.artifacts, cfg, ctx).result.model
         sides["unlearned"].append(_confidences_and_accuracies(model, splits))
     progress(0.98, "per-example epsilons")
     confs = {side: np.stack([c for c, _, _ in rows]) for side, rows in sides.items()}
