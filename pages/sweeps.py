@@ -92,7 +92,7 @@ def start(spec: SweepSpec, executor: str, workers: int | None, address: str | No
 
     def work(progress, stop) -> dict:
         result = run_sweep(spec, executor=executor, workers=workers, address=address, lab=common.lab(),
-                           progress=progress, monitor=monitor, stop=stop, keep_executor=executor == "ray")
+                           progress=progress, monitor=monitor, stop=stop, keep_ray=True)
         return {"sweep": result.key, "status": result.status, "executor": result.executor}
 
     job = common.submit("sweep", f"sweep of {len(spec.cells())} cells on {executor}", work)
