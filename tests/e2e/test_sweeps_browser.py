@@ -22,7 +22,8 @@ def test_sweep_page_runs_a_grid_and_links_a_cell_to_compare(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-        page.goto(f"{server}/sweeps")
+        page.goto(server)  # from Home through the navigation, as a user gets there
+        page.get_by_role("link", name="Sweeps").click()
         try:
             drive(page)
         finally:
