@@ -42,12 +42,12 @@ def semu_view(entries: list[dict]) -> None:
     if not diag.get("spectra"):
         missing("semu", "the spectra")
         return
-    st.plotly_chart(inside.semu_spectra(diag["spectra"]), key="inside_semu_spectra")
-    st.plotly_chart(inside.semu_rank_bars(diag["spectra"]), key="inside_semu_ranks")
+    common.chart(inside.semu_spectra(diag["spectra"]), key="inside_semu_spectra")
+    common.chart(inside.semu_rank_bars(diag["spectra"]), key="inside_semu_ranks")
     if diag.get("trainable_total") is not None:
         st.caption(f"{int(diag['trainable_total']):,} trainable parameters in total.")
     if diag.get("history"):
-        st.plotly_chart(vm.history_figure(diag["history"], "SEMU training per epoch"), key="inside_semu_history")
+        common.chart(vm.history_figure(diag["history"], "SEMU training per epoch"), key="inside_semu_history")
 
 
 def slug_view(entries: list[dict]) -> None:
@@ -62,21 +62,23 @@ def slug_view(entries: list[dict]) -> None:
         return
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(inside.slug_scatter(diag["layer_scores"], diag.get("pareto_front", []),
+        common.chart(inside.slug_scatter(diag["layer_scores"], diag.get("pareto_front", []),
                                             diag.get("chosen_layer")), key="inside_slug_scatter")
     with right:
         if diag.get("step_search"):
-            st.plotly_chart(inside.slug_step_search(diag["step_search"]), key="inside_slug_steps")
+            common.chart(inside.slug_step_search(diag["step_search"], chosen_lambda=diag.get("lambda")),
+                         key="inside_slug_steps")
     for i, item in enumerate(diag.get("per_class") or []):
         if item.get("step_search"):
-            st.plotly_chart(inside.slug_step_search(item["step_search"], f"SLUG step search for class {item['class']}"
-                                                    f" (layer {item.get('chosen_layer')})"), key=f"inside_slug_cls{i}")
+            common.chart(inside.slug_step_search(item["step_search"], f"SLUG step search for class {item['class']}"
+                                                 f" (layer {item.get('chosen_layer')})", item.get("lambda")),
+                         key=f"inside_slug_cls{i}")
     if diag.get("chosen_layer"):
         lam = diag.get("lambda")
         st.caption(f"Chosen layer **{diag['chosen_layer']}**" + (f", step λ = {lam:.3g}" if lam is not None else ""))
 
 
-def mnemonic_view(entries: list[dict], class_names: list[str]) -> None:
+def mnemonic_view(entries: list[dict], class_names: list[str], forgotten: tuple[int, ...]) -> None:
     st.subheader("Mnemonic code: Fisher sensitivity")
     st.caption("The model was trained with one random code image per class. The Fisher information of the codes "
                "says which parameters matter more to the forgotten class than to the others (red); those are "
@@ -86,14 +88,15 @@ def mnemonic_view(entries: list[dict], class_names: list[str]) -> None:
     if not diag.get("fisher"):
         missing("mnemonic", "the Fisher maps")
         return
-    st.plotly_chart(inside.fisher_heatmaps(diag["fisher"]), key="inside_mnemonic_fisher")
+    common.chart(inside.fisher_heatmaps(diag["fisher"], forgotten=forgotten, num_classes=len(class_names)),
+                 key="inside_mnemonic_fisher")
     if diag.get("codes") is not None:
         codes = inside.codes_to_images(diag["codes"])
-        st.plotly_chart(vm.image_tiles(codes, [f"code {c}" for c in class_names[: len(codes)]], columns=10,
+        common.chart(vm.image_tiles(codes, [f"code {c}" for c in class_names[: len(codes)]], columns=10,
                                        title="The mnemonic codes (one per class)", tile_px=70),
                         key="inside_mnemonic_codes")
     if diag.get("moved_share"):
-        st.plotly_chart(inside.moved_share_bars(diag["moved_share"]), key="inside_mnemonic_moved")
+        common.chart(inside.moved_share_bars(diag["moved_share"]), key="inside_mnemonic_moved")
     if diag.get("sign"):
         st.caption(f"Perturbation sign chosen on the codes: **{diag['sign']}**; "
                    + ", ".join(f"{k}: κ={v:.2g}" for k, v in (diag.get("kappa") or {}).items()))
@@ -112,10 +115,10 @@ def masks_view(entries: list[dict]) -> None:
     for i, (entry, diag) in enumerate(found):
         st.markdown(f"**{entry['label']}**")
         if diag.get("masks"):
-            st.plotly_chart(inside.mask_heatmaps(diag["masks"]), key=f"inside_masks_{i}")
+            common.chart(inside.mask_heatmaps(diag["masks"]), key=f"inside_masks_{i}")
         if diag.get("storage"):
             storage = diag["storage"]
-            st.plotly_chart(inside.storage_curve(storage), key=f"inside_storage_{i}")
+            common.chart(inside.storage_curve(storage), key=f"inside_storage_{i}")
             if storage.get("steps_total"):
                 st.caption(f"{storage.get('steps_touched')} of {storage['steps_total']} recorded training steps "
                            "contained a forget image and were undone.")
@@ -143,7 +146,7 @@ def weight_change_view(entries: list[dict]) -> None:
     if not changes:
         st.info("No stored run weights in this scenario yet.")
         return
-    st.plotly_chart(inside.layer_change_bars(changes), key="inside_layer_change")
+    common.chart(inside.layer_change_bars(changes), key="inside_layer_change")
 
 
 def history_view(entries: list[dict]) -> None:
@@ -155,7 +158,7 @@ def history_view(entries: list[dict]) -> None:
     columns = st.columns(2)
     for i, (entry, history) in enumerate(curves):
         with columns[i % 2]:
-            st.plotly_chart(vm.history_figure(history, f"{entry['label']} per epoch"), key=f"inside_history_{i}")
+            common.chart(vm.history_figure(history, f"{entry['label']} per epoch"), key=f"inside_history_{i}")
 
 
 def body() -> None:
@@ -176,7 +179,7 @@ def body() -> None:
     class_names = common.dataset_for(view.reference).class_names
     semu_view(entries)
     slug_view(entries)
-    mnemonic_view(entries, class_names)
+    mnemonic_view(entries, class_names, group.forget.classes)
     masks_view(entries)
     weight_change_view(entries)
     history_view(entries)

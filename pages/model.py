@@ -100,17 +100,17 @@ def model_card(key: str) -> None:
                f" · {meta.get('created', '')}")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(vm.per_class_bars(data["per_class"], dataset.class_names), key="model_per_class")
+        common.chart(vm.per_class_bars(data["per_class"], dataset.class_names), key="model_per_class")
         if meta.get("history"):
-            st.plotly_chart(vm.history_figure(meta["history"]), key="model_history")
+            common.chart(vm.history_figure(meta["history"]), key="model_history")
     with right:
-        st.plotly_chart(vm.confusion_figure(data["confusion"], dataset.class_names), key="model_confusion")
+        common.chart(vm.confusion_figure(data["confusion"], dataset.class_names), key="model_confusion")
     st.markdown("**Sample test predictions** (✓ correct, ✗ wrong; the number is the model's confidence)")
     gen = torch.Generator().manual_seed(0)
     idx = torch.randperm(len(dataset.y_test), generator=gen)[:16]
     titles = [f"{'✓' if int(data['pred'][i]) == int(dataset.y_test[i]) else '✗'} "
               f"{dataset.class_names[int(data['pred'][i])]} ({float(data['conf'][i]):.0%})" for i in idx]
-    st.plotly_chart(vm.image_tiles(dataset.to_display(dataset.x_test[idx]), titles, columns=8), key="model_samples")
+    common.chart(vm.image_tiles(dataset.to_display(dataset.x_test[idx]), titles, columns=8), key="model_samples")
 
 
 def body() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from pages._ui import common
+from pages._ui import state as S
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits
 from unlearn_core.experiment import ExperimentSpec
@@ -24,7 +25,7 @@ from unlearn_core.viz import privacy as viz
 ULIRA_JOBS = "privacy_ulira_jobs"  # {run_id or "original:<run_id>": job id}
 SEED_JOBS = "privacy_seed_jobs"  # {scenario key: job id}
 # widget keys
-W_RUN, W_STAT, W_THRESHOLD = "privacy_run", "privacy_statistic", "privacy_threshold"
+W_RUN, W_STAT, W_THRESHOLD = S.W_PRIVACY_RUN, "privacy_statistic", "privacy_threshold"
 W_EMBED, W_EMBED_GO = "privacy_embedding", "privacy_embedding_go"
 W_RELEARN_LR, W_RELEARN_STEPS, W_RELEARN_GO = "privacy_relearn_lr", "privacy_relearn_steps", "privacy_relearn_go"
 W_ULIRA_K, W_ULIRA_EPOCHS, W_ULIRA_TARGET, W_ULIRA_GO = (
@@ -88,8 +89,10 @@ def attack_panel(record: dict, run_id: str) -> None:
                "a value on the 'unlearned' side of the dashed line 'unlearned'; its accuracy is the mean of the hit "
                "rates on the two models (0.5 = chance). The default threshold is the strongest one.")
     left, right = st.columns(2)
-    left.plotly_chart(viz.distribution_figure(view), key="privacy_distributions")
-    right.plotly_chart(viz.sweep_figure(view), key="privacy_sweep")
+    with left:
+        common.chart(viz.distribution_figure(view), key="privacy_distributions")
+    with right:
+        common.chart(viz.sweep_figure(view), key="privacy_sweep")
     for name, entry in view["vs_retrain"].items():
         at = entry["at_threshold"]
         st.markdown(f"**{name} vs retrain** at {threshold:.2f}: accuracy {at['accuracy']:.2f}, FPR {at['fpr']:.2f}, "
@@ -145,7 +148,7 @@ def ulira_panel(record: dict, run_id: str, spec: ExperimentSpec) -> None:
                 f"{result['true_positive_rate']:.2f} on it, {result['true_negative_rate']:.2f} on retrain)"
                 + (f" · leave-one-pair-out on the shadows {shadow:.2f}" if shadow is not None else "")
                 + f" · {result['seconds']:.0f} s, K={result['config']['shadow_pairs']}, shadow epochs {epochs_used}")
-    st.plotly_chart(viz.ulira_figure(result), key="privacy_ulira")
+    common.chart(viz.ulira_figure(result), key="privacy_ulira")
     dataset = common.dataset_for(record)
     exposed = result["most_exposed"][:12]
     if exposed:
@@ -162,7 +165,7 @@ def representation_panel(record: dict, run_id: str) -> None:
     st.caption("Linear CKA of each layer of this run against the original (grey) and retrain (green), on forget "
                "(solid) and retain (dotted) images. 1 = the same geometry. A run that forgot deeply moves its forget-"
                "image CKA towards retrain's in the later layers; one that only edited the head stays at 1 vs original.")
-    st.plotly_chart(viz.cka_figure(cka), key="privacy_cka")
+    common.chart(viz.cka_figure(cka), key="privacy_cka")
     method = st.radio("Embedding", ("pca", "tsne"), horizontal=True, key=W_EMBED,
                       format_func=lambda m: "PCA (instant)" if m == "pca" else "t-SNE (a few seconds)")
     if method == "pca" or st.button("Compute t-SNE", key=W_EMBED_GO):
@@ -171,7 +174,7 @@ def representation_panel(record: dict, run_id: str) -> None:
                                   seed=int(record.get("seed") or 0))
         st.caption("Penultimate features of the original and this run in one 2-D map; each red line goes from a "
                    "forget image's position in the original (open circle) to its position after unlearning (x).")
-        st.plotly_chart(viz.embedding_figure(emb, common.dataset_for(record).class_names), key="privacy_embedding_fig")
+        common.chart(viz.embedding_figure(emb, common.dataset_for(record).class_names), key="privacy_embedding_fig")
 
 
 def relearn_panel(record: dict, run_id: str) -> None:
@@ -190,7 +193,7 @@ def relearn_panel(record: dict, run_id: str) -> None:
         never = f"more than {steps}"
         st.markdown(f"Steps to {probe['target_acc']:.2f} forget accuracy: **this run {never if u is None else u}**, "
                     f"retrain {never if r is None else r}")
-        st.plotly_chart(viz.relearn_figure(probe), key="privacy_relearn")
+        common.chart(viz.relearn_figure(probe), key="privacy_relearn")
 
 
 def seeds_panel(record: dict, spec: ExperimentSpec) -> None:
@@ -219,7 +222,7 @@ def seeds_panel(record: dict, spec: ExperimentSpec) -> None:
         st.error(f"Seeds {job.status}: {job.error or 'no reason recorded'}")
     else:
         st.dataframe(viz.seeds_table(job.result), key="privacy_seed_table")
-        st.plotly_chart(viz.seeds_figure(job.result), key="privacy_seed_fig")
+        common.chart(viz.seeds_figure(job.result), key="privacy_seed_fig")
 
 
 def body() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from unlearn_core import UserInputError
+from unlearn_core.resources import dashboard_root
 
 
 class _Parser(argparse.ArgumentParser):
@@ -323,9 +324,11 @@ SAFE_SERVER_FLAGS = ("--server.headless", "true", "--server.enableXsrfProtection
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    if not app.is_file():
-        raise UserInputError(f"the dashboard needs app.py beside the package ({app}); run from a source checkout")
+    root = dashboard_root()
+    if root is None:
+        raise UserInputError("the dashboard files (app.py, pages/) are missing from this installation; reinstall "
+                             "with `pip install unlearning-lab` or run from a source checkout")
+    app = root / "app.py"
     if args.address not in LOOPBACK:
         print(f"unlearn: the dashboard will listen on {args.address}, reachable from other machines without a "
               "password; see docs/security.md to put it behind an authenticating TLS proxy", file=sys.stderr)

@@ -37,14 +37,16 @@ from unlearn_core.analysis import attribute
 from unlearn_core.data import ForgetSpec, ImageDataset, Splits
 from unlearn_core.device import device_label, environment_versions
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
+from unlearn_core.labels import run_labels, scenario_label, variant_label
 from unlearn_core.metrics import metric_info
 from unlearn_core.metrics.weights import layer_relative_change
 from unlearn_core.models.architectures import build_model
+from unlearn_core.resources import assets_dir
 from unlearn_core.viz import compare, inside
 from unlearn_core.viz import model as vm
 from unlearn_core.viz import privacy as vp
+from unlearn_core.viz.style import how_to_read
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 THUMBNAILS = 16  # forget images shown as thumbnails
 ATTRIBUTED = 4  # forget images explained with Integrated Gradients
 ATTRIBUTED_RUNS = 6  # unlearned models in the attribution grid (beside original and retrain)
@@ -72,22 +74,24 @@ class Scenario:
     problems: list[dict] = field(default_factory=list)  # failed / cancelled runs of this scenario
 
     @property
+    def forgotten_classes(self) -> tuple[int, ...]:
+        return tuple(ForgetSpec.from_dict(self.forget).classes)
+
+    @property
     def title(self) -> str:
-        spec = ForgetSpec.from_dict(self.forget)
-        return f"{self.experiment['dataset']} · {self.experiment['arch']} · forget {spec.describe()}"
+        return scenario_label(self.experiment, self.forget, self.experiment_key)
 
     def entries(self) -> list[dict]:
-        """The Compare page's entries: original, retrain, then each run (duplicate methods numbered)."""
+        """The Compare page's entries: original, retrain, then each run, oldest first, named as on Compare
+        (variants by what differs, `semu (tau=0.99)`)."""
         out = [{"label": "original", "method": "original", "metrics": self.original},
                {"label": "retrain", "method": "retrain", "metrics": self.retrain}]
-        seen: dict[str, int] = {}
-        for rec in self.records:
-            if rec["method"] == "retrain":
-                continue  # identical to the retrain reference row
-            seen[rec["method"]] = seen.get(rec["method"], 0) + 1
-            label = rec["method"] if seen[rec["method"]] == 1 else f"{rec['method']} #{seen[rec['method']]}"
-            out.append({"label": label, "method": rec["method"], "metrics": rec["metrics"], "run_id": rec["run_id"],
-                        "record": rec})
+        records = sorted((r for r in self.records if r["method"] != "retrain"),  # retrain is the reference row
+                         key=lambda r: (r.get("created") or 0, r["run_id"]))
+        labels = run_labels(records)
+        for rec in records:
+            out.append({"label": labels[rec["run_id"]], "method": rec["method"], "metrics": rec["metrics"],
+                        "run_id": rec["run_id"], "record": rec})
         return out
 
 
@@ -129,6 +133,7 @@ class Figures:
         self.count += 1
         div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{self.count}",
                           config={"displaylogo": False, "responsive": True})
+        caption = caption or how_to_read(fig)
         note = f"<p class='caption'>{esc(caption)}</p>" if caption else ""
         return f"<figure class='figure'>{div}{note}</figure>"
 
@@ -214,7 +219,7 @@ def markdown_html(text: str) -> str:
 
 def method_card(method: str) -> str:
     """The card's head (title, tagline, citation, idea) in view, the rest folded."""
-    path = ASSETS / "method_cards" / f"{method}.md"
+    path = assets_dir() / "method_cards" / f"{method}.md"
     if not path.is_file():
         return f"<div class='card'><h4>{esc(method)}</h4><p class='muted'>No method card for {esc(method)}.</p></div>"
     text = path.read_text()
@@ -338,16 +343,13 @@ def metrics_section(entries: list[dict], uid: str) -> str:
             f"<div class='table-wrap'>{metrics_table_html(entries, uid)}</div>")
 
 
-def comparison_figures(entries: list[dict], retrain: dict, class_names: list[str], figures: Figures) -> str:
+def comparison_figures(entries: list[dict], retrain: dict, class_names: list[str], figures: Figures,
+                       forgotten: tuple[int, ...] = ()) -> str:
     parts = ["<h3>Trade-off and cost</h3>",
-             figures.html(compare.forget_utility_scatter(entries, retrain),
-                          "Left: forgets as much as retrain did. Up: keeps accuracy on the kept classes. Outlined "
-                          "points are not beaten on both axes by any other run."),
+             figures.html(compare.forget_utility_scatter(entries, retrain)),
              figures.html(compare.gap_bars(entries)), figures.html(compare.cost_bars(entries)),
              "<h3>Per-class accuracy</h3>",
-             figures.html(compare.per_class_heatmap(entries, class_names),
-                          "Test accuracy of every class under every model: after class forgetting the forgotten "
-                          "class should drop like in retrain, the others stay.")]
+             figures.html(compare.per_class_heatmap(entries, class_names, tuple(forgotten)))]
     return "".join(parts)
 
 
@@ -359,29 +361,26 @@ def privacy_section(entries: list[dict]) -> str:
             f"<div class='table-wrap'>{frame_html(table, lambda v: f'{v:.3f}')}</div>")
 
 
-def diagnostics_figures(label: str, diag: dict, class_names: list[str], figures: Figures) -> list[str]:
+def diagnostics_figures(label: str, diag: dict, class_names: list[str], figures: Figures,
+                        forgotten: tuple[int, ...] = ()) -> list[str]:
     """The Inside page's views of one run's stored diagnostics (absent keys draw nothing)."""
     out = []
     if diag.get("spectra"):
-        out += [figures.html(inside.semu_spectra(diag["spectra"]),
-                             "Singular values of each layer's forget gradient; SEMU trains only inside the top-r "
-                             "directions, r where the cumulative energy reaches τ."),
+        out += [figures.html(inside.semu_spectra(diag["spectra"])),
                 figures.html(inside.semu_rank_bars(diag["spectra"]))]
     if diag.get("layer_scores"):
         out.append(figures.html(inside.slug_scatter(diag["layer_scores"], diag.get("pareto_front", []),
-                                                    diag.get("chosen_layer")),
-                                f"Layer importance against gradient alignment; chosen layer: "
-                                f"{diag.get('chosen_layer')}."))
+                                                    diag.get("chosen_layer"))))
         if diag.get("step_search"):
-            out.append(figures.html(inside.slug_step_search(diag["step_search"])))
+            out.append(figures.html(inside.slug_step_search(diag["step_search"], chosen_lambda=diag.get("lambda"))))
         for item in diag.get("per_class") or []:
             if item.get("step_search"):
                 out.append(figures.html(inside.slug_step_search(
-                    item["step_search"], f"SLUG step search for class {item['class']}")))
+                    item["step_search"], f"SLUG step search for class {item['class']}",
+                    chosen_lambda=item.get("lambda"))))
     if diag.get("fisher"):
-        out.append(figures.html(inside.fisher_heatmaps(diag["fisher"]),
-                                "log(F_forget / F_retain) per layer from the mnemonic codes: red parameters matter "
-                                "more to the forgotten class and are the ones moved."))
+        out.append(figures.html(inside.fisher_heatmaps(diag["fisher"], forgotten=forgotten,
+                                                       num_classes=len(class_names))))
         if diag.get("codes") is not None:
             codes = inside.codes_to_images(diag["codes"])
             out.append(figures.html(vm.image_tiles(codes, [f"code {c}" for c in class_names[: len(codes)]],
@@ -390,8 +389,7 @@ def diagnostics_figures(label: str, diag: dict, class_names: list[str], figures:
         if diag.get("moved_share"):
             out.append(figures.html(inside.moved_share_bars(diag["moved_share"])))
     if diag.get("masks"):
-        out.append(figures.html(inside.mask_heatmaps(diag["masks"]),
-                                "How often each parameter was updated; partial methods touch only a share per step."))
+        out.append(figures.html(inside.mask_heatmaps(diag["masks"])))
     if diag.get("storage"):
         out.append(figures.html(inside.storage_curve(diag["storage"])))
     history = diag.get("history")
@@ -405,14 +403,12 @@ def internals_section(lab: Lab, scenario: Scenario, loaded: Loaded, entries: lis
              "its way (from the run's stored diagnostics) and how far it moved every layer.</p>"]
     changes = {label: layer_relative_change(loaded.base.model, model) for label, model in loaded.models.items()}
     if changes:
-        parts.append(figures.html(inside.layer_change_bars(changes),
-                                  "‖θ − θ₀‖ / ‖θ₀‖ per parameter tensor against the original: one-shot methods touch "
-                                  "few layers, fine-tuning style methods all of them."))
+        parts.append(figures.html(inside.layer_change_bars(changes)))
     for entry in entries:
         if not entry.get("run_id"):
             continue
         views = diagnostics_figures(entry["label"], lab.store.load_run_diagnostics(entry["run_id"]),
-                                    loaded.dataset.class_names, figures)
+                                    loaded.dataset.class_names, figures, scenario.forgotten_classes)
         if views:
             parts.append(f"<h4>{esc(entry['label'])}</h4>" + "".join(views))
     return "".join(parts)
@@ -467,7 +463,8 @@ def scenario_html(lab: Lab, scenario: Scenario, number: int, figures: Figures) -
              experiment_section(scenario, loaded), forget_section(scenario, loaded),
              verdict_section(scenario, entries), metrics_section(entries, f"m{number}")]
     if scenario.records:
-        parts += [comparison_figures(entries, scenario.retrain, loaded.dataset.class_names, figures),
+        parts += [comparison_figures(entries, scenario.retrain, loaded.dataset.class_names, figures,
+                                     scenario.forgotten_classes),
                   privacy_section(entries), attribution_section(loaded, figures)]
     parts.append(cards_section(entries, scenario.problems))
     if scenario.records:
@@ -512,7 +509,7 @@ def report_html(lab: Lab, run_ids: list[str]) -> str:
                        for r in collected.orphans)
         body.append(f"<section><h2>Runs without results</h2><ul>{rows}</ul></section>")
     versions = environment_versions()
-    css_path = ASSETS / "report.css"
+    css_path = assets_dir() / "report.css"
     css = css_path.read_text() if css_path.is_file() else ""
     n_runs = sum(len(s.records) + len(s.problems) for s in collected.scenarios) + len(collected.orphans)
     intro = ("<p class='lead'><b>Machine unlearning</b> removes the influence of chosen training images from a trained "
@@ -544,8 +541,8 @@ def metrics_frame(lab: Lab, run_ids: list[str]) -> pd.DataFrame:
     rows = []
     for number, s in enumerate(collected.scenarios, start=1):
         names = lab.dataset(ExperimentSpec.from_dict(s.experiment)).class_names
-        entries = s.entries() + [{"label": p["method"], "method": p["method"], "metrics": None, "record": p}
-                                 for p in s.problems]
+        entries = s.entries() + [{"label": variant_label(p["method"], p.get("params")), "method": p["method"],
+                                  "metrics": None, "record": p} for p in s.problems]
         for entry in entries:
             record = entry.get("record") or {}
             metrics = entry["metrics"] or {}

@@ -21,8 +21,10 @@ from unlearn_core.data import ForgetSpec, ImageDataset
 from unlearn_core.device import device_label
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.jobs import JobFailed, JobRunner, error_message
+from unlearn_core.labels import run_labels, scenario_label
 from unlearn_core.models.architectures import build_model
 from unlearn_core.store import Store, workspace_root
+from unlearn_core.viz.style import how_to_read
 
 log = logging.getLogger("unlearning_lab.dashboard")
 
@@ -101,6 +103,15 @@ def page_header(title: str, what: str, how: str) -> None:
     st.markdown(f"**What this shows:** {what}  \n**How to read it:** {how}")
 
 
+def chart(fig: Any, key: str, **kwargs: Any) -> Any:
+    """A Plotly figure with the "how to read" caption its builder attached (the report prints the same)."""
+    event = st.plotly_chart(fig, key=key, **kwargs)
+    caption = how_to_read(fig)
+    if caption:
+        st.caption(caption)
+    return event
+
+
 def guarded(body: Callable[[], None]) -> None:
     """Runs a page body; any error becomes a one-line message instead of a traceback."""
     try:
@@ -174,7 +185,9 @@ class Group:
     def label(self) -> str:
         ok = sum(r["status"] == "ok" for r in self.runs)
         when = time.strftime("%H:%M", time.localtime(self.runs[0]["created"])) if self.runs else ""
-        return (f"{self.dataset} · {self.arch} · forget {self.forget.describe()} — {ok} finished run"
+        experiment = (run_record(self.runs[0]).get("experiment") if self.runs else None) or {
+            "dataset": self.dataset, "arch": self.arch}
+        return (f"{scenario_label(experiment, self.forget, self.experiment_key)} — {ok} finished run"
                 f"{'s' if ok != 1 else ''} (latest {when})")
 
 
@@ -246,12 +259,10 @@ def group_view(group: Group) -> GroupView:
     if reference:
         entries.append({"label": "original", "method": "original", "metrics": reference["original"]})
         entries.append({"label": "retrain", "method": "retrain", "metrics": reference["retrain"]})
-    seen: dict[str, int] = {}
+    records = [(r, rec) for r, rec in records if rec["method"] != "retrain"]  # retrain is the reference row
+    labels = run_labels(rec for _, rec in records)
     for row, rec in records:
-        if rec["method"] == "retrain":
-            continue  # identical to the retrain reference row
-        seen[rec["method"]] = seen.get(rec["method"], 0) + 1
-        label = rec["method"] if seen[rec["method"]] == 1 else f"{rec['method']} #{seen[rec['method']]}"
+        label = labels[rec["run_id"]]
         entries.append({"label": label, "method": rec["method"], "metrics": rec["metrics"], "run_id": row["id"],
                         "params": rec.get("params", {}), "notes": rec.get("notes", []), "title": rec.get("title")})
     problems = [{"method": r["method"], "status": r["status"], "reason": r.get("error") or "no reason recorded",

@@ -31,6 +31,8 @@ W_CLEAR = "forget_clear"
 W_QUEUE = "unlearn_queue"
 W_TARGET_MODEL = "unlearn_target_model"
 W_INSIDE_RUNS = "inside_runs"
+W_OPEN_RUN = "compare_open_run"
+W_PRIVACY_RUN = "privacy_run"  # the run shown on Forget quality (Compare's click-through sets it)
 W_PRED_FORGET, W_PRED_RETAIN, W_ATTR_METHOD, W_ATTR_MODEL = (
     "pred_forget_images", "pred_retain_images", "pred_attribution", "pred_attribution_model")
 
