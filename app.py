@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages._ui import common
-from pages._ui.common import experiment_label, experiment_spec, forget_spec, lab
+from pages._ui.common import experiment_label, experiment_spec, forget_spec
 
 ROOT = Path(__file__).parent
 
@@ -44,7 +44,7 @@ with st.sidebar:
         spec = experiment_spec()
         trained = common.base_is_trained(spec)
         st.markdown(f"<span class='ul-badge'>device: {common.device_name()}</span>", unsafe_allow_html=True)
-        st.caption(f"Workspace: `{lab().store.root}`")
+        st.caption(f"Workspace: `{common.workspace()}`")
         status = (":material/check_circle: model trained" if trained
                   else ":material/radio_button_unchecked: model not trained yet")
         st.markdown(f"**Experiment:** {experiment_label(spec)}  \n{status}")

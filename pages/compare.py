@@ -32,7 +32,7 @@ def body() -> None:
     if not view.entries:
         st.info("No finished run in this scenario yet; results appear here as soon as the first one finishes.")
     else:
-        summary = view.reference.get("forget_summary", {})
+        summary = view.reference.forget_summary
         st.markdown(f"**Forget set:** {summary.get('description', group.forget.describe())} — "
                     f"{summary.get('forget_size', '?')} training images forgotten, "
                     f"{summary.get('retain_size', '?')} kept · scenario *{summary.get('scenario', '')}*")
@@ -53,7 +53,7 @@ def body() -> None:
             st.warning(f"**{p['method']}** ({p['status']}): {p['reason']}")
     if not view.entries:
         return
-    retrain = view.reference["retrain"]
+    retrain = view.reference.retrain
     runs = [e for e in view.entries if e["label"] not in ("original", "retrain")]
     for entry in runs:
         for note in entry.get("notes") or []:

@@ -113,7 +113,7 @@ def lasso_section(dataset, spec: ForgetSpec) -> None:
     method = st.radio("Embedding", list(labels), horizontal=True, key=S.W_EMBEDDING, format_func=labels.get)
     key = common.base_key(common.experiment_spec())
     with st.spinner("Embedding the penultimate features..."):
-        coords = embedding(str(common.lab().store.root), key, method)
+        coords = embedding(common.workspace(), key, method)
     selected = np.zeros(len(dataset.y_train), dtype=bool)
     selected[common.forget_spec_indices(spec, dataset)] = True
     fig = vm.embedding_scatter(coords, dataset.y_train.numpy(), dataset.class_names, selected,
@@ -160,7 +160,7 @@ def body() -> None:
     forget = classes_section(dataset, forget)
     forget = random_section(forget)
     common.set_forget(forget)
-    preds = train_predictions(str(common.lab().store.root), common.base_key(spec)) if trained else None
+    preds = train_predictions(common.workspace(), common.base_key(spec)) if trained else None
     gallery_section(dataset, forget, preds)
     if trained:
         lasso_section(dataset, common.forget_spec())

@@ -77,10 +77,10 @@ def body() -> None:
     with right:
         st.subheader("This machine")
         st.markdown(f"<span class='ul-badge'>device: {common.device_name()}</span>", unsafe_allow_html=True)
-        runs = common.lab().store.list_runs(limit=100000)
-        models = common.lab().store.list_models()
+        runs = common.lab().runs(limit=100000)
+        models = common.lab().models()
         st.metric("Stored runs", len(runs))
-        st.caption(f"{len(models)} stored models · workspace `{common.lab().store.root}` "
+        st.caption(f"{len(models)} stored models · workspace `{common.workspace()}` "
                    "(set UNLEARN_HOME to use another folder)")
     st.subheader("Methods in this build")
     columns = st.columns(2)

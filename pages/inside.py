@@ -13,13 +13,8 @@ from unlearn_core.viz import model as vm
 MASK_METHODS = ("partial_amnesiac", "partial_label_flip", "partial_gradient_ascent", "salun", "ssd")
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
-def _diagnostics(root: str, run_id: str) -> dict:
-    return common.lab().store.load_run_diagnostics(run_id)
-
-
 def diagnostics(entry: dict) -> dict:
-    return _diagnostics(str(common.lab().store.root), entry["run_id"])
+    return common.run_diagnostics(entry["run_id"])
 
 
 def newest(entries: list[dict], method: str) -> dict | None:
@@ -129,8 +124,7 @@ def _layer_change(root: str, run_id: str) -> dict[str, float] | None:
     model = common.run_model(run_id)
     if model is None:
         return None
-    record = common.lab().store.get_run(run_id)
-    return layer_relative_change(common.base_for(record).model, model)
+    return layer_relative_change(common.base_for(common.run_record(run_id)).model, model)
 
 
 def weight_change_view(entries: list[dict]) -> None:
@@ -140,7 +134,7 @@ def weight_change_view(entries: list[dict]) -> None:
     changes = {}
     for e in entries:
         if e.get("run_id"):
-            change = _layer_change(str(common.lab().store.root), e["run_id"])
+            change = _layer_change(common.workspace(), e["run_id"])
             if change is not None:
                 changes[e["label"]] = change
     if not changes:

@@ -15,7 +15,7 @@ from pages._ui import state as S
 from unlearn_core.data import dataset_info, list_datasets
 from unlearn_core.experiment import ExperimentSpec
 from unlearn_core.metrics.accuracy import confusion_matrix, per_class_accuracy
-from unlearn_core.models.architectures import ARCHITECTURES, build_model, list_architectures
+from unlearn_core.models.architectures import ARCHITECTURES, list_architectures
 from unlearn_core.models.checkpoint import read_state_dict_file
 from unlearn_core.models.training import TrainRecipe, default_recipe
 from unlearn_core.viz import model as vm
@@ -70,20 +70,16 @@ def import_checkpoint(upload, spec: ExperimentSpec) -> None:
 @st.cache_data(show_spinner=False, max_entries=16)
 def card_data(root: str, key: str) -> dict:
     """Predictions of a stored model on the test set (cached per model)."""
-    state, meta, _ = common.lab().store.load_model(key)
-    spec = ExperimentSpec.from_dict(meta["spec"])
-    dataset = common.lab().dataset(spec)
-    model = build_model(spec.arch, dataset.input_shape, dataset.num_classes)
-    model.load_state_dict(state)
-    model.to(common.lab().device).eval()
-    pred, conf = common.predict(model, dataset.x_test)
-    return {"meta": meta, "pred": pred, "conf": conf,
+    stored = common.lab().stored_model(key)
+    dataset = common.lab().dataset(stored.spec)
+    pred, conf = common.predict(stored.model, dataset.x_test)
+    return {"meta": stored.meta, "pred": pred, "conf": conf,
             "per_class": per_class_accuracy(pred, dataset.y_test, dataset.num_classes),
             "confusion": confusion_matrix(pred, dataset.y_test, dataset.num_classes)}
 
 
 def model_card(key: str) -> None:
-    data = card_data(str(common.lab().store.root), key)
+    data = card_data(common.workspace(), key)
     meta = data["meta"]
     spec = ExperimentSpec.from_dict(meta["spec"])
     dataset = common.lab().dataset(spec)
@@ -153,7 +149,7 @@ def body() -> None:
         st.caption("An imported model gets a model card and can be unlearned: choose it on the Unlearn page (or "
                    "`unlearn run --model <key> ...`); its retrain oracle uses this lab's default recipe.")
     key = st.session_state.get(S.IMPORTED_KEY)
-    if key and common.lab().store.has_model(key):
+    if key and common.lab().has_model(key):
         model_card(key)
     elif trained:
         model_card(common.base_key(chosen))

@@ -15,7 +15,7 @@ from pages._ui import common
 from pages._ui import state as S
 from unlearn_core.analysis import attribute
 from unlearn_core.analysis.attributions import ATTRIBUTION_METHODS, TITLES
-from unlearn_core.data import ForgetSpec, Splits
+from unlearn_core.data import Splits
 from unlearn_core.models.training import accuracy
 from unlearn_core.viz import model as vm
 
@@ -77,13 +77,13 @@ def whatif_section(view: common.GroupView) -> None:
                "re-evaluate at once (on the full forget set and the kept-class test images).")
     record = view.reference
     base = common.base_for(record)
-    splits = Splits.build(common.dataset_for(record), ForgetSpec.from_dict(record["forget"]), common.lab().device)
+    splits = Splits.build(common.dataset_for(record), record.forget_spec(), common.lab().device)
     shown = 0
     for entry in view.entries:
         method = entry["method"]
         if method not in ("slug", "mnemonic", "semu") or not entry.get("run_id"):
             continue
-        diag = common.lab().store.load_run_diagnostics(entry["run_id"])
+        diag = common.run_diagnostics(entry["run_id"])
         shown += 1
         with st.container(border=True):
             st.markdown(f"**{entry['label']}**")
@@ -162,7 +162,7 @@ def body() -> None:
         st.info("No finished run in this scenario yet.")
         return
     dataset = common.dataset_for(view.reference)
-    forget_idx = common.forget_spec_indices(ForgetSpec.from_dict(view.reference["forget"]), dataset)
+    forget_idx = common.forget_spec_indices(view.reference.forget_spec(), dataset)
     forget_set = set(forget_idx)
     retain_idx = [i for i in range(len(dataset.y_train)) if i not in forget_set]
     c1, c2 = st.columns(2)

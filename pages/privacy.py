@@ -11,34 +11,25 @@ import streamlit as st
 from pages._ui import common
 from pages._ui import state as S
 from unlearn_core import UserInputError
-from unlearn_core.data import ForgetSpec, Splits
+from unlearn_core.data import Splits
 from unlearn_core.experiment import ExperimentSpec
 from unlearn_core.methods import list_methods
 from unlearn_core.metrics.cka import embedding_links
 from unlearn_core.metrics.relearn import RelearnConfig, relearn_probe
-from unlearn_core.metrics.seeds import compare_over_seeds
 from unlearn_core.metrics.threshold import STATISTICS, forget_statistics, threshold_explorer
-from unlearn_core.metrics.ulira import ULiRAConfig, run_ulira, ulira_for_run
+from unlearn_core.metrics.ulira import ULiRAConfig
+from unlearn_core.results import RunRecord
+from unlearn_core.studies.seeds import compare_over_seeds
+from unlearn_core.studies.ulira import run_ulira, ulira_for_run
 from unlearn_core.viz import privacy as viz
 
-# session-state keys of this page (job ids of its background work, per run)
-ULIRA_JOBS = "privacy_ulira_jobs"  # {run_id or "original:<run_id>": job id}
-SEED_JOBS = "privacy_seed_jobs"  # {scenario key: job id}
-# widget keys
-W_RUN, W_STAT, W_THRESHOLD = S.W_PRIVACY_RUN, "privacy_statistic", "privacy_threshold"
-W_EMBED, W_EMBED_GO = "privacy_embedding", "privacy_embedding_go"
-W_RELEARN_LR, W_RELEARN_STEPS, W_RELEARN_GO = "privacy_relearn_lr", "privacy_relearn_steps", "privacy_relearn_go"
-W_ULIRA_K, W_ULIRA_EPOCHS, W_ULIRA_TARGET, W_ULIRA_GO = (
-    "privacy_ulira_pairs", "privacy_ulira_epochs", "privacy_ulira_target", "privacy_ulira_go")
-W_SEED_METHODS, W_SEED_COUNT, W_SEED_GO = "privacy_seed_methods", "privacy_seed_count", "privacy_seed_go"
 
-
-def _splits(record: dict) -> Splits:
-    return Splits.build(common.dataset_for(record), ForgetSpec.from_dict(record["forget"]), common.lab().device)
+def _splits(record: RunRecord) -> Splits:
+    return Splits.build(common.dataset_for(record), record.forget_spec(), common.lab().device)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _statistics(run_id: str, _record: dict) -> dict[str, dict[str, np.ndarray]]:
+def _statistics(run_id: str, _record: RunRecord) -> dict[str, dict[str, np.ndarray]]:
     splits = _splits(_record)
     x, y = splits.forget()
     models = {"original": common.base_for(_record).model, "unlearned": common.run_model(run_id),
@@ -55,9 +46,9 @@ def _remember_job(store_key: str, key: str, job_id: str) -> None:
     st.session_state[store_key] = {**st.session_state.get(store_key, {}), key: job_id}
 
 
-def verdict_panel(record: dict) -> None:
+def verdict_panel(record: RunRecord) -> None:
     st.subheader("Verdict")
-    verdict = record["metrics"].get("verdict")
+    verdict = record.metrics.get("verdict")
     if not verdict:
         st.info("This run was stored before verdicts existed; run it again to get one.")
         return
@@ -69,20 +60,20 @@ def verdict_panel(record: dict) -> None:
                "retrain's, utility = change of test accuracy on the kept classes.")
 
 
-def attack_panel(record: dict, run_id: str) -> None:
+def attack_panel(record: RunRecord, run_id: str) -> None:
     st.subheader("Attacks")
     st.caption("Each attack on the original, this run and retrain. **Read it against the retrain row**: a run "
                "that truly forgot scores like retrain. SVC efficacy = share of forget images called 'not trained "
                "on'; loss AUC 0.5 = forget images look like test images; threshold accuracy 0.5 = cannot tell the "
                "model's forget outputs from retrain's; privacy score 1 = no threshold separates them.")
-    entries = {"original": record["original"], "unlearned": record["metrics"], "retrain": record["retrain"]}
+    entries = {"original": record.original, "unlearned": record.metrics, "retrain": record.retrain}
     st.dataframe(viz.attack_table(entries), key="privacy_attack_table")
     stats = _statistics(run_id, record)
-    statistic = st.radio("Statistic of the threshold attack", STATISTICS, horizontal=True, key=W_STAT)
+    statistic = st.radio("Statistic of the threshold attack", STATISTICS, horizontal=True, key=S.W_PRIVACY_STAT)
     values = np.concatenate([s[statistic] for s in stats.values()])
     lo, hi = float(np.floor(values.min())), float(np.ceil(values.max()))
     best = threshold_explorer(stats, statistic)["threshold"]
-    key = f"{W_THRESHOLD}_{run_id}_{statistic}"
+    key = f"{S.W_PRIVACY_THRESHOLD}_{run_id}_{statistic}"
     threshold = st.slider("Threshold", lo, hi, float(np.clip(best, lo, hi)), step=(hi - lo) / 200 or 0.01, key=key)
     view = threshold_explorer(stats, statistic, threshold)
     st.caption("Threshold explorer: histograms of the forget images' statistic under each model. The attack calls "
@@ -101,7 +92,7 @@ def attack_panel(record: dict, run_id: str) -> None:
                     f"{entry['best']['privacy_score']:.2f})")
 
 
-def ulira_panel(record: dict, run_id: str, spec: ExperimentSpec) -> None:
+def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
     st.subheader("U-LiRA-lite (per-image attack)")
     st.caption("Trains K pairs of shadow models on random halves of the data (each: original → unlearned with this "
                "method, and retrained without the forget set), fits per image a Gaussian to each side, and asks of "
@@ -109,26 +100,26 @@ def ulira_panel(record: dict, run_id: str, spec: ExperimentSpec) -> None:
                "from retrain.** The images it identifies most confidently are shown below. Fewer shadow epochs "
                "are faster but make the shadows less confident than this run (noted in the result).")
     c1, c2, c3 = st.columns(3)
-    pairs = c1.number_input("Shadow pairs K", 2, 64, 8, key=W_ULIRA_K)
-    epochs = c2.number_input("Shadow epochs (0 = the original's recipe)", 0, 200, 0, key=W_ULIRA_EPOCHS)
-    target = c3.radio("Attack", ("this run", "the original model"), horizontal=True, key=W_ULIRA_TARGET)
+    pairs = c1.number_input("Shadow pairs K", 2, 64, 8, key=S.W_ULIRA_K)
+    epochs = c2.number_input("Shadow epochs (0 = the original's recipe)", 0, 200, 0, key=S.W_ULIRA_EPOCHS)
+    target = c3.radio("Attack", ("this run", "the original model"), horizontal=True, key=S.W_ULIRA_TARGET)
     cfg = ULiRAConfig(shadow_pairs=int(pairs), shadow_epochs=int(epochs) or None)
     job_key = run_id if target == "this run" else f"original:{run_id}"
-    if st.button("Run U-LiRA-lite in the background", key=W_ULIRA_GO):
+    if st.button("Run U-LiRA-lite in the background", key=S.W_ULIRA_GO):
         lab = common.lab()
         if target == "this run":
             def work(progress, stop):
                 return ulira_for_run(lab, run_id, cfg, progress=progress, stop=stop)
         else:
-            forget = ForgetSpec.from_dict(record["forget"])
+            forget = record.forget_spec()
 
             def work(progress, stop):
                 base = lab.base_model(spec)
                 return run_ulira(lab, spec, forget, "original", None, base.model, cfg,
-                                 seed=int(record.get("seed") or 0), progress=progress, stop=stop)
-        _remember_job(ULIRA_JOBS, job_key, common.submit("privacy", f"U-LiRA-lite · {record['method']}", work))
+                                 seed=int(record.seed or 0), progress=progress, stop=stop)
+        _remember_job(S.ULIRA_JOBS, job_key, common.submit("privacy", f"U-LiRA-lite · {record.method}", work))
         st.rerun()
-    job = _job(ULIRA_JOBS, job_key)
+    job = _job(S.ULIRA_JOBS, job_key)
     if job is None:
         st.caption(f"K={cfg.shadow_pairs} trains {2 * cfg.shadow_pairs} models on half the data plus "
                    f"{cfg.shadow_pairs} unlearning runs: roughly {cfg.shadow_pairs} times the cost of training the "
@@ -159,36 +150,36 @@ def ulira_panel(record: dict, run_id: str, spec: ExperimentSpec) -> None:
             col.image(image, caption=f"#{entry['train_index']} · {entry['llr']:.1f}", width=64, clamp=True)
 
 
-def representation_panel(record: dict, run_id: str) -> None:
+def representation_panel(record: RunRecord, run_id: str) -> None:
     st.subheader("Representations")
-    cka = record["metrics"].get("privacy", {}).get("cka", {})
+    cka = record.metrics.get("privacy", {}).get("cka", {})
     st.caption("Linear CKA of each layer of this run against the original (grey) and retrain (green), on forget "
                "(solid) and retain (dotted) images. 1 = the same geometry. A run that forgot deeply moves its forget-"
                "image CKA towards retrain's in the later layers; one that only edited the head stays at 1 vs original.")
     common.chart(viz.cka_figure(cka), key="privacy_cka")
-    method = st.radio("Embedding", ("pca", "tsne"), horizontal=True, key=W_EMBED,
+    method = st.radio("Embedding", ("pca", "tsne"), horizontal=True, key=S.W_EMBED,
                       format_func=lambda m: "PCA (instant)" if m == "pca" else "t-SNE (a few seconds)")
-    if method == "pca" or st.button("Compute t-SNE", key=W_EMBED_GO):
+    if method == "pca" or st.button("Compute t-SNE", key=S.W_EMBED_GO):
         with st.spinner("embedding penultimate features"):
             emb = embedding_links(common.base_for(record).model, common.run_model(run_id), _splits(record), method,
-                                  seed=int(record.get("seed") or 0))
+                                  seed=int(record.seed or 0))
         st.caption("Penultimate features of the original and this run in one 2-D map; each red line goes from a "
                    "forget image's position in the original (open circle) to its position after unlearning (x).")
         common.chart(viz.embedding_figure(emb, common.dataset_for(record).class_names), key="privacy_embedding_fig")
 
 
-def relearn_panel(record: dict, run_id: str) -> None:
+def relearn_panel(record: RunRecord, run_id: str) -> None:
     st.subheader("Relearn probe")
     st.caption("Fine-tune a copy on the forget images and count the steps until forget accuracy is back to 90% of "
                "the original's. Few steps = the knowledge was hidden, not removed; retrain's count is the reference.")
     c1, c2, c3 = st.columns([1, 1, 1])
-    lr = c1.select_slider("Learning rate", options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=1e-3, key=W_RELEARN_LR)
-    steps = c2.number_input("Max steps", 10, 2000, 200, key=W_RELEARN_STEPS)
-    if c3.button("Run the relearn probe", key=W_RELEARN_GO):
+    lr = c1.select_slider("Learning rate", options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=1e-3, key=S.W_RELEARN_LR)
+    steps = c2.number_input("Max steps", 10, 2000, 200, key=S.W_RELEARN_STEPS)
+    if c3.button("Run the relearn probe", key=S.W_RELEARN_GO):
         with st.spinner("relearning"):
             probe = relearn_probe(common.run_model(run_id), common.base_for(record).model,
                                   common.retrain_for(record).model, _splits(record),
-                                  RelearnConfig(lr=float(lr), max_steps=int(steps)), seed=int(record.get("seed") or 0))
+                                  RelearnConfig(lr=float(lr), max_steps=int(steps)), seed=int(record.seed or 0))
         u, r = probe["unlearned"].get("steps"), probe["retrain"].get("steps")
         never = f"more than {steps}"
         st.markdown(f"Steps to {probe['target_acc']:.2f} forget accuracy: **this run {never if u is None else u}**, "
@@ -196,24 +187,25 @@ def relearn_panel(record: dict, run_id: str) -> None:
         common.chart(viz.relearn_figure(probe), key="privacy_relearn")
 
 
-def seeds_panel(record: dict, spec: ExperimentSpec) -> None:
+def seeds_panel(record: RunRecord, spec: ExperimentSpec) -> None:
     st.subheader("Over several seeds")
     st.caption("Runs the chosen methods again with N seeds (a new original model and a new method seed each time) "
                "and shows mean ± standard deviation, so a difference smaller than the spread is not read as real.")
-    forget = ForgetSpec.from_dict(record["forget"])
+    forget = record.forget_spec()
     c1, c2, c3 = st.columns([3, 1, 1])
-    methods = c1.multiselect("Methods", list_methods(), default=[record["method"]], key=W_SEED_METHODS)
-    count = c2.number_input("Seeds", 2, 10, 3, key=W_SEED_COUNT)
+    methods = c1.multiselect("Methods", list_methods(), default=[record.method], key=S.W_SEED_METHODS)
+    count = c2.number_input("Seeds", 2, 10, 3, key=S.W_SEED_COUNT)
     scenario = f"{spec.key}|{forget.key}"
-    if c3.button("Run over seeds", key=W_SEED_GO, disabled=not methods):
+    if c3.button("Run over seeds", key=S.W_SEED_GO, disabled=not methods):
         lab = common.lab()
 
         def work(progress, stop):
             return compare_over_seeds(lab, spec, forget, methods, seeds=list(range(int(count))), progress=progress,
                                       stop=stop)
-        _remember_job(SEED_JOBS, scenario, common.submit("privacy", f"{len(methods)} method(s) × {count} seeds", work))
+        job_id = common.submit("privacy", f"{len(methods)} method(s) × {count} seeds", work)
+        _remember_job(S.SEED_JOBS, scenario, job_id)
         st.rerun()
-    job = _job(SEED_JOBS, scenario)
+    job = _job(S.SEED_JOBS, scenario)
     if job is None:
         return
     if not job.done:
@@ -244,11 +236,11 @@ def body() -> None:
         st.info("No finished run of this scenario yet.")
         return
     labels = {e["run_id"]: e["label"] for e in runs}
-    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key=W_RUN)
-    record = common.run_record({"id": run_id, "status": "ok"})
+    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key=S.W_PRIVACY_RUN)
+    record = common.run_record(run_id)
     if common.run_model(run_id) is None:
         raise UserInputError(f"run {run_id} has no stored weights; nothing to attack")
-    spec = ExperimentSpec.from_dict(record["experiment"])
+    spec = ExperimentSpec.from_dict(dict(record.experiment))
     verdict_panel(record)
     attack_panel(record, run_id)
     ulira_panel(record, run_id, spec)

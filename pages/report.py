@@ -12,21 +12,13 @@ from typing import Any
 import streamlit as st
 
 from pages._ui import common
+from pages._ui import state as S
 from unlearn_core import UserInputError, presets
 from unlearn_core.data import ForgetSpec, list_datasets
 from unlearn_core.report import metrics_csv, report_html, report_json
 
 # this page's session-state and widget keys (prefixed, so no other page can collide with them)
-K_RUNS = "report_runs"
-K_JOB = "report_job"  # id of this session's latest report-building job
-K_BUILD = "report_build"
-K_CONFIG_RUN = "report_config_run"
-K_PRESET_NAME, K_PRESET_TITLE, K_PRESET_SAVE = "report_preset_name", "report_preset_title", "report_preset_save"
 EXPORT_STATUSES = ("ok", "failed", "cancelled")
-
-
-def preset_dataset_key(name: str) -> str:
-    return f"report_preset_dataset_{name}"
 
 
 def preset_run_key(name: str) -> str:
@@ -63,7 +55,7 @@ def queue_report(run_ids: list[str]) -> str:
                 "runs": list(run_ids)}
 
     job_id = common.submit("report", f"report of {len(run_ids)} run{'s' if len(run_ids) != 1 else ''}", work)
-    st.session_state[K_JOB] = job_id
+    st.session_state[S.REPORT_JOB] = job_id
     return job_id
 
 
@@ -72,14 +64,15 @@ def export_section(rows: list[dict]) -> None:
     st.caption("The HTML report opens in any browser without a network: figures, thumbnails and method cards are "
                "inside the file. The CSV holds every metric, the JSON every metric and full configuration.")
     by_id = {r["id"]: r for r in rows}
-    if K_RUNS not in st.session_state:
-        st.session_state[K_RUNS] = default_runs(rows)
-    st.session_state[K_RUNS] = [r for r in st.session_state[K_RUNS] if r in by_id]
-    chosen = st.multiselect("Runs in the report", list(by_id), key=K_RUNS, format_func=lambda i: run_label(by_id[i]),
+    if S.REPORT_RUNS not in st.session_state:
+        st.session_state[S.REPORT_RUNS] = default_runs(rows)
+    st.session_state[S.REPORT_RUNS] = [r for r in st.session_state[S.REPORT_RUNS] if r in by_id]
+    chosen = st.multiselect("Runs in the report", list(by_id), key=S.REPORT_RUNS,
+                            format_func=lambda i: run_label(by_id[i]),
                             help="Runs of several scenarios get one section each.")
-    if st.button("Build report", key=K_BUILD, type="primary", disabled=not chosen):
+    if st.button("Build report", key=S.W_REPORT_BUILD, type="primary", disabled=not chosen):
         queue_report(chosen)
-    job = common.runner().get(st.session_state.get(K_JOB, ""))
+    job = common.runner().get(st.session_state.get(S.REPORT_JOB, ""))
     if job is None:
         st.caption("Choose runs and press **Build report**; the downloads appear here when it is ready.")
     elif not job.done:
@@ -108,8 +101,9 @@ def config_section(rows: list[dict]) -> None:
     if not finished:
         st.info("No finished run yet.")
         return
-    run_id = st.selectbox("Run", list(finished), key=K_CONFIG_RUN, format_func=lambda i: run_label(finished[i]))
-    record = common.lab().store.get_run(run_id)
+    run_id = st.selectbox("Run", list(finished), key=S.W_REPORT_CONFIG_RUN,
+                          format_func=lambda i: run_label(finished[i]))
+    record = common.lab().run_record(run_id).to_dict()
     st.download_button("Download run.json", json.dumps(record, indent=1, sort_keys=True, default=str),
                        "run.json", "application/json", key="report_download_config")
 
@@ -131,7 +125,7 @@ def preset_card(preset: presets.Preset) -> None:
             datasets = list_datasets()
             current = preset.experiment.get("dataset")
             dataset = st.selectbox("Data", datasets, index=datasets.index(current) if current in datasets else 0,
-                                   key=preset_dataset_key(preset.name))
+                                   key=S.preset_dataset(preset.name))
             try:
                 chosen = preset.on_dataset(dataset)
             except UserInputError as exc:
@@ -157,11 +151,11 @@ def save_section(rows: list[dict]) -> None:
     st.caption("Repeats the runs chosen above (one scenario; their methods with the exact parameters they used) "
                "plus the retrain oracle. Saved presets are JSON files in the workspace's presets folder, also "
                "listed by `unlearn preset --list`.")
-    chosen = [r for r in st.session_state.get(K_RUNS, []) if r in {row["id"] for row in rows}]
+    chosen = [r for r in st.session_state.get(S.REPORT_RUNS, []) if r in {row["id"] for row in rows}]
     left, right = st.columns(2)
-    name = left.text_input("Name (lower-case letters, digits, - or _)", key=K_PRESET_NAME)
-    title = right.text_input("Title (optional)", key=K_PRESET_TITLE)
-    if st.button("Save as preset", key=K_PRESET_SAVE, disabled=not (chosen and name)):
+    name = left.text_input("Name (lower-case letters, digits, - or _)", key=S.W_PRESET_NAME)
+    title = right.text_input("Title (optional)", key=S.W_PRESET_TITLE)
+    if st.button("Save as preset", key=S.W_PRESET_SAVE, disabled=not (chosen and name)):
         preset = presets.preset_from_runs(common.lab(), chosen, name.strip(), title.strip() or None)
         path = presets.save_preset(preset)
         st.success(f"Saved preset **{preset.name}** ({path.name}).")
@@ -189,7 +183,7 @@ def body() -> None:
         "pick runs, build the report, download it; or start a preset and find its runs on Compare.",
     )
     common.job_panel()
-    rows = [r for r in common.lab().store.list_runs() if r["status"] in EXPORT_STATUSES]
+    rows = [r for r in common.lab().runs() if r["status"] in EXPORT_STATUSES]
     if rows:
         export_section(rows)
         config_section(rows)

@@ -18,7 +18,7 @@ FAMILIES = (("seed", "Seed methods", True), ("baseline", "Baselines", False), ("
 def param_widget(method: str, spec: ParamSpec) -> Any:
     """A form field generated from the method's typed config."""
     key = S.method_param(method, spec.name)
-    label, help_text = spec.name, spec.help or None
+    label, help_text = spec.name, spec.help_text
     if spec.choices is not None:
         choices = list(spec.choices)
         return st.selectbox(label, choices, index=choices.index(spec.default), key=key, help=help_text)
@@ -62,13 +62,14 @@ def body() -> None:
     common.page_header(
         "Unlearn",
         "every registered unlearning method, its paper, what it needs, and a form for its parameters.",
-        "tick methods, adjust parameters if you like (defaults follow the papers), and queue them: they run one "
+        "tick methods, adjust parameters if you like (each field's help gives the paper's or official code's default "
+        "beside ours, and why ours differs where it does), and queue them: they run one "
         "after another in the background and appear on Compare when done.",
     )
     spec, forget = common.experiment_spec(), common.forget_spec()
     model_key = None
     imported = st.session_state.get(S.IMPORTED_KEY)
-    if imported and common.lab().store.has_model(imported):
+    if imported and common.lab().has_model(imported):
         trained_label = f"the model trained here ({common.experiment_label(spec)})"
         choice = st.radio("Model to unlearn", (trained_label, f"the imported checkpoint {imported}"),
                           key=S.W_TARGET_MODEL, horizontal=True,
@@ -101,7 +102,7 @@ def body() -> None:
         st.session_state[S.GROUP] = common.current_group_key(model_key)
         st.success(f"Queued {', '.join(chosen)}. Follow them below; results land on Compare.")
     common.job_panel()
-    runs = common.lab().store.list_runs(limit=15)
+    runs = common.lab().runs(limit=15)
     if runs:
         st.subheader("Recent runs")
         rows = [{"method": r["method"], "status": r["status"], "forget": ForgetSpec.from_dict(r["forget"]).describe(),

@@ -45,11 +45,11 @@ from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits
 from unlearn_core.device import device_label, environment_versions, select_device
 from unlearn_core.experiment import ExperimentSpec, Lab, experiment_from_args
-from unlearn_core.methods import UnlearnContext, get_method, list_methods
+from unlearn_core.methods import UnlearnContext, execute_method, get_method, list_methods
 from unlearn_core.persample import diagonal_fisher, diagonal_fisher_loop, per_sample_grads, per_sample_grads_loop
+from unlearn_core.progress import Progress, quiet
 from unlearn_core.store import Store
 
-Progress = Callable[[float, str], None]
 UPDATE_LOG_METHODS = ("amnesiac", "partial_amnesiac")
 
 
@@ -135,6 +135,18 @@ SCENARIOS: dict[str, Callable[[torch.device], Scenario]] = {
 PREFERRED_DEVICE = {"smoke": "cpu", "digits-cnn": "cpu", "shapes50k-resnet18": "auto"}
 
 
+def _contention(device: torch.device, progress: Progress) -> dict:
+    from unlearn_core.bench_threads import run_contention
+
+    return run_contention(device, progress)
+
+
+# Scenarios that measure something other than a method table: name -> runner returning the result dict
+# (with a "markdown" key), written like the others.
+RUNNERS: dict[str, Callable[[torch.device, Progress], dict]] = {"contention": _contention}
+PREFERRED_DEVICE["contention"] = "cpu"
+
+
 # ---- measuring ------------------------------------------------------------------------------------------------
 def _proc_status_kb(key: str) -> int | None:
     try:
@@ -184,9 +196,10 @@ def _sync(device: torch.device) -> None:
 
 
 @contextmanager
-def measure(device: torch.device) -> Iterator[Measurement]:
-    """Wall time, CPU time and peak added memory of the block (see `memory_method`)."""
-    out = Measurement()
+def measure(device: torch.device, out: Measurement | None = None) -> Iterator[Measurement]:
+    """Wall time, CPU time and peak added memory of the block (see `memory_method`), written into `out` (a new
+    Measurement unless given, so that a caller can hand the timer to `execute_method` and read it after)."""
+    out = out if out is not None else Measurement()
     _sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -232,10 +245,9 @@ def time_method(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str,
     best: Measurement | None = None
     walls = []
     for _ in range(repeats):
-        working = copy.deepcopy(base.model).to(lab.device)
-        torch.manual_seed(seed)
-        with measure(lab.device) as m:
-            impl.unlearn(working, splits, base.artifacts, cfg, UnlearnContext(lab.device, seed))
+        m = Measurement()
+        execute_method(impl, base.model, splits, base.artifacts, cfg, UnlearnContext(lab.device, seed),
+                       timer=measure(lab.device, m))
         walls.append(m.wall)
         if best is None or m.wall < best.wall:
             best = m
@@ -281,23 +293,26 @@ def _threads(device: torch.device) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
-def _quiet(fraction: float, message: str) -> None:
-    return None
-
 
 def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress | None = None,
               out_dir: Path | None = None) -> dict:
     """Runs `scenario` and returns its tables as a dict (with a "markdown" key); writes `<scenario>.md` and
     `<scenario>.json` into `out_dir` when given."""
-    if scenario not in SCENARIOS:
-        raise UserInputError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
-    progress = progress or _quiet
+    if scenario not in SCENARIOS and scenario not in RUNNERS:
+        raise UserInputError(f"unknown scenario {scenario!r}; choose one of: {', '.join([*SCENARIOS, *RUNNERS])}")
+    progress = progress or quiet
     dev = select_device(PREFERRED_DEVICE[scenario] if device == "auto" else device)
+    if scenario in RUNNERS:
+        result = RUNNERS[scenario](dev, progress)
+        progress(1.0, "done")
+        if out_dir is not None:
+            _write_tables(out_dir, scenario, result)
+        return result
     sc = SCENARIOS[scenario](dev)
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M")
     with tempfile.TemporaryDirectory(prefix="unlearn-bench-") as home, _threads(dev) as threads:
-        lab = Lab(Store(Path(home)), device=str(dev))
+        lab = Lab(Store(Path(home)), device=str(dev), threads=threads if dev.type == "cpu" else None)
         trained: set[str] = set()  # base models trained by an earlier case (then cached, not timed again)
         cases = [_run_case(lab, sc, case, progress, i, len(sc.cases), trained) for i, case in enumerate(sc.cases)]
         persample = {}
@@ -318,11 +333,15 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
     result["markdown"] = to_markdown(result)
     progress(1.0, "done")
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{sc.name}.md").write_text(result["markdown"])
-        (out_dir / f"{sc.name}.json").write_text(
-            json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=1, default=str))
+        _write_tables(out_dir, sc.name, result)
     return result
+
+
+def _write_tables(out_dir: Path, name: str, result: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.md").write_text(result["markdown"])
+    (out_dir / f"{name}.json").write_text(
+        json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=1, default=str))
 
 
 def _run_case(lab: Lab, sc: Scenario, case: Case, progress: Progress, index: int, count: int,
@@ -479,5 +498,5 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SCENARIOS", "Case", "Scenario", "forward_backward_seconds", "measure", "persample_speedup", "run_bench",
-           "time_method", "to_markdown"]
+__all__ = ["RUNNERS", "SCENARIOS", "Case", "Scenario", "forward_backward_seconds", "measure", "persample_speedup",
+           "run_bench", "time_method", "to_markdown"]

@@ -74,7 +74,14 @@ def _add_experiment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                    help="dataset option, e.g. n_train=20000 for shapes or root=/data for mnist")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    _add_threads_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def _add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch intra-op threads (default: chosen from the model size and free cores; "
+                        "UNLEARN_THREADS also sets it)")
 
 
 def _add_forget_args(p: argparse.ArgumentParser) -> None:
@@ -111,7 +118,7 @@ def _forget(args: argparse.Namespace):
 def _lab(args: argparse.Namespace):
     from unlearn_core.experiment import Lab
 
-    return Lab(device=getattr(args, "device", "auto"))
+    return Lab(device=getattr(args, "device", "auto"), threads=getattr(args, "threads", None))
 
 
 def _emit(args: argparse.Namespace, payload: dict, text: str) -> None:
@@ -132,7 +139,7 @@ def _metric_line(metrics: dict | None) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     lab = _lab(args)
     spec = _spec(args).resolved()
-    cached = lab.store.has_model("base-" + spec.key)
+    cached = lab.has_model("base-" + spec.key)
     base = lab.base_model(spec, _progress_printer(True))
     payload = {
         "model_key": base.key, "cached": cached, "dataset": spec.dataset, "arch": spec.arch, "seed": spec.seed,
@@ -207,6 +214,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _method_text(item: dict, specs: list) -> str:
+    """One method's line, then one line per parameter: our default beside the paper's or official code's."""
+    from unlearn_core.methods.base import format_default
+
+    lines = [f"{item['name']:26s} {item['family']:9s} {item['summary']}"]
+    for spec in specs:
+        paper = spec.paper or "not stated"
+        line = f"    {spec.name:22s} ours {format_default(spec.default):10s} paper/official {paper}"
+        lines.append(line + (f"  ({spec.why})" if spec.why else ""))
+    return "\n".join(lines)
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from unlearn_core.methods import METHODS, list_methods
 
@@ -219,10 +238,11 @@ def cmd_methods(args: argparse.Namespace) -> int:
             "paper": info.paper, "scenarios": list(info.scenarios), "needs_retain": info.needs_retain,
             "needs_artifacts": list(info.needs_artifacts), "inferred": info.inferred,
             "params": [{"name": p.name, "type": p.type.__name__, "default": p.default, "min": p.min, "max": p.max,
-                        "help": p.help, "choices": list(p.choices) if p.choices else None}
+                        "help": p.help, "choices": list(p.choices) if p.choices else None,
+                        "paper_default": p.paper, "why": p.why}
                        for p in cls.Config.params()],
         })
-    text = "\n".join(f"{m['name']:26s} {m['family']:9s} {m['summary']}" for m in items)
+    text = "\n".join(_method_text(m, METHODS.get(m["name"]).Config.params()) for m in items)
     _emit(args, {"methods": items}, text)
     return 0
 
@@ -317,6 +337,86 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Ordered(argparse.Action):
+    """Appends (flag, value) to one shared list, so `--method a --grid ... --method b --grid ...` keeps its order."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.append((option_string, values))
+        setattr(namespace, self.dest, items)
+
+
+def _sweep_from_args(args: argparse.Namespace):
+    from unlearn_core.data import ForgetSpec
+    from unlearn_core.studies.sweep import MethodGrid, SweepSpec, parse_grid_arg
+
+    if args.config:
+        if args.items:
+            raise UserInputError("give either --config sweep.json or --method/--grid, not both")
+        try:
+            data = json.loads(Path(args.config).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserInputError(f"cannot read sweep config {args.config}: {exc}") from None
+        return SweepSpec.from_dict(data)
+    methods: list[tuple[str, list]] = []
+    for flag, value in args.items or []:
+        if flag == "--method":
+            methods.append((value.strip(), []))
+        elif not methods:
+            raise UserInputError(f"--grid {value} comes before any --method: give --method NAME first")
+        else:
+            methods[-1][1].append(parse_grid_arg(methods[-1][0], value))
+    if not methods:
+        raise UserInputError("give --method NAME (with --grid name=v1,v2 ...) or --config sweep.json")
+    if args.forget_random is not None and not (math.isfinite(args.forget_random) and 0 < args.forget_random < 1):
+        raise UserInputError(f"--forget-random must be strictly between 0 and 1, got {args.forget_random}")
+    forget = ForgetSpec(classes=_int_list(args.forget_classes, "--forget-classes"),
+                        indices=_int_list(args.forget_indices, "--forget-indices"),
+                        random_fraction=args.forget_random, seed=args.forget_seed)
+    if not (forget.classes or forget.indices or forget.random_fraction is not None):
+        raise UserInputError("the forget set is empty: give --forget-classes, --forget-random or --forget-indices")
+    args.seed = 0
+    grids = tuple(MethodGrid(name, tuple(sorted(grid))) for name, grid in methods)
+    seeds = _int_list(args.seeds, "--seeds") if args.seeds is not None else (0,)
+    if args.seeds is not None and not seeds:
+        raise UserInputError("--seeds is empty: give at least one seed, e.g. --seeds 0,1,2")
+    return SweepSpec(_spec(args), (forget,), grids, seeds, seed_base=not args.same_base, title=args.title or "")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from unlearn_core.studies.sweep import check_scenarios, estimate_cost, run_sweep, sweep_rows
+
+    spec = _sweep_from_args(args).validated()
+    lab = _lab(args)
+    if args.dry_run:
+        cells, skipped = check_scenarios(lab, spec, spec.cells())
+        cost = estimate_cost(lab, spec)
+        payload = {"cells": [c.to_dict() for c in cells], "estimate": cost.to_dict(),
+                   "skipped": [s.__dict__ for s in skipped], "spec": spec.to_dict(), "sweep_key": spec.key}
+        when = "unknown" if cost.seconds is None else f"about {cost.seconds:.0f} s sequential"
+        _emit(args, payload, f"{cost.cells} cells ({cost.done} done before, {cost.to_run} to run, "
+                             f"{cost.models_to_train} models to train): {when} ({cost.basis})")
+        return 0
+    result = run_sweep(spec, executor=args.executor, workers=args.workers, address=args.address, lab=lab,
+                       device=args.device, threads=args.threads, gpus_per_cell=args.gpus_per_cell,
+                       progress=_progress_printer(True))
+    rows = sweep_rows(lab, spec)
+    for s in result.skipped:
+        print(f"unlearn: skipped {s.cells} cell(s) of {s.method} ({s.forget}): {s.reason}", file=sys.stderr)
+    ex = result.executor
+    lines = [f"sweep {result.key} {result.status} on {ex['name']} ({ex.get('workers')} workers) in "
+             f"{result.seconds:.1f} s", f"{'cell':50s} {'status':10s} run / metrics"]
+    for row in rows:
+        grid = ", ".join(f"{k}={v}" for k, v in row["params"].items())
+        label = f"{row['method']}({grid}) seed {row['seed']}"
+        lines.append(f"{label:50s} {row['status']:10s} {row['run_id'] or '-'} {_metric_line(row['metrics'])}")
+    _emit(args, result.to_dict(rows), "\n".join(lines))
+    failed = [c for c in result.cells if c.status == "failed"]
+    for cell in failed:
+        print(f"unlearn: {cell.label} failed: {cell.message}", file=sys.stderr)
+    return 1 if failed or result.status == "cancelled" else 0
+
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Given on the command line, so a user-wide ~/.streamlit/config.toml or STREAMLIT_* variable cannot weaken them
 SAFE_SERVER_FLAGS = ("--server.headless", "true", "--server.enableXsrfProtection", "true",
@@ -359,6 +459,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", required=True, help="comma-separated names, or 'all'")
     p.set_defaults(func=cmd_compare)
 
+    p = sub.add_parser("sweep", help="run a grid of method parameters over seeds, in parallel",
+                       description="unlearn sweep (--method NAME [--grid PARAM=V1,V2 | PARAM=log:LOW:HIGH:NUM ...])... "
+                                   "| --config sweep.json. Cells already finished in the workspace are not run "
+                                   "again, so an interrupted sweep resumes where it stopped.")
+    p.add_argument("--dataset", default="digits", help="dataset name (default: digits)")
+    p.add_argument("--arch", default="cnn", help="architecture: mlp, cnn, resnet18 (default: cnn)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs of the base model (default: the recipe's)")
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="dataset option")
+    p.add_argument("--forget-classes", help="comma-separated classes, e.g. 3,7")
+    p.add_argument("--forget-random", type=float, help="random fraction of the training set, e.g. 0.1")
+    p.add_argument("--forget-indices", help="comma-separated training indices")
+    p.add_argument("--forget-seed", type=int, default=0, help="seed of a random forget set (default 0)")
+    p.add_argument("--method", dest="items", action=_Ordered, metavar="NAME", help="a method; repeat for several")
+    p.add_argument("--grid", dest="items", action=_Ordered, metavar="PARAM=VALUES",
+                   help="values of a parameter of the method before it: v1,v2,... or log:LOW:HIGH:NUM")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default 0)")
+    p.add_argument("--same-base", action="store_true",
+                   help="every seed shares the base model and oracle of seed 0 (default: seed s trains its own)")
+    p.add_argument("--config", help="sweep.json (fields: experiment, forgets, methods, seeds, seed_base, title)")
+    p.add_argument("--title", default=None)
+    p.add_argument("--executor", default="local", help="sequential, local (a process pool; default) or ray")
+    p.add_argument("--address", default=None, help="Ray cluster address (host:port or ray://host:10001)")
+    p.add_argument("--workers", type=int, default=None, help="parallel cells (default: one per core / Ray CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: a fair share)")
+    p.add_argument("--gpus-per-cell", type=float, default=None, help="Ray: share of a GPU per cell")
+    p.add_argument("--dry-run", action="store_true", help="print the cells and the estimated cost, run nothing")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.set_defaults(func=cmd_sweep)
+
     p = sub.add_parser("methods", help="list the registered methods")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_methods)
@@ -375,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-out", default=None, metavar="FILE",
                    help="also write metrics and full configs as JSON (each run re-runs with `unlearn run --config`)")
     p.add_argument("--device", default="auto")
+    _add_threads_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
 
@@ -389,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description", default=None, help="description of a saved preset")
     p.add_argument("--force", action="store_true", help="overwrite a saved preset of the same name")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    _add_threads_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.set_defaults(func=cmd_preset)
 

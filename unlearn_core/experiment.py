@@ -6,13 +6,11 @@ number means the same thing wherever it is shown.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -28,17 +26,18 @@ from unlearn_core.data import (
     load_dataset,
     select_forget,
 )
-from unlearn_core.device import device_label, environment_versions, select_device
+from unlearn_core.device import apply_threads, choose_threads, device_label, environment_versions, select_device
 from unlearn_core.methods import (
     MethodDiverged,
     MethodNotApplicable,
+    OracleModel,
     TrainingArtifacts,
     UnlearnCancelled,
     UnlearnContext,
     get_method,
     list_methods,
 )
-from unlearn_core.methods.base import scenario_refusal
+from unlearn_core.methods.base import execute_method, scenario_refusal
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
 from unlearn_core.metrics.evaluate import non_finite_keys
 from unlearn_core.metrics.privacy import privacy_bundle
@@ -53,9 +52,9 @@ from unlearn_core.models.training import (
     make_codes,
     train_model,
 )
+from unlearn_core.progress import Progress, quiet, scaled
+from unlearn_core.results import RunRecord, Scenario, group_records
 from unlearn_core.store import Store, WorkspaceError
-
-Progress = Callable[[float, str], None]
 
 # Training options a method's artifacts need, applied to the base recipe when they are missing.
 ARTIFACT_RECIPE_OPTIONS = {
@@ -63,9 +62,6 @@ ARTIFACT_RECIPE_OPTIONS = {
     "update_log": {"record_updates": True, "record_rho": 1.0},
 }
 
-
-def _quiet(fraction: float, message: str) -> None:
-    return None
 
 
 def _hash(obj: Any) -> str:
@@ -140,9 +136,14 @@ class Lab:
     """Facade over data, models, methods, metrics and the store. Safe to share between threads: shared
     models are never handed out for editing (methods get deep copies)."""
 
-    def __init__(self, store: Store | None = None, device: str = "auto") -> None:
+    def __init__(self, store: Store | None = None, device: str = "auto", threads: int | None = None) -> None:
+        """`threads` fixes torch's intra-op threads for all work; None lets `choose_threads` pick them per model
+        (UNLEARN_THREADS, when set, applies then)."""
         self.store = store or Store()
         self.device = select_device(device)
+        self.threads = threads
+        if threads is not None:
+            choose_threads(requested=threads)  # a bad count fails here, before any work
         self._models: OrderedDict[str, BaseModel] = OrderedDict()
         self._lock = threading.RLock()
         self._key_locks: dict[str, threading.Lock] = {}
@@ -150,6 +151,12 @@ class Lab:
     # ---- data and models ----------------------------------------------------------------------------
     def dataset(self, spec: ExperimentSpec) -> ImageDataset:
         return load_dataset(spec.dataset, **dict(spec.dataset_options))
+
+    def use_threads(self, model: nn.Module) -> dict:
+        """Chooses and applies torch's threads for work on `model` in the calling thread; returns the choice as
+        recorded in model metadata and run records."""
+        choice = choose_threads(sum(p.numel() for p in model.parameters()), requested=self.threads)
+        return apply_threads(choice).to_dict()
 
     def _key_lock(self, key: str) -> threading.Lock:
         with self._lock:
@@ -163,7 +170,7 @@ class Lab:
                 self._models.popitem(last=False)
         return base
 
-    def base_model(self, spec: ExperimentSpec, progress: Progress = _quiet,
+    def base_model(self, spec: ExperimentSpec, progress: Progress = quiet,
                    stop: threading.Event | None = None) -> BaseModel:
         """Trains the base model for `spec`, or loads it from the store."""
         spec = spec.resolved()
@@ -176,6 +183,7 @@ class Lab:
                 return self._remember(self._load_base(key, spec, dataset))
             progress(0.0, f"training {spec.arch} on {spec.dataset}")
             model = self._fresh_model(spec, dataset)
+            threads = self.use_threads(model)
             codes = make_codes(dataset.num_classes, dataset.input_shape, spec.seed) \
                 if spec.recipe.mnemonic_t_mix > 0 else None
             outcome = train_model(model, dataset.x_train, dataset.y_train, spec.recipe, seed=spec.seed,
@@ -189,7 +197,7 @@ class Lab:
                 "train_acc": accuracy(outcome.model, dataset.x_train.to(self.device),
                                       dataset.y_train.to(self.device)),
                 "num_params": sum(p.numel() for p in model.parameters()),
-                "device": device_label(self.device), "versions": environment_versions(),
+                "device": device_label(self.device), "threads": threads, "versions": environment_versions(),
                 "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             }
             tensors: dict[str, torch.Tensor] = {}
@@ -216,6 +224,7 @@ class Lab:
         model = self._fresh_model(spec, dataset)
         model.load_state_dict(state)
         model.to(self.device).eval()
+        self.use_threads(model)
         updates = UpdateLog.from_tensors(meta["updates"], tensors) if "updates" in meta else None
         artifacts = self._artifacts(spec, dataset, tensors.get("codes"), updates, meta)
         return BaseModel(key, spec, model, artifacts, meta)
@@ -232,12 +241,60 @@ class Lab:
             spec = ExperimentSpec.from_dict(meta["spec"])
             return self._remember(self._load_base(key, spec, self.dataset(spec)))
 
-    def base_for_record(self, record: dict) -> BaseModel:
+    def has_model(self, key: str) -> bool:
+        """Whether a model (base, retrain oracle or imported checkpoint) with this key is stored."""
+        return self.store.has_model(key)
+
+    def models(self, kind: str | None = None) -> list[dict]:
+        """Index rows of the stored models ("base", "retrain", "imported" or all), newest first."""
+        return self.store.list_models(kind)
+
+    def base_for_record(self, record: RunRecord | dict) -> BaseModel:
         """The original model a run started from (a trained base model or an imported checkpoint)."""
-        key = record.get("experiment_key")
+        record = _as_record(record)
+        key = record.experiment_key
         if key and self.store.has_model(key):
             return self.stored_model(key)
-        return self.base_model(ExperimentSpec.from_dict(record["experiment"]))
+        return self.base_model(ExperimentSpec.from_dict(dict(record.experiment)))
+
+    def oracle_for_record(self, record: RunRecord | dict) -> BaseModel:
+        """The retrain oracle of the scenario a run belongs to (cached: trained once)."""
+        record = _as_record(record)
+        return self.retrain_oracle(self.base_for_record(record), record.forget_spec())
+
+    def dataset_for_record(self, record: RunRecord | dict) -> ImageDataset:
+        """The dataset a run used (with its dataset options)."""
+        return self.dataset(ExperimentSpec.from_dict(dict(_as_record(record).experiment)))
+
+    # ---- stored runs: the read side (types and grouping in unlearn_core.results) ----------------------------
+    def runs(self, status: str | None = None, limit: int = 1000) -> list[dict]:
+        """Index rows of the stored runs, newest first (cheap: no result file is read)."""
+        return self.store.list_runs(status, limit)
+
+    def run_record(self, run_id: str) -> RunRecord:
+        """The typed record of a stored run (a stub with status and error for one that stored no result)."""
+        return RunRecord.from_dict(self.store.get_run(run_id))
+
+    def scenarios(self, run_ids: list[str]) -> tuple[list[Scenario], list[RunRecord]]:
+        """The runs grouped by scenario in the order given (duplicates dropped), and the runs without a stored
+        configuration."""
+        return group_records(self.run_record(r) for r in dict.fromkeys(run_ids))
+
+    def run_model(self, run_id: str) -> nn.Module | None:
+        """The model a stored run produced, on the Lab's device in eval mode; None when the run stored no weights
+        (it failed or was cancelled)."""
+        state = self.store.load_run_state(run_id)
+        if state is None:
+            return None
+        spec = ExperimentSpec.from_dict(self.store.get_run(run_id)["experiment"])
+        dataset = self.dataset(spec)
+        model = build_model(spec.arch, dataset.input_shape, dataset.num_classes)
+        model.load_state_dict(state)
+        return model.to(self.device).eval()
+
+    def run_diagnostics(self, run_id: str) -> dict:
+        """What the run's method recorded on its way (tensors restored), {} when it recorded nothing."""
+        return self.store.load_run_diagnostics(run_id)
 
     def register_imported(self, spec: ExperimentSpec, state: dict[str, torch.Tensor], source: str) -> BaseModel:
         """Stores a user's validated weights as a base model of `spec`'s dataset and architecture."""
@@ -260,7 +317,7 @@ class Lab:
         self.store.save_model(key, "imported", {k: v.cpu() for k, v in model.state_dict().items()}, meta)
         return self._remember(BaseModel(key, spec, model, self._artifacts(spec, dataset, None, None, meta), meta))
 
-    def retrain_oracle(self, base: BaseModel, forget: ForgetSpec, progress: Progress = _quiet,
+    def retrain_oracle(self, base: BaseModel, forget: ForgetSpec, progress: Progress = quiet,
                        stop: threading.Event | None = None) -> BaseModel:
         """Same recipe on the retain set only; trained once per (base model, forget set) and cached."""
         key = f"retrain-{base.key.split('-', 1)[1]}-{forget.key}"
@@ -275,14 +332,15 @@ class Lab:
             x, y = splits.retain()
             progress(0.0, "training the retrain oracle")
             model = self._fresh_model(base.spec, dataset)
+            threads = self.use_threads(model)
             recipe = replace(base.spec.recipe, record_updates=False)
             outcome = train_model(model, x, y, recipe, seed=base.spec.seed, device=self.device,
                                   sample_ids=splits.retain_idx, codes=base.artifacts.codes,
                                   progress=progress, stop=stop)
             meta = {"kind": "retrain", "dataset": base.spec.dataset, "arch": base.spec.arch,
                     "spec": base.spec.to_dict(), "base": base.key, "forget": forget.to_dict(),
-                    "train_seconds": outcome.seconds, "history": outcome.history,
-                    "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+                    "train_seconds": outcome.seconds, "history": outcome.history, "threads": threads,
+                    "device": device_label(self.device), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
             self.store.save_model(key, "retrain", {k: v.cpu() for k, v in model.state_dict().items()}, meta)
             artifacts = self._artifacts(base.spec, dataset, base.artifacts.codes, None, meta)
             return self._remember(BaseModel(key, base.spec, model.eval(), artifacts, meta))
@@ -338,15 +396,17 @@ class Lab:
         params: dict[str, Any] | None = None,
         *,
         seed: int | None = None,
-        progress: Progress = _quiet,
+        progress: Progress = quiet,
         stop: threading.Event | None = None,
         store_run: bool = True,
         model_key: str | None = None,
+        run_id: str | None = None,
     ) -> dict:
         """Runs one method and returns the run record of design.md section 5 (also stored).
 
         `model_key` runs on a stored model (e.g. an imported checkpoint) instead of the one `spec` trains; its
-        retrain oracle is trained with the default recipe of its dataset and architecture."""
+        retrain oracle is trained with the default recipe of its dataset and architecture. `run_id` stores the
+        run under that id (a sweep's content-addressed cell id) instead of a fresh one."""
         impl = get_method(method)
         cfg = impl.Config.from_values(params)
         imported = self.stored_model(model_key) if model_key else None
@@ -372,39 +432,33 @@ class Lab:
                 notes.append(f"{method} needs a base model trained with {', '.join(impl.info.needs_artifacts)}; "
                              f"this run uses (and trains once if needed) that variant of the chosen model, with "
                              f"its own original and retrain oracle")
-            base = self.base_model(variant, _scaled(progress, 0.0, 0.3), stop)
+            base = self.base_model(variant, scaled(progress, 0.0, 0.3), stop)
         dataset = self.dataset(variant)
         splits = Splits.build(dataset, forget, self.device)
         if impl.applicability(splits, base.artifacts) is not None:
             raise MethodNotApplicable(impl.applicability(splits, base.artifacts))
-        oracle = self.retrain_oracle(base, forget, _scaled(progress, 0.3, 0.6), stop)
+        oracle = self.retrain_oracle(base, forget, scaled(progress, 0.3, 0.6), stop)
+        threads = self.use_threads(base.model)
         original_metrics, retrain_metrics = self._reference_metrics(base, oracle, splits, seed)
         record: dict[str, Any] = {
             "method": method, "title": impl.info.title, "family": impl.info.family, "params": cfg.to_dict(),
-            "seed": seed, "device": device_label(self.device), "experiment": variant.to_dict(),
+            "seed": seed, "device": device_label(self.device), "threads": threads, "experiment": variant.to_dict(),
             "experiment_key": base.key, "retrain_key": oracle.key, "forget": forget.to_dict(),
             "forget_summary": splits.summary(), "versions": environment_versions(), "notes": notes,
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "original": original_metrics, "retrain": retrain_metrics,
+            "original": original_metrics, "retrain": retrain_metrics, "run_id": run_id,
         }
         run_id = self.store.start_run(record) if store_run else None
         record["run_id"] = run_id
-        ctx = UnlearnContext(self.device, seed, _scaled(progress, 0.6, 0.95), stop)
+        oracle_for_method = OracleModel(oracle.model, float(oracle.meta.get("train_seconds") or 0.0),
+                                        oracle.meta.get("history", []))
+        ctx = UnlearnContext(self.device, seed, scaled(progress, 0.6, 0.95), stop, oracle_for_method)
         state = diagnostics = None
         try:
-            if method == "retrain":
-                model, seconds, diagnostics = oracle.model, float(oracle.meta.get("train_seconds") or 0.0), {
-                    "history": oracle.meta.get("history", [])}
-                notes.append("the retrain oracle is trained once per (base model, forget set) and cached; "
-                             "seconds is its recorded training time")
-            else:
-                working = copy.deepcopy(base.model).to(self.device)
-                torch.manual_seed(seed)
-                start = time.perf_counter()
-                result = impl.unlearn(working, splits, base.artifacts, cfg, ctx)
-                seconds = time.perf_counter() - start
-                model, diagnostics = result.model, result.diagnostics
-                notes.extend(result.notes)
+            execution = execute_method(impl, base.model, splits, base.artifacts, cfg, ctx)
+            model, seconds = execution.result.model, execution.seconds
+            diagnostics = execution.result.diagnostics
+            notes.extend(execution.result.notes)
             # buffers too: a BatchNorm running variance that became NaN ruins every later prediction
             bad = [n for n, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
             if bad:
@@ -446,7 +500,7 @@ class Lab:
 
     def compare(self, spec: ExperimentSpec, forget: ForgetSpec, methods: list[str] | str,
                 params: dict[str, dict] | None = None, *, seed: int | None = None,
-                progress: Progress = _quiet, stop: threading.Event | None = None,
+                progress: Progress = quiet, stop: threading.Event | None = None,
                 model_key: str | None = None) -> dict:
         """Runs several methods on one scenario; methods that cannot apply are skipped with the reason."""
         names = list_methods() if methods == "all" else list(methods)
@@ -462,7 +516,7 @@ class Lab:
             try:
                 record = self.run(spec, forget, name, (params or {}).get(name), seed=seed, stop=stop,
                                   model_key=model_key,
-                                  progress=_scaled(progress, i / len(names), (i + 1) / len(names)))
+                                  progress=scaled(progress, i / len(names), (i + 1) / len(names)))
             except MethodNotApplicable as exc:
                 skipped.append({"method": name, "reason": str(exc)})
                 continue
@@ -481,17 +535,15 @@ class Lab:
                 "experiment": first["experiment"], "forget": first["forget"]}
 
 
+def _as_record(record: RunRecord | dict) -> RunRecord:
+    return record if isinstance(record, RunRecord) else RunRecord.from_dict(record)
+
+
 def _undefined_as_none(metrics: dict) -> dict:
     """The metrics with every non-finite scalar replaced by None: undefined values are null in JSON, never NaN."""
     undefined = set(non_finite_keys(metrics))
     return {k: None if k in undefined else v for k, v in metrics.items()}
 
-
-def _scaled(progress: Progress, lo: float, hi: float) -> Progress:
-    def report(fraction: float, message: str) -> None:
-        progress(lo + (hi - lo) * fraction, message)
-
-    return report
 
 
 def experiment_from_args(dataset: str = "digits", arch: str = "cnn", seed: int = 0, epochs: int | None = None,

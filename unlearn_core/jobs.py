@@ -18,10 +18,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from unlearn_core import UserInputError
+from unlearn_core.progress import Progress
 
 log = logging.getLogger(__name__)
 
-JobFn = Callable[[Callable[[float, str], None], threading.Event], Any]
+JobFn = Callable[[Progress, threading.Event], Any]
 JOB_STATUSES = ("queued", "running", "ok", "failed", "cancelled")
 FINISHED = ("ok", "failed", "cancelled")
 

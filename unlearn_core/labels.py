@@ -55,7 +55,7 @@ def run_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     Labels do not depend on which other runs are shown beside them, except that identical runs are numbered
     by creation time, oldest first, among those given.
     """
-    ordered = sorted(records, key=lambda r: (r.get("created") or 0, _run_id(r)))
+    ordered = sorted(records, key=lambda r: (_created(r), _run_id(r)))
     counts: dict[str, int] = {}
     labels = {}
     for record in ordered:
@@ -63,6 +63,14 @@ def run_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         counts[label] = counts.get(label, 0) + 1
         labels[_run_id(record)] = label if counts[label] == 1 else f"{label} #{counts[label]}"
     return labels
+
+
+def _created(record: Mapping[str, Any]) -> float:
+    """Creation time as a number (records store it as a float, some readers as its string)."""
+    try:
+        return float(record.get("created") or 0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _run_id(record: Mapping[str, Any]) -> str:

@@ -27,7 +27,7 @@ from torch.func import functional_call, grad, jacrev, vmap
 # that chunks of the digits CNN (53k parameters) hold hundreds of samples.
 DEFAULT_MAX_FLOATS = 20_000_000
 
-Progress = Callable[[int, int], None]  # (samples done, samples total)
+SampleProgress = Callable[[int, int], None]  # (samples done, samples total)
 
 
 @contextmanager
@@ -66,7 +66,7 @@ def per_sample_grads(
     *,
     params: list[str] | None = None,
     max_floats: int = DEFAULT_MAX_FLOATS,
-    progress: Progress | None = None,
+    progress: SampleProgress | None = None,
 ) -> dict[str, torch.Tensor]:
     """Gradient of cross-entropy(model(x_i), y_i) for every sample i, stacked: {name: (N, *param.shape)}.
 
@@ -87,7 +87,7 @@ def per_sample_grad_chunks(
     *,
     params: list[str] | None = None,
     max_floats: int = DEFAULT_MAX_FLOATS,
-    progress: Progress | None = None,
+    progress: SampleProgress | None = None,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """The per-sample gradients of `per_sample_grads`, one chunk of samples at a time."""
     wanted, fixed = _split_params(model, params)
@@ -127,7 +127,7 @@ def diagonal_fisher(
     num_classes: int | None = None,
     params: list[str] | None = None,
     max_floats: int = DEFAULT_MAX_FLOATS,
-    progress: Progress | None = None,
+    progress: SampleProgress | None = None,
 ) -> dict[str, torch.Tensor]:
     """The true diagonal Fisher, mean over x of sum_y p(y|x) (d/dtheta log p(y|x))^2, per parameter entry.
 

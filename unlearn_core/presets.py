@@ -21,7 +21,6 @@ import json
 import math
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,10 @@ from unlearn_core.data.base import data_root
 from unlearn_core.data.torchvision_sets import missing_cifar_files
 from unlearn_core.experiment import ExperimentSpec, Lab
 from unlearn_core.methods import get_method, list_methods
+from unlearn_core.progress import Progress, quiet
+from unlearn_core.results import RunRecord
 from unlearn_core.store import workspace_root
 
-Progress = Callable[[float, str], None]
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 RESERVED_NAMES = ("save", "delete", "list")  # words of the `unlearn preset` command
 # CIFAR-10's official python batches, as unlearn_core.data.torchvision_sets reads them
@@ -43,9 +43,6 @@ RESERVED_NAMES = ("save", "delete", "list")  # words of the `unlearn preset` com
 RANDOM_PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "random_label", "l1_sparse", "salun", "semu",
                            "slug")
 
-
-def _quiet(fraction: float, message: str) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -204,41 +201,44 @@ def preset_from_runs(lab: Lab, run_ids: list[str], name: str, title: str | None 
     """A preset repeating stored runs of one scenario: their methods with the parameters they ran with, plus the
     retrain oracle."""
     check_name(name)
-    records = [lab.store.get_run(r) for r in run_ids]
+    records = [lab.run_record(r) for r in run_ids]
     if not records:
         raise UserInputError("name at least one run to save as a preset")
     for rec in records:
-        if "experiment" not in rec:
-            raise UserInputError(f"run {rec['run_id']} has no stored configuration ({rec.get('status')})")
+        if not rec.experiment:
+            raise UserInputError(f"run {rec.run_id} has no stored configuration ({rec.status})")
     first = records[0]
-    scenario = (json.dumps(first["experiment"], sort_keys=True), json.dumps(first["forget"], sort_keys=True))
+
+    def scenario_of(rec: RunRecord) -> tuple[str, str]:
+        return json.dumps(dict(rec.experiment), sort_keys=True), json.dumps(dict(rec.forget), sort_keys=True)
+
     for rec in records[1:]:
-        if (json.dumps(rec["experiment"], sort_keys=True), json.dumps(rec["forget"], sort_keys=True)) != scenario:
-            raise UserInputError(f"runs {first['run_id']} and {rec['run_id']} are of different scenarios (model or "
+        if scenario_of(rec) != scenario_of(first):
+            raise UserInputError(f"runs {first.run_id} and {rec.run_id} are of different scenarios (model or "
                                  "forget set); a preset holds one scenario")
-    seeds = {int(rec.get("seed", 0)) for rec in records}
-    if len(seeds) > 1 or seeds != {int(first["experiment"].get("seed", 0))}:
+    seeds = {int(rec.seed or 0) for rec in records}
+    if len(seeds) > 1 or seeds != {int(first.experiment.get("seed", 0))}:
         raise UserInputError("a preset runs every method with the experiment's seed; these runs used "
                              f"seeds {sorted(seeds)}")
     methods: list[str] = []
     params: dict[str, dict] = {}
     for rec in records:
-        if rec["method"] in params and params[rec["method"]] != rec.get("params", {}):
-            raise UserInputError(f"two runs of {rec['method']} with different parameters; save them separately")
-        if rec["method"] not in methods:
-            methods.append(rec["method"])
-        params[rec["method"]] = rec.get("params", {})
+        if rec.method in params and params[rec.method] != dict(rec.params):
+            raise UserInputError(f"two runs of {rec.method} with different parameters; save them separately")
+        if rec.method not in methods:
+            methods.append(rec.method)
+        params[rec.method] = dict(rec.params)
     if "retrain" not in methods:
         methods.append("retrain")
-    forget = ForgetSpec.from_dict(first["forget"])
+    forget = first.forget_spec()
     text = description or (f"Saved from run{'s' if len(records) > 1 else ''} {', '.join(run_ids)}: "
-                           f"{first['experiment']['dataset']}, {first['experiment']['arch']}, "
+                           f"{first.experiment['dataset']}, {first.experiment['arch']}, "
                            f"forget {forget.describe()}.")
-    return Preset(check_name(name), title or name, text, first["experiment"], forget.to_dict(), tuple(methods),
+    return Preset(check_name(name), title or name, text, dict(first.experiment), forget.to_dict(), tuple(methods),
                   {m: p for m, p in params.items() if m != "retrain"}, source="user")
 
 
-def run_preset(lab: Lab, preset: Preset, progress: Progress = _quiet, stop: threading.Event | None = None) -> dict:
+def run_preset(lab: Lab, preset: Preset, progress: Progress = quiet, stop: threading.Event | None = None) -> dict:
     """Runs the preset through `Lab.compare` (same seed, same numbers); raises UserInputError when unavailable."""
     reason = preset.unavailable()
     if reason:
@@ -261,11 +261,15 @@ def run_config(record: dict) -> dict:
     return {k: record[k] for k in CONFIG_KEYS}
 
 
-def rerun(lab: Lab, source: str | dict, progress: Progress = _quiet, store_run: bool = True) -> dict:
+def rerun(lab: Lab, source: str | dict, progress: Progress = quiet, store_run: bool = True) -> dict:
     """Runs a stored run (by id) or a run configuration/record again; returns the new record."""
-    record = lab.store.get_run(source) if isinstance(source, str) else source
+    record = lab.run_record(source).to_dict() if isinstance(source, str) else source
     config = run_config(record)
     get_method(config["method"])
+    recorded_threads = (record.get("threads") or {}).get("threads")
+    if recorded_threads and lab.threads is None:
+        # sums split over another thread count round differently: re-run with the threads the run had
+        lab = Lab(lab.store, str(lab.device), threads=int(recorded_threads))
     return lab.run(ExperimentSpec.from_dict(config["experiment"]), ForgetSpec.from_dict(config["forget"]),
                    config["method"], config["params"], seed=int(config["seed"]), progress=progress,
                    store_run=store_run)

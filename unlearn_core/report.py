@@ -23,7 +23,7 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +37,11 @@ from unlearn_core.analysis import attribute
 from unlearn_core.data import ForgetSpec, ImageDataset, Splits
 from unlearn_core.device import device_label, environment_versions
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
-from unlearn_core.labels import run_labels, scenario_label, variant_label
+from unlearn_core.labels import variant_label
 from unlearn_core.metrics import metric_info
 from unlearn_core.metrics.weights import layer_relative_change
-from unlearn_core.models.architectures import build_model
 from unlearn_core.resources import assets_dir
+from unlearn_core.results import RunRecord, Scenario
 from unlearn_core.viz import compare, inside
 from unlearn_core.viz import model as vm
 from unlearn_core.viz import privacy as vp
@@ -61,65 +61,15 @@ def esc(value: object) -> str:
 
 # ---- collecting the runs ---------------------------------------------------------------------------------
 @dataclass
-class Scenario:
-    """Stored runs sharing one base model and one forget set."""
-
-    experiment_key: str
-    experiment: dict
-    forget: dict
-    forget_summary: dict
-    original: dict
-    retrain: dict
-    records: list[dict] = field(default_factory=list)  # finished runs, in the order asked for
-    problems: list[dict] = field(default_factory=list)  # failed / cancelled runs of this scenario
-
-    @property
-    def forgotten_classes(self) -> tuple[int, ...]:
-        return tuple(ForgetSpec.from_dict(self.forget).classes)
-
-    @property
-    def title(self) -> str:
-        return scenario_label(self.experiment, self.forget, self.experiment_key)
-
-    def entries(self) -> list[dict]:
-        """The Compare page's entries: original, retrain, then each run, oldest first, named as on Compare
-        (variants by what differs, `semu (tau=0.99)`)."""
-        out = [{"label": "original", "method": "original", "metrics": self.original},
-               {"label": "retrain", "method": "retrain", "metrics": self.retrain}]
-        records = sorted((r for r in self.records if r["method"] != "retrain"),  # retrain is the reference row
-                         key=lambda r: (r.get("created") or 0, r["run_id"]))
-        labels = run_labels(records)
-        for rec in records:
-            out.append({"label": labels[rec["run_id"]], "method": rec["method"], "metrics": rec["metrics"],
-                        "run_id": rec["run_id"], "record": rec})
-        return out
-
-
-@dataclass
 class Collected:
-    scenarios: list[Scenario]
-    orphans: list[dict]  # runs with no stored configuration (interrupted, still running)
+    scenarios: list[Scenario]  # the runs grouped by scenario (unlearn_core.results), in the order asked for
+    orphans: list[RunRecord]  # runs with no stored configuration (interrupted, still running)
 
 
 def collect(lab: Lab, run_ids: list[str]) -> Collected:
     if not run_ids:
         raise UserInputError("choose at least one run for the report")
-    scenarios: dict[str, Scenario] = {}
-    orphans = []
-    for run_id in dict.fromkeys(run_ids):
-        record = lab.store.get_run(run_id)
-        if "experiment" not in record or "original" not in record:
-            orphans.append(record)
-            continue
-        key = f"{record['experiment_key']}|{json.dumps(record['forget'], sort_keys=True)}"
-        if key not in scenarios:
-            scenarios[key] = Scenario(record["experiment_key"], record["experiment"], record["forget"],
-                                      record.get("forget_summary", {}), record["original"], record["retrain"])
-        if record["status"] == "ok" and record.get("metrics"):
-            scenarios[key].records.append(record)
-        else:
-            scenarios[key].problems.append(record)
-    return Collected(list(scenarios.values()), orphans)
+    return Collected(*lab.scenarios(run_ids))
 
 
 # ---- small HTML pieces -----------------------------------------------------------------------------------
@@ -246,25 +196,23 @@ class Loaded:
 
 
 def load(lab: Lab, scenario: Scenario) -> Loaded:
-    spec = ExperimentSpec.from_dict(scenario.experiment)
-    forget = ForgetSpec.from_dict(scenario.forget)
+    spec = ExperimentSpec.from_dict(dict(scenario.experiment))
+    forget = scenario.forget_spec()
     base = lab.base_for_record({"experiment_key": scenario.experiment_key, "experiment": scenario.experiment})
     dataset = lab.dataset(spec)
     models = {}
     for entry in scenario.entries():
-        state = lab.store.load_run_state(entry["run_id"]) if entry.get("run_id") else None
-        if state is not None:
-            model = build_model(spec.arch, dataset.input_shape, dataset.num_classes)
-            model.load_state_dict(state)
-            models[entry["label"]] = model.to(lab.device).eval()
+        model = lab.run_model(entry["run_id"]) if entry.get("run_id") else None
+        if model is not None:
+            models[entry["label"]] = model
     return Loaded(dataset, Splits.build(dataset, forget, lab.device), base, lab.retrain_oracle(base, forget), models)
 
 
 def experiment_section(scenario: Scenario, loaded: Loaded) -> str:
-    spec = ExperimentSpec.from_dict(scenario.experiment).resolved()
+    spec = ExperimentSpec.from_dict(dict(scenario.experiment)).resolved()
     recipe = spec.recipe
     meta = loaded.base.meta
-    first = scenario.records[0] if scenario.records else (scenario.problems[0] if scenario.problems else {})
+    first = scenario.records[0] if scenario.records else (scenario.problems[0] if scenario.problems else None)
     training = f"{recipe.epochs} epochs, {recipe.optimizer} (lr {recipe.lr:g}), batch {recipe.batch_size}, " \
                f"{recipe.schedule} schedule"
     if recipe.mnemonic_t_mix > 0:
@@ -281,11 +229,11 @@ def experiment_section(scenario: Scenario, loaded: Loaded) -> str:
                   f"{percent(meta.get('test_acc'))}, training accuracy {percent(meta.get('train_acc'))}"),
         ("Training recipe", training),
         ("Seeds", f"training, forget-set sampling and methods: {spec.seed}" + (
-            f"; run seeds {', '.join(sorted({str(r.get('seed')) for r in scenario.records}))}"
+            f"; run seeds {', '.join(sorted({str(r.seed) for r in scenario.records}))}"
             if scenario.records else "")),
         ("Retrain oracle", f"same recipe on the retain set; test accuracy {percent(scenario.retrain.get('test_acc'))}"
                            f", trained in {scenario.retrain.get('seconds') or 0:.1f} s"),
-        ("Device", first.get("device", "?")),
+        ("Device", first.device if first is not None and first.device else "?"),
         ("Model key", scenario.experiment_key),
     ]
     return f"<h3>Experiment</h3>{facts_table(rows)}"
@@ -326,8 +274,8 @@ def verdict_section(scenario: Scenario, entries: list[dict]) -> str:
                      + (f"<span class='badge neutral'>{esc(utility)}</span>" if utility else "")
                      + f"<div class='verdict-text'>{esc(verdict.get('text', ''))}</div></li>")
     for record in scenario.problems:
-        items.append(f"<li><span class='method'>{esc(record['method'])}</span><span class='badge bad'>"
-                     f"{esc(record['status'])}</span><div class='verdict-text'>{esc(record.get('error') or '')}"
+        items.append(f"<li><span class='method'>{esc(record.method)}</span><span class='badge bad'>"
+                     f"{esc(record.status)}</span><div class='verdict-text'>{esc(record.error or '')}"
                      "</div></li>")
     return ("<h3>Verdicts</h3><p class='caption'>One sentence per run against the retrain oracle (the model trained "
             "without the forget set): did it forget, can attacks tell it from retrain, what did it cost. Thresholds "
@@ -407,8 +355,8 @@ def internals_section(lab: Lab, scenario: Scenario, loaded: Loaded, entries: lis
     for entry in entries:
         if not entry.get("run_id"):
             continue
-        views = diagnostics_figures(entry["label"], lab.store.load_run_diagnostics(entry["run_id"]),
-                                    loaded.dataset.class_names, figures, scenario.forgotten_classes)
+        views = diagnostics_figures(entry["label"], lab.run_diagnostics(entry["run_id"]),
+                                    loaded.dataset.class_names, figures, scenario.forget_spec().classes)
         if views:
             parts.append(f"<h4>{esc(entry['label'])}</h4>" + "".join(views))
     return "".join(parts)
@@ -436,9 +384,9 @@ def attribution_section(loaded: Loaded, figures: Figures) -> str:
              "blue against. After class forgetting the evidence should fade, as in retrain." + note))
 
 
-def cards_section(entries: list[dict], problems: list[dict]) -> str:
+def cards_section(entries: list[dict], problems: list[RunRecord]) -> str:
     methods = list(dict.fromkeys([e["method"] for e in entries if e["method"] != "original"]
-                                 + [p["method"] for p in problems]))
+                                 + [p.method for p in problems]))
     return "<h3>The methods</h3><div class='cards'>" + "".join(method_card(m) for m in methods) + "</div>"
 
 
@@ -447,9 +395,9 @@ def reproduce_section(scenario: Scenario) -> str:
 
     items = []
     for record in [*scenario.records, *scenario.problems]:
-        config = json.dumps(run_config(record), indent=2, sort_keys=True)
-        items.append(f"<details><summary>{esc(record['method'])} · run {esc(record['run_id'])} · seed "
-                     f"{esc(record.get('seed'))} · {esc(record.get('device', ''))}</summary><pre>{esc(config)}</pre>"
+        config = json.dumps(run_config(record.to_dict()), indent=2, sort_keys=True)
+        items.append(f"<details><summary>{esc(record.method)} · run {esc(record.run_id)} · seed "
+                     f"{esc(record.seed)} · {esc(record.device)}</summary><pre>{esc(config)}</pre>"
                      "</details>")
     return ("<h3>Reproduce</h3><p class='caption'>Save a configuration as <code>run.json</code> and run <code>unlearn "
             "run --config run.json --device cpu</code>: on the same device it gives the same metrics (all but the "
@@ -464,7 +412,7 @@ def scenario_html(lab: Lab, scenario: Scenario, number: int, figures: Figures) -
              verdict_section(scenario, entries), metrics_section(entries, f"m{number}")]
     if scenario.records:
         parts += [comparison_figures(entries, scenario.retrain, loaded.dataset.class_names, figures,
-                                     scenario.forgotten_classes),
+                                     scenario.forget_spec().classes),
                   privacy_section(entries), attribution_section(loaded, figures)]
     parts.append(cards_section(entries, scenario.problems))
     if scenario.records:
@@ -477,7 +425,7 @@ def highlights(scenarios: list[Scenario]) -> str:
     """The first thing a reader sees: per scenario, the run closest to retrain and how many forgot."""
     items = []
     for s in scenarios:
-        ok = [r for r in s.records if r["method"] != "retrain"]
+        ok = [r.raw for r in s.records if r.method != "retrain"]
         if not ok:
             items.append(f"<li><b>{esc(s.title)}</b>: no finished unlearning run.</li>")
             continue
@@ -505,7 +453,7 @@ def report_html(lab: Lab, run_ids: list[str]) -> str:
     figures = Figures()
     body = [scenario_html(lab, s, i + 1, figures) for i, s in enumerate(collected.scenarios)]
     if collected.orphans:
-        rows = "".join(f"<li><b>{esc(r['run_id'])}</b> ({esc(r['status'])}): {esc(r.get('error') or '')}</li>"
+        rows = "".join(f"<li><b>{esc(r.run_id)}</b> ({esc(r.status)}): {esc(r.error or '')}</li>"
                        for r in collected.orphans)
         body.append(f"<section><h2>Runs without results</h2><ul>{rows}</ul></section>")
     versions = environment_versions()
@@ -540,11 +488,11 @@ def metrics_frame(lab: Lab, run_ids: list[str]) -> pd.DataFrame:
     collected = collect(lab, run_ids)
     rows = []
     for number, s in enumerate(collected.scenarios, start=1):
-        names = lab.dataset(ExperimentSpec.from_dict(s.experiment)).class_names
-        entries = s.entries() + [{"label": variant_label(p["method"], p.get("params")), "method": p["method"],
-                                  "metrics": None, "record": p} for p in s.problems]
+        names = lab.dataset(ExperimentSpec.from_dict(dict(s.experiment))).class_names
+        entries = s.entries() + [{"label": variant_label(p.method, p.params), "method": p.method, "metrics": None,
+                                  "record": p} for p in s.problems]
         for entry in entries:
-            record = entry.get("record") or {}
+            record = entry["record"].to_dict() if entry.get("record") else {}
             metrics = entry["metrics"] or {}
             verdict = metrics.get("verdict") or {}
             row = {"scenario": number, "scenario_title": s.title, "label": entry["label"], "method": entry["method"],
@@ -560,7 +508,7 @@ def metrics_frame(lab: Lab, run_ids: list[str]) -> pd.DataFrame:
                         "params": json.dumps(record.get("params"), sort_keys=True) if record else None})
             rows.append(row)
     for r in collected.orphans:
-        rows.append({"label": r["run_id"], "run_id": r["run_id"], "status": r["status"], "error": r.get("error")})
+        rows.append({"label": r.run_id, "run_id": r.run_id, "status": r.status, "error": r.error})
     return pd.DataFrame(rows)
 
 
@@ -579,8 +527,9 @@ def report_json(lab: Lab, run_ids: list[str]) -> str:
         "metric_titles": {k: metric_info(k).title for k in EXPORT_KEYS if k != "mia_loss_accuracy"},
         "scenarios": [{"title": s.title, "experiment_key": s.experiment_key, "experiment": s.experiment,
                        "forget": s.forget, "forget_summary": s.forget_summary, "original": s.original,
-                       "retrain": s.retrain, "runs": [*s.records, *s.problems]} for s in collected.scenarios],
-        "runs_without_results": collected.orphans,
+                       "retrain": s.retrain, "runs": [r.to_dict() for r in (*s.records, *s.problems)]}
+                      for s in collected.scenarios],
+        "runs_without_results": [r.to_dict() for r in collected.orphans],
     }
     return json.dumps(payload, indent=1, sort_keys=True, allow_nan=False, default=str)
 

@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS runs (
     seconds REAL, summary_json TEXT, error TEXT, pid INTEGER
 );
 CREATE TABLE IF NOT EXISTS evals (key TEXT PRIMARY KEY, metrics_json TEXT, created REAL);
+CREATE TABLE IF NOT EXISTS sweeps (
+    key TEXT PRIMARY KEY, title TEXT, status TEXT, spec_json TEXT, meta_json TEXT, created REAL, updated REAL
+);
 """
 
 RUN_STATUSES = ("running", "ok", "failed", "cancelled", "interrupted")
@@ -311,6 +314,40 @@ class Store:
     def load_run_state(self, run_id: str) -> dict[str, torch.Tensor] | None:
         path = self.run_dir(run_id) / "model.safetensors"
         return load_file(str(path)) if path.is_file() else None
+
+    def run_row(self, run_id: str) -> dict | None:
+        """The index row of one run (status, pid, error, ...), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def run_statuses(self, run_ids: list[str]) -> dict[str, str]:
+        """{run id: status} of those of `run_ids` that are in the index (one query per 500 ids)."""
+        out: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(run_ids), 500):
+                chunk = run_ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(f"SELECT id, status FROM runs WHERE id IN ({marks})", chunk):
+                    out[row["id"]] = row["status"]
+        return out
+
+    # ---- sweeps (studies/sweep.py): the spec is stored with its cells' runs ---------------------------------
+    def save_sweep(self, key: str, spec: dict, status: str, meta: dict) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO sweeps VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET status=excluded.status, "
+                "meta_json=excluded.meta_json, updated=excluded.updated",
+                (key, spec.get("title", ""), status, json.dumps(spec), json.dumps(meta, default=str), now, now),
+            )
+
+    def list_sweeps(self) -> list[dict]:
+        """Stored sweeps, most recently updated first: key, title, status, spec, meta, created, updated."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM sweeps ORDER BY updated DESC").fetchall()
+        return [{**dict(r), "spec": json.loads(r["spec_json"]), "meta": json.loads(r["meta_json"] or "{}")}
+                for r in rows]
 
     def delete_run(self, run_id: str) -> None:
         with self._tx() as db:

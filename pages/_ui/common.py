@@ -3,12 +3,10 @@ and loading of stored runs grouped by scenario."""
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -21,8 +19,7 @@ from unlearn_core.data import ForgetSpec, ImageDataset
 from unlearn_core.device import device_label
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.jobs import JobFailed, JobRunner, error_message
-from unlearn_core.labels import run_labels, scenario_label
-from unlearn_core.models.architectures import build_model
+from unlearn_core.results import IndexGroup, RunRecord, group_index_rows, group_records, scenario_key
 from unlearn_core.store import Store, workspace_root
 from unlearn_core.viz.style import how_to_read
 
@@ -46,6 +43,11 @@ def lab() -> Lab:
 def runner() -> JobRunner:
     """One job runner per process: every session queues on the same device worker."""
     return JobRunner()
+
+
+def workspace() -> str:
+    """The workspace folder of this process's Lab (part of every cache key, so workspaces never mix)."""
+    return str(lab().store.root)
 
 
 def device_name() -> str:
@@ -88,7 +90,7 @@ def base_key(spec: ExperimentSpec) -> str:
 
 
 def base_is_trained(spec: ExperimentSpec) -> bool:
-    return lab().store.has_model(base_key(spec))
+    return lab().has_model(base_key(spec))
 
 
 def experiment_label(spec: ExperimentSpec) -> str:
@@ -169,47 +171,21 @@ def job_panel(recent: int = 4) -> None:
         st.rerun(scope="app")
 
 
-# ---- stored runs -----------------------------------------------------------------------------------------
-@dataclass
-class Group:
-    """All stored runs of one scenario: one base model and one forget set."""
-
-    key: str
-    experiment_key: str
-    forget: ForgetSpec
-    dataset: str
-    arch: str
-    runs: list[dict] = field(default_factory=list)  # index rows from Store.list_runs, newest first
-
-    @property
-    def label(self) -> str:
-        ok = sum(r["status"] == "ok" for r in self.runs)
-        when = time.strftime("%H:%M", time.localtime(self.runs[0]["created"])) if self.runs else ""
-        experiment = (run_record(self.runs[0]).get("experiment") if self.runs else None) or {
-            "dataset": self.dataset, "arch": self.arch}
-        return (f"{scenario_label(experiment, self.forget, self.experiment_key)} — {ok} finished run"
-                f"{'s' if ok != 1 else ''} (latest {when})")
-
-
-def _group_key(experiment_key: str | None, forget: dict) -> str:
-    return f"{experiment_key}|{json.dumps(forget, sort_keys=True)}"
+# ---- stored runs (the read model is unlearn_core.results; these add the dashboard's caching) ------------
+Group = IndexGroup  # all stored runs of one scenario, as index rows (newest first)
 
 
 def scenario_groups() -> list[Group]:
     """Stored runs grouped by (base model, forget set), most recently active first."""
-    groups: dict[str, Group] = {}
-    for row in lab().store.list_runs():
-        key = _group_key(row["experiment_key"], row["forget"])
-        if key not in groups:
-            groups[key] = Group(key, row["experiment_key"], ForgetSpec.from_dict(row["forget"]), row["dataset"],
-                                row["arch"])
-        groups[key].runs.append(row)
-    return list(groups.values())
+    groups = group_index_rows(lab().runs())
+    for group in groups:  # the experiment (dataset options, seed) names the scenario; index rows lack it
+        group.experiment = run_record(group.runs[-1]["id"], group.runs[-1]["status"]).experiment or None
+    return groups
 
 
 def current_group_key(model_key: str | None = None) -> str:
     """The group of the active (or given stored) model and forget set (what the user just queued)."""
-    return _group_key(model_key or base_key(experiment_spec()), forget_spec().to_dict())
+    return scenario_key(model_key or base_key(experiment_spec()), forget_spec().to_dict())
 
 
 def group_selector(label: str = "Scenario") -> Group | None:
@@ -228,79 +204,64 @@ def group_selector(label: str = "Scenario") -> Group | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
-def _record(root: str, run_id: str, status: str) -> dict:
+def _record(root: str, run_id: str, status: str) -> RunRecord:
     # `status` is part of the cache key: a run read while running is read again once it has finished
-    return _store_for(root).get_run(run_id)
+    return _lab_for(root).run_record(run_id)
 
 
-def _store_for(root: str) -> Store:
-    return lab().store if str(lab().store.root) == root else Store(root)
-
-
-def run_record(row: dict) -> dict:
-    """The full stored record of an index row (cached once the run has finished)."""
-    return _record(str(lab().store.root), row["id"], row["status"])
+def run_record(run_id: str, status: str = "ok") -> RunRecord:
+    """The typed stored record of a run (cached once the run has finished; pass the index row's status)."""
+    return _record(workspace(), run_id, status)
 
 
 @dataclass
 class GroupView:
-    entries: list[dict]  # original, retrain, then every finished run (labels unique)
+    entries: list[dict]  # original, retrain, then every finished run (labels unique): Scenario.entries()
     problems: list[dict]  # failed / cancelled / interrupted runs with their reason
     running: list[dict]
-    reference: dict | None  # the newest finished record (holds original, retrain, forget summary)
+    reference: RunRecord | None  # the newest finished record (holds original, retrain, forget summary)
 
 
 def group_view(group: Group) -> GroupView:
     ok_rows = [r for r in reversed(group.runs) if r["status"] == "ok"]  # oldest first
-    records = [(r, run_record(r)) for r in ok_rows]
-    records = [(r, rec) for r, rec in records if rec.get("metrics")]
-    reference = records[-1][1] if records else None
-    entries: list[dict] = []
-    if reference:
-        entries.append({"label": "original", "method": "original", "metrics": reference["original"]})
-        entries.append({"label": "retrain", "method": "retrain", "metrics": reference["retrain"]})
-    records = [(r, rec) for r, rec in records if rec["method"] != "retrain"]  # retrain is the reference row
-    labels = run_labels(rec for _, rec in records)
-    for row, rec in records:
-        label = labels[rec["run_id"]]
-        entries.append({"label": label, "method": rec["method"], "metrics": rec["metrics"], "run_id": row["id"],
-                        "params": rec.get("params", {}), "notes": rec.get("notes", []), "title": rec.get("title")})
-    problems = [{"method": r["method"], "status": r["status"], "reason": r.get("error") or "no reason recorded",
-                 "run_id": r["id"]} for r in group.runs if r["status"] in ("failed", "cancelled", "interrupted")]
-    running = [r for r in group.runs if r["status"] == "running"]
-    return GroupView(entries, problems, running, reference)
+    scenarios, _ = group_records(run_record(r["id"], r["status"]) for r in ok_rows)
+    scenario = scenarios[0] if scenarios and scenarios[0].records else None
+    if scenario is None:
+        return GroupView([], group.problems(), group.running, None)
+    return GroupView(scenario.entries(), group.problems(), group.running, scenario.reference)
 
 
 # ---- models ----------------------------------------------------------------------------------------------
-def base_for(record: dict) -> BaseModel:
+def base_for(record: RunRecord) -> BaseModel:
     return lab().base_for_record(record)
 
 
-def retrain_for(record: dict) -> BaseModel:
-    return lab().retrain_oracle(base_for(record), ForgetSpec.from_dict(record["forget"]))
+def retrain_for(record: RunRecord) -> BaseModel:
+    return lab().oracle_for_record(record)
 
 
-def dataset_for(record: dict) -> ImageDataset:
-    return lab().dataset(ExperimentSpec.from_dict(record["experiment"]))
+def dataset_for(record: RunRecord) -> ImageDataset:
+    return lab().dataset_for_record(record)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _run_model(root: str, run_id: str) -> nn.Module | None:
-    store = _store_for(root)
-    record = store.get_run(run_id)
-    state = store.load_run_state(run_id)
-    if state is None:
-        return None
-    spec = ExperimentSpec.from_dict(record["experiment"])
-    dataset = lab().dataset(spec)
-    model = build_model(spec.arch, dataset.input_shape, dataset.num_classes)
-    model.load_state_dict(state)
-    return model.to(lab().device).eval()
+    return _lab_for(root).run_model(run_id)
 
 
 def run_model(run_id: str) -> nn.Module | None:
     """The unlearned model of a stored run (None if its weights were not stored)."""
-    return _run_model(str(lab().store.root), run_id)
+    return _run_model(workspace(), run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _diagnostics(root: str, run_id: str) -> dict:
+    return _lab_for(root).run_diagnostics(run_id)
+
+
+def run_diagnostics(run_id: str) -> dict:
+    """What a stored run's method recorded (cached: a finished run's diagnostics never change)."""
+    return _diagnostics(workspace(), run_id)
 
 
 @torch.inference_mode()

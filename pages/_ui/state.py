@@ -15,6 +15,10 @@ DEMO_SKIPPED = "demo_skipped"  # [{"method", "reason"}] of the last demo
 IMPORTED_KEY = "imported_model_key"  # store key of the checkpoint imported in this session
 LASSO_IDS = "lasso_ids"  # training indices in the current lasso selection
 GROUP = "compare_group"  # scenario shown on Compare / Inside / Predictions (shared so pages agree)
+ULIRA_JOBS = "privacy_ulira_jobs"  # Forget quality: {run_id or "original:<run_id>": job id}
+SEED_JOBS = "privacy_seed_jobs"  # Forget quality: {scenario key: job id}
+REPORT_RUNS = "report_runs"  # Report: run ids chosen for the report
+REPORT_JOB = "report_job"  # Report: id of this session's latest report-building job
 
 # ---- widget keys (stable, so a rerun keeps what the user typed) -----------------------------------------
 W_DEMO = "home_run_demo"
@@ -32,9 +36,16 @@ W_QUEUE = "unlearn_queue"
 W_TARGET_MODEL = "unlearn_target_model"
 W_INSIDE_RUNS = "inside_runs"
 W_OPEN_RUN = "compare_open_run"
-W_PRIVACY_RUN = "privacy_run"  # the run shown on Forget quality (Compare's click-through sets it)
 W_PRED_FORGET, W_PRED_RETAIN, W_ATTR_METHOD, W_ATTR_MODEL = (
     "pred_forget_images", "pred_retain_images", "pred_attribution", "pred_attribution_model")
+W_PRIVACY_RUN, W_PRIVACY_STAT, W_PRIVACY_THRESHOLD = "privacy_run", "privacy_statistic", "privacy_threshold"
+W_EMBED, W_EMBED_GO = "privacy_embedding", "privacy_embedding_go"
+W_RELEARN_LR, W_RELEARN_STEPS, W_RELEARN_GO = "privacy_relearn_lr", "privacy_relearn_steps", "privacy_relearn_go"
+W_ULIRA_K, W_ULIRA_EPOCHS, W_ULIRA_TARGET, W_ULIRA_GO = (
+    "privacy_ulira_pairs", "privacy_ulira_epochs", "privacy_ulira_target", "privacy_ulira_go")
+W_SEED_METHODS, W_SEED_COUNT, W_SEED_GO = "privacy_seed_methods", "privacy_seed_count", "privacy_seed_go"
+W_REPORT_BUILD, W_REPORT_CONFIG_RUN = "report_build", "report_config_run"
+W_PRESET_NAME, W_PRESET_TITLE, W_PRESET_SAVE = "report_preset_name", "report_preset_title", "report_preset_save"
 
 
 def method_checkbox(name: str) -> str:
@@ -59,3 +70,7 @@ def cancel_button(job_id: str) -> str:
 
 def whatif_slider(method: str) -> str:
     return f"whatif_{method}"
+
+
+def preset_dataset(name: str) -> str:
+    return f"report_preset_dataset_{name}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 
@@ -16,6 +15,7 @@ from unlearn_core.methods import (
     MethodNotApplicable,
     UnlearnCancelled,
     UnlearnContext,
+    execute_method,
     get_method,
     list_methods,
 )
@@ -79,10 +79,8 @@ def _applicable_splits(impl, base, dataset):
 
 
 def _unlearn(impl, base, splits, seed=0, stop=None, progress=None):
-    model = copy.deepcopy(base.model)
     ctx = UnlearnContext(torch.device("cpu"), seed, progress or (lambda f, m: None), stop or threading.Event())
-    torch.manual_seed(seed)
-    return impl.unlearn(model, splits, base.artifacts, impl.Config(), ctx)
+    return execute_method(impl, base.model, splits, base.artifacts, impl.Config(), ctx).result
 
 
 @pytest.mark.parametrize("name", ALL)

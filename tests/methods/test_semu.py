@@ -130,7 +130,10 @@ def test_forgets_class_3_with_defaults(digits_base, splits3):
     assert accuracy(edited, *splits3.test_retain()) >= accuracy(digits_base.model, *splits3.test_retain()) - 0.10
     history = result.diagnostics["history"]
     assert [h["epoch"] for h in history] == list(range(1, 21)) and result.diagnostics["early_exit_epoch"] is None
-    assert set(history[0]) == {"epoch", "forget_acc", "retain_acc", "loss"}
+    # accuracies at 5 evenly spaced epochs only, so the history costs little next to the training itself
+    assert set(history[0]) == {"epoch", "loss", "lr"}
+    assert [h["epoch"] for h in history if "retain_acc" in h] == [4, 8, 12, 16, 20]
+    assert set(history[-1]) == {"epoch", "forget_acc", "retain_acc", "loss", "lr"}
 
 
 def test_same_seed_same_weights(digits_base, splits3):

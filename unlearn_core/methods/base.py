@@ -15,11 +15,15 @@ A new method is one new file in this package:
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import threading
+import time
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -29,6 +33,7 @@ from torch import nn
 from unlearn_core import UserInputError
 from unlearn_core.data import Splits
 from unlearn_core.models.training import TrainRecipe, UpdateLog
+from unlearn_core.progress import Progress, quiet
 from unlearn_core.registry import Registry
 
 SCENARIOS = ("class", "random", "images", "mixed")
@@ -61,6 +66,25 @@ class ParamSpec:
     help: str
     choices: tuple | None
     log: bool
+    paper: str = ""  # the paper's or official code's default, with its source when it is not obvious
+    why: str = ""  # why our default differs from `paper` (empty when they agree)
+
+    @property
+    def help_text(self) -> str:
+        """The help with our default beside the paper's or official code's, and why ours differs."""
+        origin = f"ours {format_default(self.default)}; paper/official: {self.paper or 'not stated'}"
+        if self.why:
+            origin += f" ({self.why})"
+        return f"{self.help} [{origin}]" if self.help else f"[{origin}]"
+
+
+def format_default(value: Any) -> str:
+    """A default as the help text and `unlearn methods` print it: on/off for booleans, 'empty' for ''."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value == "":
+        return "empty"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def param(
@@ -71,9 +95,16 @@ def param(
     help: str = "",  # noqa: A002
     choices: tuple | None = None,
     log: bool = False,
+    paper: str = "",
+    why: str = "",
 ) -> Any:
-    """A typed config field with UI/CLI metadata and a validated range."""
-    return field(default=default, metadata={"min": min, "max": max, "help": help, "choices": choices, "log": log})
+    """A typed config field with UI/CLI metadata and a validated range.
+
+    `paper` is the paper's or official code's default (text, so it can name its source, e.g. "0.013 (README 10%
+    example)", or say "none (our extension)"); `why` says why our default differs from it.
+    """
+    return field(default=default, metadata={"min": min, "max": max, "help": help, "choices": choices, "log": log,
+                                            "paper": paper, "why": why})
 
 
 @dataclass(frozen=True)
@@ -88,7 +119,8 @@ class MethodConfig:
             meta = f.metadata
             default = f.default if f.default is not MISSING else None
             out.append(ParamSpec(f.name, hints[f.name], default, meta.get("min"), meta.get("max"),
-                                 meta.get("help", ""), meta.get("choices"), meta.get("log", False)))
+                                 meta.get("help", ""), meta.get("choices"), meta.get("log", False),
+                                 meta.get("paper", ""), meta.get("why", "")))
         return out
 
     def validate(self) -> None:
@@ -180,18 +212,26 @@ class MethodDiverged(RuntimeError):
     """The method produced non-finite weights or an exploding loss."""
 
 
-def _no_progress(fraction: float, message: str) -> None:
-    return None
+@dataclass(frozen=True)
+class OracleModel:
+    """The retrain oracle the Lab has already trained for this (base model, forget set), handed to methods that
+    can reuse it instead of training again (the retrain method). `seconds` is its recorded training time."""
+
+    model: nn.Module
+    seconds: float
+    history: list[dict] = field(default_factory=list)
 
 
 @dataclass
 class UnlearnContext:
-    """Device, seed, progress callback and cancel event handed to every method."""
+    """Device, seed, progress callback and cancel event handed to every method; `oracle` is the cached retrain
+    oracle when the caller has one (Lab.run), None elsewhere (benchmarks time a real retraining)."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     seed: int = 0
-    progress: Callable[[float, str], None] = _no_progress
+    progress: Progress = quiet
     stop_event: threading.Event = field(default_factory=threading.Event)
+    oracle: OracleModel | None = None
 
     def report(self, fraction: float, message: str = "") -> None:
         self.check_cancelled()
@@ -208,9 +248,14 @@ class UnlearnContext:
 
 @dataclass
 class UnlearnResult:
+    """What a method returns: the edited model, its diagnostics (tensors and JSON values, stored with the run
+    and drawn by its panels) and notes for the run record. `seconds` is set only by a method that reuses work
+    done earlier (the cached oracle) and reports that work's recorded time instead of the measured call."""
+
     model: nn.Module
     diagnostics: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    seconds: float | None = None
 
 
 class UnlearningMethod(ABC):
@@ -233,6 +278,41 @@ class UnlearningMethod(ABC):
         ctx: UnlearnContext,
     ) -> UnlearnResult:
         """Edits `model` (a private copy) so that it forgets the forget set."""
+
+
+@dataclass
+class Execution:
+    """One method call: its result and how long it took (the method's own `seconds` when it reports one)."""
+
+    result: UnlearnResult
+    seconds: float
+
+
+def execute_method(
+    impl: UnlearningMethod,
+    model: nn.Module,
+    splits: Splits,
+    artifacts: TrainingArtifacts,
+    cfg: MethodConfig,
+    ctx: UnlearnContext,
+    timer: AbstractContextManager | None = None,
+) -> Execution:
+    """Calls `impl` the one way every caller does (Lab.run, the benchmarks, U-LiRA shadows, the contract tests).
+
+    The method gets a private copy of `model` on `ctx.device` (the caller's model is never edited), the global
+    torch seed is set to `ctx.seed` first, and the call alone is timed.
+
+    Args:
+        timer: an optional context manager entered around the call only (the benchmarks' memory and CPU-time
+            measurement); the wall time is measured in any case.
+    """
+    working = copy.deepcopy(model).to(ctx.device)
+    torch.manual_seed(ctx.seed)
+    with timer or contextlib.nullcontext():
+        start = time.perf_counter()
+        result = impl.unlearn(working, splits, artifacts, cfg, ctx)
+        seconds = time.perf_counter() - start
+    return Execution(result, seconds if result.seconds is None else float(result.seconds))
 
 
 def scenario_refusal(name: str, info: MethodInfo, scenario: str) -> str:

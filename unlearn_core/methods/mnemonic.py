@@ -5,11 +5,17 @@ forget whole classes, the diagonal Fisher information is computed from the C cod
 per code, vectorised with `torch.func`), and every parameter is moved in proportion to how much more it matters
 to the forgotten classes than to the kept ones:
 
-    F_f = mean over forgotten classes of g_c^2 + 1e-16,  F_r = the same over kept classes
+    F_f = (1e-16 + sum over forgotten classes of g_c^2) / n_forgotten,  F_r = the same over the kept classes
     per tensor: s = exp(log F_f - log F_r)  (NaN log-ratios -> 0, +-inf -> the tensor's max finite log-ratio)
     kappa = min(lambda1, lambda2 / max s),  delta = kappa * s
-    theta + delta and theta - delta are both built; the one scoring higher on the codes,
-    (1 - accuracy on forgotten codes) + accuracy on kept codes, is returned.
+    theta + delta and theta - delta are both built and scored on the codes by
+    (1 - accuracy on forgotten codes) + accuracy on kept codes; theta + delta is returned only when its score is
+    strictly higher, so a tie returns theta - delta.
+
+Both the floor and the tie rule are the official code's (`get_fishers` starts each Fisher at 1e-16, adds the squared
+gradients and divides by the number of codes; `forget` keeps the '+' model only on a strict '>'). The floor matters:
+where every code's gradient is zero (about a quarter of the digits CNN's parameters) the ratio is
+n_kept / n_forgotten (9 for one class of ten), not 1.
 
 No training image, forget or retain, is read. The sign is chosen on codes, not images, so for some classes it
 is the destructive one for real kept-class images (methods.md §10); the notes point this out rather than hide it.
@@ -70,11 +76,13 @@ def fisher_ratio(model: nn.Module, codes: torch.Tensor, forget_classes: tuple[in
     grads = per_code_gradients(model, codes)
     forget = torch.zeros(len(codes), dtype=torch.bool, device=codes.device)
     forget[list(forget_classes)] = True
+    n_forget, n_kept = int(forget.sum()), int((~forget).sum())
     log_ratios = {}
     for name, g in grads.items():
         sq = g.detach() ** 2
-        fisher_f = sq[forget].mean(0) + FISHER_FLOOR
-        fisher_r = sq[~forget].mean(0) + FISHER_FLOOR
+        # the official order: floor first, then divide by the number of codes (see the module docstring)
+        fisher_f = (FISHER_FLOOR + sq[forget].sum(0)) / n_forget
+        fisher_r = (FISHER_FLOOR + sq[~forget].sum(0)) / n_kept
         log_ratios[name] = _clean_log_ratio(torch.log(fisher_f) - torch.log(fisher_r))
     return log_ratios
 
@@ -112,6 +120,11 @@ def perturb(model: nn.Module, log_ratios: dict[str, torch.Tensor], lambda1: floa
     return edited.eval()
 
 
+def choose_sign(scores: dict[str, dict]) -> str:
+    """The official rule: '+' only when its code score is strictly higher, so a tie picks '-'."""
+    return "+" if scores["+"]["score"] > scores["-"]["score"] else "-"
+
+
 @torch.no_grad()
 def code_scores(model: nn.Module, codes: torch.Tensor, forget_classes: tuple[int, ...] | list[int]) -> dict:
     """Accuracy on the forgotten classes' codes and on the kept classes' codes, and the sign-choice score."""
@@ -138,18 +151,20 @@ class MnemonicCode(UnlearningMethod):
         scenario_note="the model was trained with one code per class, so the Fisher information from the codes "
                       "describes classes, not individual images",
         one_shot=True,
-        inferred="Tie between the two signs: '+' is kept (the official code's tie rule was not verified).",
     )
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
         lambda1: float = param(2e-3, min=1e-8, max=1.0, log=True,
-                               help="upper bound on kappa, the scale of delta; calibrated for the digits CNN "
-                                    "(the paper's MNIST value 1e-3 leaves 5.6% of class 3 recognised)")
+                               help="upper bound on kappa, the scale of delta", paper="1e-3 (MNIST config)",
+                               why="calibrated for the digits CNN: 1e-3 leaves 2.5% of class 3's test images "
+                                   "recognised")
         lambda2: float = param(10.0, min=1e-4, max=1e5, log=True,
-                               help="cap on the largest single move in a tensor (kappa <= lambda2 / max s)")
+                               help="cap on the largest single move in a tensor (kappa <= lambda2 / max s)",
+                               paper="10 (MNIST config)")
         sign: str = param("auto", choices=("auto", "+", "-"),
-                          help="auto: the paper's choice by code accuracy; +/-: override (an extension)")
+                          help="auto: the paper's choice by code accuracy (ties: '-'); +/-: override",
+                          paper="auto (no override in the official code)")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:
@@ -162,7 +177,7 @@ class MnemonicCode(UnlearningMethod):
         deltas, kappas = perturbation(log_ratios, cfg.lambda1, cfg.lambda2)
         candidates = {sign: perturb(model, log_ratios, cfg.lambda1, cfg.lambda2, sign) for sign in ("+", "-")}
         scores = {sign: code_scores(m, codes, forget_classes) for sign, m in candidates.items()}
-        best = "+" if scores["+"]["score"] >= scores["-"]["score"] else "-"
+        best = choose_sign(scores)
         sign = best if cfg.sign == "auto" else cfg.sign
         notes = [
             f"sign {sign} " + ("chosen by code accuracy" if cfg.sign == "auto" else "forced by the sign option")
@@ -173,7 +188,7 @@ class MnemonicCode(UnlearningMethod):
             "real kept-class images (methods.md §10); compare test accuracy on kept classes with the original",
         ]
         if scores["+"]["score"] == scores["-"]["score"] and cfg.sign == "auto":
-            notes.append("both signs score the same on the codes, so the choice of '+' is arbitrary")
+            notes.append("both signs score the same on the codes; the official rule then takes '-'")
         if cfg.sign != "auto" and sign != best:
             notes.append(f"the paper's rule would have chosen {best}")
         chosen = dict(candidates[sign].named_parameters())

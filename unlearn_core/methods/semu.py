@@ -2,7 +2,10 @@
 
 What happens (methods.md section 2.3, the official code's behaviour):
 1. G_l = sum over forget mini-batches of the gradient of the batch-mean cross-entropy (true labels) for every
-   conv/linear weight; biases and normalisation layers are never touched.
+   conv/linear weight; biases and normalisation layers are never touched. As in the official code the model is in
+   train mode for this pass, so BatchNorm normalises with each batch's statistics (`gradient_mode="eval"` uses the
+   running statistics instead). The pass also moves BatchNorm's running estimates; they are put back afterwards
+   unless `keep_bn_updates` asks to keep them as the official code does.
 2. Optional projection G_l <- G_l - (<G_l, W_l> / ||W_l||^p) W_l, p = 1 as in the official code, 2 for the exact
    orthogonal projection.
 3. SVD per layer (conv: one O x k*k matrix per input channel, batched); rank r from the explained-variance
@@ -10,8 +13,14 @@ What happens (methods.md section 2.3, the official code's behaviour):
 4. W_l(R) = W_l + U_r R V_r^T with U_r, V_r frozen and only the r x r core R trainable (I x r x r for a conv),
    R = 0 at the start so the model is unchanged before training.
 5. Train R with random wrong labels, redrawn every epoch, on the forget set (optionally together with the retain
-   set under true labels); SGD with momentum 0.9 and weight decay 5e-4; BatchNorm stays in eval mode.
+   set under true labels); SGD with momentum 0.9 and weight decay 5e-4; BatchNorm stays in eval mode. The
+   learning rate is multiplied by 0.1 after epochs 91 and 136 (the official MultiStepLR), which only matters in
+   runs that long.
 6. Optional early exit on s = (1 - forget_acc + retain_acc) / 2, then U R V^T is merged into plain weights.
+
+The history is a view, kept cheap so that a run costs what the official code's does: the loss of every epoch, and
+forget / retain accuracy on fixed seeded samples of at most 256 images each at 5 evenly spaced epochs (the last
+included). With early exit on, both accuracies are measured after every epoch, as the rule needs them.
 
 Diagnostics:
     "spectra": {layer: {"kind": "conv" | "linear",
@@ -19,8 +28,11 @@ Diagnostics:
                         "energy": cumulative explained-variance ratio, same shape,
                         "rank": int, "tau": float, "trainable": int (channels * rank^2), "numel": int}},
     "trainable_total": int,
-    "history": [{"epoch": int, "forget_acc": float, "retain_acc": float, "loss": float}],
-    "early_exit_epoch": int | None (the epoch after which training stopped early).
+    "history": [{"epoch": int, "loss": float, "lr": float, and at monitored epochs "forget_acc": float,
+                 "retain_acc": float}],
+    "early_exit_epoch": int | None (the epoch after which training stopped early),
+    "gradient_mode": "train" | "eval", "bn_stats_restored": bool (False only when the model has no BatchNorm
+    or `keep_bn_updates` kept the pass's updates).
 Layer names are the weight tensors' names (e.g. "c1.weight"). `ranks_for_tau` recomputes ranks and trainable
 counts for another tau from these spectra alone (the dashboard's what-if slider).
 """
@@ -54,8 +66,20 @@ from unlearn_core.methods.base import (
     register_method,
 )
 
-# retain images used to monitor retain accuracy each epoch (history and early exit); enough for a stable estimate
-MONITOR_SAMPLES = 1024
+MONITOR_SAMPLES = 256  # forget and retain images for the history's accuracies (fixed seeded samples)
+HISTORY_POINTS = 5  # epochs with accuracies in the history when early exit is off
+LR_MILESTONES = (91, 136)  # the official MultiStepLR (gamma 0.1), stepped once per epoch
+
+
+def monitored_epochs(epochs: int, points: int = HISTORY_POINTS) -> set[int]:
+    """`points` evenly spaced epochs of 1..epochs, the last always among them."""
+    return {round(epochs * k / points) for k in range(1, points + 1)} - {0} | {epochs}
+
+
+def _batchnorm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{name}.{key}": buf.detach().clone()
+            for name, module in model.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)
+            for key, buf in module.named_buffers(recurse=False)}
 
 
 def rank_from_energy(energy: torch.Tensor, tau: float) -> int:
@@ -128,41 +152,62 @@ class SEMU(UnlearningMethod):
         needs_retain=False,
         inferred=(
             "Defaults for the digits CNN (lr, epochs, optimizer choice for the retain variant) are our calibration, "
-            "not the paper's; the paper's per-setting hyper-parameters were not available. Retain accuracy for the "
-            "history and early exit is measured on a fixed seeded subset of at most 1024 retain images. A conv "
-            "channel with an all-zero gradient is treated as fully explained (rank 1)."
+            "not the paper's; the paper's per-setting hyper-parameters were not available. Accuracies for the "
+            "history and early exit are measured on fixed seeded samples of at most 256 forget and 256 retain "
+            "images (the official early exit reads both whole sets). BatchNorm running statistics moved by the "
+            "train-mode gradient pass are restored by default (the official code keeps them). A conv channel with "
+            "an all-zero gradient is treated as fully explained (rank 1)."
         ),
     )
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
         tau: float = param(0.95, min=0.01, max=1.0,
-                           help="explained-variance threshold that sets each layer's rank (paper README: 0.95)")
-        use_projection: bool = param(True, help="project the gradient away from the weights first (paper README: on)")
+                           help="explained-variance threshold that sets each layer's rank",
+                           paper="0.95 (README example; parser: none = full rank)")
+        use_projection: bool = param(True, help="project the gradient away from the weights first",
+                                     paper="on (README example; parser: off)")
         proj_norm_power: int = param(1, choices=(1, 2),
-                                     help="projection divides by ||W||^p: 1 = official code, 2 = exact projection")
-        epochs: int = param(20, min=1, max=200,
-                            help="passes over the training data (calibrated for the digits CNN; paper parser: 10)")
-        lr: float = param(1e-3, min=1e-7, max=1.0, log=True,
-                          help="learning rate of the core (calibrated for the digits CNN; paper parser: 1e-2, "
-                               "README example: 1e-5)")
+                                     help="projection divides by ||W||^p: 1 = official code, 2 = exact projection",
+                                     paper="1")
+        gradient_mode: str = param("train", choices=("train", "eval"),
+                                   help="mode of the forget-gradient pass: train = BatchNorm batch statistics "
+                                        "(official), eval = running statistics", paper="train")
+        keep_bn_updates: bool = param(False, help="keep the running statistics the train-mode gradient pass moved",
+                                      paper="on (the official pass leaves them moved)",
+                                      why="moving them is an edit outside SEMU's subspace, so we undo it")
+        epochs: int = param(20, min=1, max=200, help="passes over the training data", paper="10 (parser)",
+                            why="calibrated for the digits CNN")
+        lr: float = param(1e-3, min=1e-7, max=1.0, log=True, help="learning rate of the core",
+                          paper="1e-2 (parser; README example 1e-5)", why="calibrated for the digits CNN")
         optimizer: str = param("sgd", choices=("sgd", "adam"),
                                help="sgd as in the paper; adam (lr 1e-2, 10 epochs) is our calibration "
-                                    "for the retain-data variant")
-        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum (paper: 0.9)")
-        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="weight decay on the core (paper: 5e-4)")
-        batch_size: int = param(256, min=1, max=4096, help="mini-batch size (paper: 256)")
-        use_retain_data: bool = param(False, help="also train on the retain set with true labels (paper variant)")
-        early_exit: bool = param(False, help="stop when (1 - forget acc + retain acc)/2 stops improving")
-        patience: int = param(2, min=1, max=50, help="early-exit patience in epochs (paper README: 2)")
-        min_delta: float = param(0.01, min=0.0, max=1.0, help="early-exit minimum improvement (paper README: 0.01)")
+                                    "for the retain-data variant", paper="sgd")
+        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum", paper="0.9")
+        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="weight decay on the core", paper="5e-4")
+        batch_size: int = param(256, min=1, max=4096, help="mini-batch size", paper="256")
+        use_retain_data: bool = param(False, help="also train on the retain set with true labels (paper variant)",
+                                      paper="off")
+        early_exit: bool = param(False, help="stop when (1 - forget acc + retain acc)/2 stops improving",
+                                 paper="off (parser; README example: on)")
+        patience: int = param(2, min=1, max=50, help="early-exit patience in epochs",
+                              paper="2 (README example; parser 5)")
+        min_delta: float = param(0.01, min=0.0, max=1.0, help="early-exit minimum improvement", paper="0.01")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:
-        model.eval()  # BatchNorm keeps its running statistics; only the cores are trained
         xf, yf = splits.forget()
         weights = weight_tensors(model)
+        bn_before = _batchnorm_buffers(model)
+        model.train(cfg.gradient_mode == "train")
         grads = self._forget_gradients(model, weights, xf, yf, cfg.batch_size)
+        model.eval()  # from here on BatchNorm uses its running statistics; only the cores are trained
+        restore = bool(bn_before) and not cfg.keep_bn_updates
+        if restore:
+            with torch.no_grad():
+                for name, buf in model.named_buffers():
+                    if name in bn_before:
+                        buf.copy_(bn_before[name])
         ctx.report(0.05, "forget gradient computed")
 
         cores, spectra = {}, {}
@@ -190,6 +235,8 @@ class SEMU(UnlearningMethod):
             "trainable_total": sum(layer["trainable"] for layer in spectra.values()),
             "history": history,
             "early_exit_epoch": early_exit_epoch,
+            "gradient_mode": cfg.gradient_mode,
+            "bn_stats_restored": restore,
         }
         notes = []
         if early_exit_epoch is not None:
@@ -213,21 +260,29 @@ class SEMU(UnlearningMethod):
                      splits: Splits, cfg: Config, ctx: UnlearnContext) -> tuple[list[dict], int | None]:
         xf, yf = splits.forget()
         xr, yr = splits.retain()
-        monitor = torch.randperm(len(yr), generator=ctx.generator(3))[:MONITOR_SAMPLES].to(yr.device)
-        xr_mon, yr_mon = xr[monitor], yr[monitor]
+        forget_mon = torch.randperm(len(yf), generator=ctx.generator(4))[:MONITOR_SAMPLES].to(yf.device)
+        retain_mon = torch.randperm(len(yr), generator=ctx.generator(3))[:MONITOR_SAMPLES].to(yr.device)
+        monitored = (xf[forget_mon], yf[forget_mon]), (xr[retain_mon], yr[retain_mon])
+        watch = set(range(1, cfg.epochs + 1)) if cfg.early_exit else monitored_epochs(cfg.epochs)
         label_gen, order_gen = ctx.generator(1), ctx.generator(2)
         opt = make_optimizer([c.core for c in cores.values()], cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(LR_MILESTONES), gamma=0.1)
         frozen = [p for p in model.parameters() if p.requires_grad]
         for p in frozen:
             p.requires_grad_(False)
 
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            edited = {name: w + cores[name].delta() for name, w in weights.items()}
-            return functional_call(model, edited, (x,))
+        def edited_weights() -> dict[str, torch.Tensor]:
+            """W + U R V^T for every layer, composed once per optimiser step (or once per evaluation)."""
+            return {name: w + cores[name].delta() for name, w in weights.items()}
 
         @torch.no_grad()
-        def acc(x: torch.Tensor, y: torch.Tensor) -> float:
-            return (forward(x).argmax(1) == y).float().mean().item() if len(y) else float("nan")
+        def accuracies() -> tuple[float, float]:
+            edited = edited_weights()
+            out = []
+            for x, y in monitored:
+                logits = functional_call(model, edited, (x,))
+                out.append((logits.argmax(1) == y).float().mean().item() if len(y) else float("nan"))
+            return out[0], out[1]
 
         history, early_exit_epoch = [], None
         best, waited = float("-inf"), 0
@@ -238,19 +293,25 @@ class SEMU(UnlearningMethod):
                     x_train, y_train = torch.cat([xf, xr]), torch.cat([y_wrong, yr])
                 else:
                     x_train, y_train = xf, y_wrong
-                losses = []
+                lr = opt.param_groups[0]["lr"]
+                loss_sum, batches = 0.0, 0
                 for idx in minibatches(len(y_train), cfg.batch_size, order_gen, ctx.device):
-                    loss = F.cross_entropy(forward(x_train[idx]), y_train[idx])
+                    loss = F.cross_entropy(functional_call(model, edited_weights(), (x_train[idx],)), y_train[idx])
                     check_finite_loss(loss, "SEMU core training")
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
-                    losses.append(loss.item())
-                forget_acc, retain_acc = acc(xf, yf), acc(xr_mon, yr_mon)
-                history.append({"epoch": epoch, "forget_acc": forget_acc, "retain_acc": retain_acc,
-                                "loss": sum(losses) / len(losses)})
-                ctx.report(0.1 + 0.9 * epoch / cfg.epochs,
-                           f"epoch {epoch}/{cfg.epochs}: forget acc {forget_acc:.3f}, retain acc {retain_acc:.3f}")
+                    loss_sum += loss.item()
+                    batches += 1
+                scheduler.step()
+                entry = {"epoch": epoch, "loss": loss_sum / batches, "lr": lr}
+                message = f"epoch {epoch}/{cfg.epochs}"
+                if epoch in watch:
+                    forget_acc, retain_acc = accuracies()
+                    entry.update(forget_acc=forget_acc, retain_acc=retain_acc)
+                    message += f": forget acc {forget_acc:.3f}, retain acc {retain_acc:.3f}"
+                history.append(entry)
+                ctx.report(0.1 + 0.9 * epoch / cfg.epochs, message)
                 if cfg.early_exit:
                     score = (1.0 - forget_acc + retain_acc) / 2
                     if score >= best + cfg.min_delta:

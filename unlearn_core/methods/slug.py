@@ -1,29 +1,38 @@
 """SLUG (Cai et al., ICML 2025): one gradient, one layer, one step whose size a binary search picks.
 
-What happens (methods.md sections 3.3 and 3.7, adapted from CLIP to classifiers):
+What happens (methods.md sections 3.3, 3.7 and 11, adapted from CLIP to classifiers):
 1. Once, at the original weights: g_f = gradient of the mean forget-set cross-entropy, g_r = the same on a fixed
    seeded subset of the retain set (`retain_samples`). Model in eval mode (BatchNorm statistics untouched).
-2. For every conv/linear weight tensor: importance = ||g_f|| / ||theta||, alignment = |cos(g_f, g_r)|.
+2. Candidate tensors, as the official code: every parameter except biases and 0-dimensional tensors (and names with
+   `logit_scale`, `position` or `embedding`); 1-D normalisation weights are candidates (the official line that would
+   drop them is commented out). `candidates="matrices"` keeps conv/linear-style tensors (2-D and more) only.
+   For every candidate: importance = ||g_f|| / ||theta||, alignment = |cos(g_f, g_r)|.
 3. Pareto front: a layer stays unless another has strictly lower alignment AND strictly higher importance.
-4. Chosen layer: the most important layer on the front, or any layer named in `layer`.
-5. theta_l(lambda) = theta_l + lambda * g_f,l (ascent on the forget loss), every other tensor untouched. lambda starts
-   at 0.1 ||theta_l|| / ||g_f,l||, doubles until the forget target is met, then bisects (`search_steps` evaluations).
-   Target: class scenarios, forget accuracy <= `forget_target`; random/images scenarios, forget accuracy down to the
-   original model's held-out (test) accuracy, our estimate of what retraining would give. Among the logged lambdas
-   meeting the target the one with the best retain accuracy wins (ties: the smaller step).
+4. Every front layer gets its own step-size search, as the official code runs one per front layer:
+   theta_l(lambda) = theta_l + lambda * g_f,l (ascent on the forget loss), every other tensor untouched. lambda
+   starts at 0.1 ||theta_l|| / ||g_f,l||, doubles until the forget target is met, then bisects (`search_steps`
+   evaluations). Target: class scenarios, forget accuracy <= `forget_target`; random/images scenarios, forget
+   accuracy down to the original model's held-out (test) accuracy, our estimate of what retraining would give.
+5. The stated rule picks the edit: within a layer, the logged lambda meeting the target with the best retain
+   accuracy (ties: the smaller step); across the front, the layer whose pick has the best retain accuracy (ties: the
+   smaller relative change ||lambda g|| / ||theta||). The paper picks by hand from the same logs ("forget accuracy
+   0, highest utility"). `layer` names one tensor instead, and only it is searched.
 6. Several forgotten classes: by default one such single-layer step per class (the paper's modular use), applied in
-   turn, each with its own search; gradients are all taken at the original weights.
+   turn, each with its own front and searches; gradients are all taken at the original weights.
 
 Diagnostics:
     "layer_scores": [{"layer": str, "importance": float, "alignment": float, "numel": int, "on_front": bool}],
     "pareto_front": [layer names], "chosen_layer": str, "lambda": float,
     "step_search": [{"step": int, "lambda": float, "forget_acc": float, "retain_acc": float, "test_acc": float,
-                     "meets_target": bool}],
+                     "meets_target": bool}] (the chosen layer's),
+    "front_search": [{"layer": str, "importance": float, "alignment": float, "lambda": float, "forget_acc": float,
+                      "retain_acc": float, "test_acc": float, "meets_target": bool, "relative_change": float,
+                      "chosen": bool, "step_search": [...]}], one entry per searched layer, front order,
     "gradient": tensor, the chosen layer's forget gradient (re-applied by `apply_step` for a what-if slider),
     "forget_target": float, the forget accuracy the search had to reach,
     "per_class": [{"class": int, "chosen_layer": str, "lambda": float, "step_search": [...], "layer_scores": [...],
-                   "pareto_front": [...], "gradient": tensor}] (only when several classes are forgotten one by one;
-                   the top-level keys then describe the first class).
+                   "pareto_front": [...], "front_search": [...], "gradient": tensor}] (only when several classes are
+                   forgotten one by one; the top-level keys then describe the first class).
 Accuracies in the search are measured on seeded subsamples of at most `eval_samples` images per split; the Lab's
 reported metrics use the full sets.
 """
@@ -40,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._common import accuracy, weight_tensors
+from unlearn_core.methods._common import accuracy
 from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,
@@ -54,6 +63,15 @@ from unlearn_core.methods.base import (
 )
 
 GRADIENT_BATCH = 512  # only bounds memory: the gradient is the exact mean over the whole set
+CANDIDATE_SETS = ("official", "matrices")
+EXCLUDED_NAME_PARTS = ("bias", "logit_scale", "position", "embedding")  # the official unlearn_slug.py's exclusions
+
+
+def candidate_tensors(model: nn.Module, candidates: str = "official") -> dict[str, nn.Parameter]:
+    """The tensors SLUG may edit: the official exclusions, optionally restricted to tensors of 2 dimensions or more."""
+    min_dim = 2 if candidates == "matrices" else 1
+    return {name: p for name, p in model.named_parameters()
+            if p.dim() >= min_dim and not any(part in name for part in EXCLUDED_NAME_PARTS)}
 
 
 def apply_step(model: nn.Module, layer_name: str, gradient: torch.Tensor, lam: float) -> nn.Module:
@@ -94,6 +112,15 @@ def best_step(log: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The logged step meeting the target with the best retain accuracy, the smaller lambda on ties."""
     hits = [e for e in log if e["meets_target"]]
     return max(hits, key=lambda e: (e["retain_acc"], -e["lambda"])) if hits else None
+
+
+def best_layer(front_search: list[dict[str, Any]]) -> dict[str, Any]:
+    """Across the searched layers: the best retain accuracy among picks meeting the target (ties: the smaller
+    relative change); when none meets it, the pick that forgot most."""
+    hits = [e for e in front_search if e["meets_target"]]
+    if hits:
+        return max(hits, key=lambda e: (e["retain_acc"], -e["relative_change"]))
+    return min(front_search, key=lambda e: (e["forget_acc"], -e["retain_acc"]))
 
 
 def _mean_ce_gradient(model: nn.Module, weights: dict[str, nn.Parameter], x: torch.Tensor,
@@ -157,26 +184,37 @@ class SLUG(UnlearningMethod):
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
-        layer: str = param("", help="weight tensor to edit, e.g. 'f1.weight'; empty = most important on the front")
+        layer: str = param("", help="tensor to edit, e.g. 'f1.weight'; empty = search every layer on the front and "
+                                    "keep the best", paper="empty (every front layer is searched and logged)")
+        candidates: str = param("official", choices=CANDIDATE_SETS,
+                                help="tensors scored: official = all but biases (1-D normalisation weights "
+                                     "included); matrices = conv/linear weights only", paper="official")
         retain_samples: int = param(512, min=1, max=1_000_000,
-                                    help="retain images for the one retain gradient (fixed seeded subset)")
-        search_steps: int = param(10, min=1, max=40, help="evaluations in the step-size search (paper: 10)")
+                                    help="retain images for the one retain gradient (fixed seeded subset)",
+                                    paper="one LAION-400M shard (CLIP)",
+                                    why="a seeded subset is enough for one gradient of a small classifier")
+        search_steps: int = param(10, min=1, max=40, help="evaluations in each layer's step-size search",
+                                  paper="10")
         forget_target: float = param(
             0.0, min=0.0, max=1.0,
             help="class forgetting: forget accuracy to reach (0 = the paper's 'accuracy == 0', read as top-1)",
+            paper="0 (top-5 zero-shot accuracy, CLIP)",
         )
         eval_samples: int = param(512, min=0, max=1_000_000,
-                                  help="images per split evaluated during the search (0 = all)")
+                                  help="images per split evaluated during the search (0 = all)",
+                                  paper="0 (full forget set; 5% of ImageNet val for utility)",
+                                  why="keeps the searches of every front layer fast")
         multiclass: str = param("per_class", choices=("per_class", "joint"),
-                                help="several classes: one step per class (paper) or one joint step")
+                                help="several classes: one step per class (paper) or one joint step",
+                                paper="per_class")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:
         model.eval()
-        weights = weight_tensors(model)
+        weights = candidate_tensors(model, cfg.candidates)
         if cfg.layer and cfg.layer not in weights:
-            raise MethodNotApplicable(f"layer {cfg.layer!r} is not a conv/linear weight; choose one of "
-                                      f"{', '.join(weights)}")
+            raise MethodNotApplicable(f"layer {cfg.layer!r} is not a candidate tensor ({cfg.candidates}); choose one "
+                                      f"of {', '.join(weights)}")
         xf, yf = splits.forget()
         xr, yr = _subsample(*splits.retain(), cfg.retain_samples, ctx.generator(1))
         g_retain = _mean_ce_gradient(model, weights, xr, yr)
@@ -197,38 +235,62 @@ class SLUG(UnlearningMethod):
             xf_eval, yf_eval = _subsample(xf_g, yf_g, cfg.eval_samples, ctx.generator(4 + i))
             scores = layer_scores(weights, grads, g_retain)
             front = [s["layer"] for s in scores if s["on_front"]]
-            chosen = cfg.layer or max((s for s in scores if s["on_front"]), key=lambda s: s["importance"])["layer"]
-            weight, gradient = weights[chosen], grads[chosen]
-            start = weight.detach().clone()
-            if gradient.norm() == 0:
-                raise MethodNotApplicable(f"the forget gradient of {chosen} is zero: a step cannot change anything")
+            searched = [cfg.layer] if cfg.layer else [n for n in front if grads[n].norm() > 0]
+            if not searched:
+                raise MethodNotApplicable("every front layer's forget gradient is zero: a step cannot change anything")
+            if grads[searched[0]].norm() == 0:
+                raise MethodNotApplicable(f"the forget gradient of {searched[0]} is zero: a step cannot change "
+                                          "anything")
+            by_layer = {s["layer"]: s for s in scores}
+            front_search = []
+            for j, name in enumerate(searched):
+                weight, gradient = weights[name], grads[name]
+                start = weight.detach().clone()
 
-            def evaluate(lam: float, weight=weight, start=start, gradient=gradient, xf_eval=xf_eval,
-                         yf_eval=yf_eval) -> dict[str, Any]:
+                def evaluate(lam: float, weight=weight, start=start, gradient=gradient, xf_eval=xf_eval,
+                             yf_eval=yf_eval) -> dict[str, Any]:
+                    with torch.no_grad():
+                        weight.copy_(start + lam * gradient)
+                    forget_acc = accuracy(model, xf_eval, yf_eval)
+                    return {"forget_acc": forget_acc, "retain_acc": accuracy(model, xr_eval, yr_eval),
+                            "test_acc": accuracy(model, xt_eval, yt_eval), "meets_target": forget_acc <= target}
+
+                lam0 = 0.1 * float(start.norm() / gradient.norm())
+                log = search_step_size(evaluate, lam0, cfg.search_steps)
                 with torch.no_grad():
-                    weight.copy_(start + lam * gradient)
-                forget_acc = accuracy(model, xf_eval, yf_eval)
-                return {"forget_acc": forget_acc, "retain_acc": accuracy(model, xr_eval, yr_eval),
-                        "test_acc": accuracy(model, xt_eval, yt_eval), "meets_target": forget_acc <= target}
-
-            lam0 = 0.1 * float(start.norm() / gradient.norm())
-            log = search_step_size(evaluate, lam0, cfg.search_steps)
-            best = best_step(log)
-            if best is None:
-                # shown as a failure to forget, not hidden: keep the step that forgot most (largest lambda on ties)
-                best = min(log, key=lambda e: (e["forget_acc"], -e["lambda"]))
+                    weight.copy_(start)  # every layer is searched from the original weights
+                pick = best_step(log) or min(log, key=lambda e: (e["forget_acc"], -e["lambda"]))
+                front_search.append({
+                    "layer": name, "importance": by_layer[name]["importance"],
+                    "alignment": by_layer[name]["alignment"], "lambda": pick["lambda"],
+                    "forget_acc": pick["forget_acc"], "retain_acc": pick["retain_acc"], "test_acc": pick["test_acc"],
+                    "meets_target": pick["meets_target"],
+                    "relative_change": abs(pick["lambda"]) * float(gradient.norm() / start.norm().clamp_min(1e-12)),
+                    "chosen": False, "step_search": log,
+                })
+                ctx.report(0.1 + 0.9 * (i + (j + 1) / len(searched)) / len(groups), f"searched {name}")
+            best = best_layer(front_search)
+            best["chosen"] = True
+            chosen = best["layer"]
+            if not best["meets_target"]:
+                # shown as a failure to forget, not hidden: the edit that forgot most is kept
                 what = "" if cls is None else f" for class {cls}"
-                notes.append(f"forget target {target:.3f} not reached{what} in {cfg.search_steps} steps on {chosen}; "
-                             f"kept lambda {best['lambda']:.4g} with forget accuracy {best['forget_acc']:.3f}")
-            with torch.no_grad():
-                weight.copy_(start + best["lambda"] * gradient)
-            edits.append({"class": cls, "chosen_layer": chosen, "lambda": best["lambda"], "step_search": log,
-                          "layer_scores": scores, "pareto_front": front, "gradient": gradient.detach().cpu()})
-            ctx.report(0.1 + 0.9 * (i + 1) / len(groups), f"edited {chosen} (lambda {best['lambda']:.4g})")
+                notes.append(f"forget target {target:.3f} not reached{what} in {cfg.search_steps} steps on any of "
+                             f"{', '.join(searched)}; kept {chosen} with lambda {best['lambda']:.4g}, forget "
+                             f"accuracy {best['forget_acc']:.3f}")
+            apply_step(model, chosen, grads[chosen], best["lambda"])
+            edits.append({"class": cls, "chosen_layer": chosen, "lambda": best["lambda"],
+                          "step_search": best["step_search"], "layer_scores": scores, "pareto_front": front,
+                          "front_search": front_search, "gradient": grads[chosen].detach().cpu()})
+            if len(searched) > 1:
+                notes.append(("" if cls is None else f"class {cls}: ") + f"searched {len(searched)} front layers; "
+                             + ", ".join(f"{e['layer']} retain {e['retain_acc']:.3f}"
+                                         + ("" if e["meets_target"] else " (missed the target)")
+                                         for e in front_search) + f"; kept {chosen}")
 
         first = edits[0]
         diagnostics = {key: first[key] for key in ("layer_scores", "pareto_front", "chosen_layer", "lambda",
-                                                    "step_search")}
+                                                    "step_search", "front_search")}
         diagnostics["gradient"] = first["gradient"].clone()  # the store refuses two names for one tensor's memory
         diagnostics["forget_target"] = target
         if per_class_mode:

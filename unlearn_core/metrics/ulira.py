@@ -21,36 +21,26 @@ shadows are less confident than the evaluated model, which biases the evaluated-
 leave-one-pair-out one). Even at full epochs a half-data shadow sees fewer optimizer steps than the evaluated
 model, so read the evaluated-model accuracy together with its two hit rates and the shadow accuracy.
 Method "original" (no unlearning: the unlearned shadow is the shadow original) measures how exposed the
-original model is. It runs in the background: `run_ulira(..., progress, stop)` reports progress and stops
-between shadow models when the event is set.
+original model is.
+
+This module holds the attack's mathematics; training the shadows and unlearning them is orchestration above the
+Lab, in unlearn_core.studies.ulira (`run_ulira`, `ulira_for_run`).
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch import nn
 
 from unlearn_core import UserInputError
-from unlearn_core.data import ForgetSpec, ImageDataset, Splits
-from unlearn_core.methods import TrainingArtifacts, UnlearnCancelled, UnlearnContext, get_method
+from unlearn_core.data import Splits
 from unlearn_core.metrics.threshold import logit_confidence, model_logits
-from unlearn_core.models.architectures import build_model
-from unlearn_core.models.training import TrainingCancelled, accuracy, train_model
 
-Progress = Callable[[float, str], None]
 MIN_STD = 1e-2  # floor on a fitted std: K identical phis (e.g. a saturated model) must not give a zero width
 
-
-def _quiet(fraction: float, message: str) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -118,135 +108,7 @@ def leave_one_pair_out(shadow_unlearned: np.ndarray, shadow_retrained: np.ndarra
     return float(np.mean(scores))
 
 
-def _forget_phi(model: nn.Module, splits: Splits) -> np.ndarray:
+def forget_phi(model: nn.Module, splits: Splits) -> np.ndarray:
+    """LiRA's statistic phi = log(p_y / (1 - p_y)) of `model` on every forget example of `splits`."""
     x, y = splits.forget()
     return logit_confidence(model_logits(model, x), y)
-
-
-def _shadow_splits(dataset: ImageDataset, splits: Splits, generator: torch.Generator) -> Splits:
-    """All forget examples plus a random half of the retain set, as a Splits over that subset (the forget
-    examples keep the run's scenario, so a class-only method still applies)."""
-    retain = splits.retain_idx
-    half = retain[torch.randperm(len(retain), generator=generator)[: len(retain) // 2]]
-    chosen, _ = torch.sort(torch.cat([splits.forget_idx, half]))
-    subset = replace(dataset, x_train=dataset.x_train[chosen], y_train=dataset.y_train[chosen])
-    forget_pos = torch.nonzero(torch.isin(chosen, splits.forget_idx)).flatten()
-    return Splits(subset, splits.spec, forget_pos, splits.device)
-
-
-def run_ulira(lab, spec, forget: ForgetSpec, method: str, params: dict | None, target: nn.Module,
-              cfg: ULiRAConfig | None = None, *, seed: int = 0, progress: Progress = _quiet,
-              stop: threading.Event | None = None) -> dict:
-    """U-LiRA-lite for `target` (the model `method` produced from the base model of `spec` on `forget`).
-
-    `lab` is an experiment.Lab; `spec` the ExperimentSpec the run used (its artifact variant). Returns
-    {"config", "method", "accuracy", "true_positive_rate", "true_negative_rate", "shadow_accuracy" (leave one
-    pair out; omitted below 3 pairs), "forget_index": (n,) training indices, "phi": {"target", "retrain",
-    "shadow_unlearned" (K, n), "shadow_retrained" (K, n)}, "per_example": {"llr_unlearned", "llr_retrained",
-    "accuracy", "mu_unlearned", "mu_retrained", "sd_unlearned", "sd_retrained"}, "most_exposed": [{"rank",
-    "train_index", "label", "llr", "phi_target", "phi_retrain", "mu_unlearned", "mu_retrained"}], "seconds"}.
-    """
-    cfg = cfg or ULiRAConfig()
-    cfg.validate()
-    stop = stop or threading.Event()
-    start = time.perf_counter()
-    base = lab.base_model(spec)
-    dataset = lab.dataset(base.spec)
-    splits = Splits.build(dataset, forget, lab.device)
-    oracle = lab.retrain_oracle(base, forget)
-    impl = None if method == "original" else get_method(method)
-    method_cfg = impl.Config.from_values(params) if impl else None
-    recipe = base.spec.recipe
-    if cfg.shadow_epochs is not None:
-        recipe = replace(recipe, epochs=cfg.shadow_epochs)
-    needs_log = impl is not None and "update_log" in impl.info.needs_artifacts
-    shadow_recipe = replace(recipe, record_updates=recipe.record_updates and needs_log)
-    retrain_recipe = replace(recipe, record_updates=False)
-    codes = base.artifacts.codes if recipe.mnemonic_t_mix > 0 else None
-    phis_u, phis_r = [], []
-    k_total = cfg.shadow_pairs
-    for k in range(k_total):
-        def step(fraction: float, message: str, k: int = k) -> None:
-            if stop.is_set():
-                raise UnlearnCancelled("cancelled by the user")
-            progress((k + fraction) / k_total, f"shadow pair {k + 1}/{k_total}: {message}")
-
-        shadow_seed = seed * 1_000_003 + 7919 * (k + 1)
-        sub = _shadow_splits(dataset, splits, torch.Generator().manual_seed(shadow_seed))
-        try:
-            step(0.0, "training the shadow original")
-            torch.manual_seed(shadow_seed)
-            shadow = build_model(base.spec.arch, dataset.input_shape, dataset.num_classes)
-            x, y = sub.train()
-            outcome = train_model(shadow, x, y, shadow_recipe, seed=shadow_seed, device=lab.device, codes=codes,
-                                  stop=stop)
-            if impl is None:
-                unlearned = outcome.model
-            else:
-                step(0.45, f"unlearning with {method}")
-                artifacts = TrainingArtifacts(base.spec.arch, dataset.input_shape, dataset.num_classes,
-                                              shadow_recipe, shadow_seed, codes=codes, updates=outcome.updates,
-                                              original_train_acc=accuracy(outcome.model, x, y))
-                reason = impl.applicability(sub, artifacts)
-                if reason:
-                    raise UserInputError(f"U-LiRA shadows cannot run {method}: {reason}")
-                ctx = UnlearnContext(lab.device, shadow_seed, lambda f, m: None, stop)
-                unlearned = impl.unlearn(copy.deepcopy(outcome.model), sub, artifacts, method_cfg, ctx).model
-            step(0.6, "retraining without the forget set")
-            torch.manual_seed(shadow_seed)
-            retrained = build_model(base.spec.arch, dataset.input_shape, dataset.num_classes)
-            xr, yr = sub.retain()
-            train_model(retrained, xr, yr, retrain_recipe, seed=shadow_seed, device=lab.device, codes=codes,
-                        stop=stop)
-        except TrainingCancelled:
-            raise UnlearnCancelled("cancelled by the user") from None
-        phis_u.append(_forget_phi(unlearned, sub))
-        phis_r.append(_forget_phi(retrained, sub))
-    progress(0.98, "likelihood-ratio test")
-    shadow_u, shadow_r = np.stack(phis_u), np.stack(phis_r)
-    phi_target, phi_retrain = _forget_phi(target, splits), _forget_phi(oracle.model, splits)
-    attack = ulira_attack(shadow_u, shadow_r, phi_target, phi_retrain, cfg.variance)
-    forget_index = splits.forget_idx.numpy()
-    labels = dataset.y_train[splits.forget_idx].numpy()
-    order = np.argsort(-attack["llr_unlearned"], kind="stable")[: cfg.top_k]
-    most_exposed = [{"rank": r + 1, "train_index": int(forget_index[i]), "label": int(labels[i]),
-                     "llr": float(attack["llr_unlearned"][i]), "phi_target": float(phi_target[i]),
-                     "phi_retrain": float(phi_retrain[i]), "mu_unlearned": float(attack["mu_unlearned"][i]),
-                     "mu_retrained": float(attack["mu_retrained"][i])} for r, i in enumerate(order)]
-    result = {
-        "config": asdict(cfg), "method": method, "params": params or {},
-        "accuracy": attack["accuracy"], "true_positive_rate": attack["true_positive_rate"],
-        "true_negative_rate": attack["true_negative_rate"], "forget_index": forget_index,
-        "phi": {"target": phi_target, "retrain": phi_retrain, "shadow_unlearned": shadow_u,
-                "shadow_retrained": shadow_r},
-        "per_example": {key: attack[key] for key in ("llr_unlearned", "llr_retrained", "mu_unlearned",
-                                                      "mu_retrained", "sd_unlearned", "sd_retrained")}
-        | {"accuracy": attack["per_example_accuracy"]},
-        "most_exposed": most_exposed, "seconds": time.perf_counter() - start,
-    }
-    shadow_accuracy = leave_one_pair_out(shadow_u, shadow_r, cfg.variance)
-    if math.isfinite(shadow_accuracy):
-        result["shadow_accuracy"] = shadow_accuracy
-    progress(1.0, f"U-LiRA-lite done: attack accuracy {attack['accuracy']:.2f}")
-    return result
-
-
-def ulira_for_run(lab, run_id: str, cfg: ULiRAConfig | None = None, *, progress: Progress = _quiet,
-                  stop: threading.Event | None = None) -> dict:
-    """U-LiRA-lite for a stored run (its model, method, parameters, seed and forget set)."""
-    from unlearn_core.experiment import ExperimentSpec
-
-    record = lab.store.get_run(run_id)
-    if record.get("status") != "ok":
-        raise UserInputError(f"run {run_id} did not finish ({record.get('status')}): nothing to attack")
-    spec = ExperimentSpec.from_dict(record["experiment"])
-    forget = ForgetSpec.from_dict(record["forget"])
-    base = lab.base_for_record(record)
-    state = lab.store.load_run_state(run_id)
-    if state is None:
-        raise UserInputError(f"run {run_id} has no stored model")
-    target = build_model(base.spec.arch, base.artifacts.input_shape, base.artifacts.num_classes)
-    target.load_state_dict(state)
-    target.to(lab.device).eval()
-    return run_ulira(lab, spec, forget, record["method"], record.get("params"), target, cfg,
-                     seed=int(record.get("seed") or 0), progress=progress, stop=stop)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
 import torch
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core import UserInputError
+from unlearn_core.progress import Progress
 
 
 class TrainingCancelled(RuntimeError):
@@ -243,7 +243,7 @@ def train_model(
     sample_ids: torch.Tensor | None = None,
     codes: torch.Tensor | None = None,
     eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> TrainOutcome:
     """Trains `model` in place on (x, y) with `recipe`; returns the model and the training artifacts."""

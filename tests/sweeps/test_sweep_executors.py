@@ -1,0 +1,168 @@
+"""Sweeps on real executors: the same numbers on every executor, resume after SIGKILL, cancel, bad input.
+
+Cells are tiny (digits CNN trained 2 epochs, one- and two-epoch baselines), so the whole file stays within a
+couple of minutes on two shared cores, the Ray start included."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from unlearn_core.data import ForgetSpec
+from unlearn_core.experiment import Lab, experiment_from_args
+from unlearn_core.store import Store
+from unlearn_core.studies.sweep import MethodGrid, SweepSpec, prepare, run_sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENT = experiment_from_args("digits", "cnn", 0, epochs=2)
+FORGET = ForgetSpec(classes=(3,))
+SIX_CELLS = SweepSpec(EXPERIMENT, (FORGET,), (MethodGrid.of("finetune", epochs=[1, 2]),
+                                              MethodGrid.of("gradient_ascent", epochs=[1])), seeds=(0, 1))
+
+
+def without_timing(value):
+    """Metrics minus wall-clock times, which are the only values allowed to differ between executors."""
+    if isinstance(value, dict):
+        return {k: without_timing(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [without_timing(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A workspace with the base models, oracles and reference metrics of SIX_CELLS, and each cell's metrics
+    from plain `Lab.run` calls one after another (the sequential reference)."""
+    lab = Lab(Store(tmp_path_factory.mktemp("sweep_ws")), device="cpu")
+    cells = SIX_CELLS.cells()
+    assert len(cells) == 6
+    prepare(lab, cells)
+    reference = {c.key: without_timing(lab.run(c.experiment, c.forget, c.method, dict(c.params), seed=c.seed,
+                                               store_run=False)["metrics"]) for c in cells}
+    return lab, reference
+
+
+def stored_metrics(lab: Lab, spec: SweepSpec) -> dict:
+    return {c.key: without_timing(lab.store.get_run(c.run_id)["metrics"]) for c in spec.cells()}
+
+
+def fresh_cells(lab: Lab, spec: SweepSpec) -> None:
+    for cell in spec.cells():
+        lab.store.delete_run(cell.run_id)
+
+
+@pytest.mark.parametrize("executor, workers", [("sequential", 1), ("local", 1), ("local", 2)])
+def test_same_metrics_on_every_local_executor(prepared, executor, workers):
+    lab, reference = prepared
+    fresh_cells(lab, SIX_CELLS)
+    result = run_sweep(SIX_CELLS, executor=executor, workers=workers, lab=lab, device="cpu")
+    assert result.status == "finished"
+    assert [c.status for c in result.cells] == ["ok"] * 6
+    assert result.executor["name"] == executor
+    assert stored_metrics(lab, SIX_CELLS) == reference
+    sweep = next(s for s in lab.store.list_sweeps() if s["key"] == result.key)
+    assert SweepSpec.from_dict(sweep["spec"]).key == SIX_CELLS.key and sweep["meta"]["executor"]["name"] == executor
+    # run again: every cell is already finished, nothing is redone
+    again = run_sweep(SIX_CELLS, executor="sequential", lab=lab)
+    assert {c.status for c in again.cells} == {"done before"}
+
+
+def test_same_metrics_on_a_real_local_ray_instance(prepared):
+    pytest.importorskip("ray")
+    lab, reference = prepared
+    fresh_cells(lab, SIX_CELLS)
+    result = run_sweep(SIX_CELLS, executor="ray", workers=2, lab=lab, device="cpu")
+    assert [c.status for c in result.cells] == ["ok"] * 6
+    assert result.executor["name"] == "ray" and result.executor["address"] == "local instance"
+    assert len({c.worker for c in result.cells}) >= 1
+    assert stored_metrics(lab, SIX_CELLS) == reference
+
+
+def test_cancel_stops_queued_cells(prepared):
+    lab, _ = prepared
+    fresh_cells(lab, SIX_CELLS)
+    stop = threading.Event()
+
+    def stop_after_first_cell(fraction: float, message: str) -> None:
+        if "1/6 cells" in message:
+            stop.set()
+
+    result = run_sweep(SIX_CELLS, executor="sequential", lab=lab, progress=stop_after_first_cell, stop=stop)
+    assert result.status == "cancelled"
+    assert [c.status for c in result.cells] == ["ok"] + ["cancelled"] * 5
+    statuses = lab.store.run_statuses([c.run_id for c in result.cells])
+    assert list(statuses.values()) == ["ok"]  # the queued cells never started: no run stored for them
+
+
+def _sweep_command(home: Path, executor: str, *extra: str) -> tuple[list[str], dict]:
+    env = {**os.environ, "UNLEARN_HOME": str(home), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "unlearn_core.cli", "sweep", "--dataset", "digits", "--epochs", "2",
+               "--forget-classes", "3", "--method", "finetune", "--grid", "epochs=1,2,3", "--method",
+               "gradient_ascent", "--grid", "epochs=1,2,3", "--seeds", "0", "--executor", executor, "--workers", "1",
+               "--device", "cpu", *extra]
+    return command, env
+
+
+def test_sigkilled_sweep_resumes_without_redoing_finished_cells(tmp_path):
+    home = tmp_path / "ws"
+    command, env = _sweep_command(home, "local")
+    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    run_ids = [c.run_id for c in SweepSpec(EXPERIMENT, (FORGET,), (
+        MethodGrid.of("finetune", epochs=[1, 2, 3]), MethodGrid.of("gradient_ascent", epochs=[1, 2, 3]))).cells()]
+    deadline = time.monotonic() + 240
+    finished: dict[str, float] = {}
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (home / "index.sqlite").exists():
+                rows = [r for r in Store(home).list_runs() if r["status"] == "ok"]
+                if rows:
+                    finished = {r["id"]: r["finished"] for r in rows}
+                    break
+            time.sleep(0.3)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver, its pool workers and the fork server, mid-sweep
+        proc.wait()
+    assert finished, "no cell finished before the deadline"
+    assert len(finished) < len(run_ids), "the sweep finished before it could be killed"
+
+    command, env = _sweep_command(home, "sequential", "--json")  # resuming works the same on any executor
+    out = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    payload = json.loads(out.stdout)
+    statuses = {c["run_id"]: c["status"] for c in payload["cells"]}
+    assert all(statuses[i] == "done before" for i in finished)
+    store = Store(home)
+    rows = store.list_runs()
+    assert sorted(r["id"] for r in rows) == sorted(run_ids)  # each cell stored exactly once
+    assert {r["status"] for r in rows} == {"ok"}
+    assert {r["id"]: r["finished"] for r in rows if r["id"] in finished} == finished  # not redone
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "slug", "--grid", "search_steps="], "is empty"),
+    (["--method", "slug", "--grid", "nosuch=1,2"], "has no parameter 'nosuch'"),
+    (["--method", "slug", "--grid", "forget_target=0.5,2"], "forget_target must be <= 1"),
+    (["--method", "slug", "--executor", "ray", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster"),
+    (["--grid", "search_steps=5"], "before any --method"),
+    (["--method", "slug", "--seeds", "1,1"], "seeds repeat"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_stored(tmp_path, monkeypatch, capsys, args, message):
+    from unlearn_core.cli import main
+
+    monkeypatch.setenv("UNLEARN_HOME", str(tmp_path / "ws"))
+    code = main(["sweep", "--epochs", "2", "--forget-classes", "3", "--device", "cpu", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and message in err, err
+    if (tmp_path / "ws").exists():
+        store = Store(tmp_path / "ws")
+        assert store.list_runs() == [] and store.list_models() == [] and store.list_sweeps() == []

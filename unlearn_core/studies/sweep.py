@@ -1,0 +1,661 @@
+"""Sweeps: one frozen spec for grids of method parameters over forget sets and seeds, run cell by cell on an
+executor (`unlearn_core.studies.executors`: in-process, a local process pool, or Ray).
+
+    from unlearn_core.studies.sweep import LogRange, MethodGrid, SweepSpec, run_sweep
+
+    spec = SweepSpec(
+        experiment=ExperimentSpec("digits", "cnn"),
+        forgets=(ForgetSpec(classes=(3,)),),
+        methods=(MethodGrid.of("slug", search_steps=[5, 10, 20], forget_target=[0.0, 0.05]),
+                 MethodGrid.of("finetune", lr=LogRange(1e-3, 1e-1, 3))),
+        seeds=(0, 1, 2),
+    )
+    result = run_sweep(spec, executor="local", workers=2)   # or executor="ray", address="ray://head:10001"
+    for row in result.rows(): ...                          # one row per cell: params, status, run id, metrics
+
+A *cell* is one run: (experiment with its seed, forget set, method, full validated config, seed). Its key is a
+hash of that content, and its run is stored under the run id `cell-<key>`, so
+- a cell that already has a finished run (in any sweep) is never run again: a killed sweep resumes where it
+  stopped, and two sweeps that share cells share their runs;
+- each cell is one ordinary run record in the workspace (Compare, Report and `unlearn report` read it as such).
+
+Seeds: with `seed_base=True` (the default) seed s trains (or reuses) the base model and the retrain oracle with
+seed s and runs the method with seed s, so the spread over seeds covers training noise too (like
+`studies.seeds.compare_over_seeds`); with `seed_base=False` every seed shares one base model and oracle and
+only the method's own randomness varies. The probes that are sweeps underneath have constructors:
+`SweepSpec.multi_seed(...)` and `SweepSpec.retrain_band(...)` (N retrain oracles of N seeds).
+
+Base models, retrain oracles and their reference metrics are prepared once in the calling process, before
+any cell fans out, and stored; workers load them from the workspace, so nothing is trained once per cell.
+The spec is stored with its results (`Store.save_sweep`), so `sweep_rows(store, spec)` and the dashboard can
+show any past sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from unlearn_core import UserInputError
+from unlearn_core.data import ForgetSpec, Splits, select_forget
+from unlearn_core.experiment import ExperimentSpec, Lab
+from unlearn_core.methods import get_method
+from unlearn_core.methods.base import ParamSpec
+from unlearn_core.metrics.seeds import scalar_values
+
+Progress = Callable[[float, str], None]
+MAX_CELLS = 10_000  # a grid this large is a typo, not a plan
+
+
+def _quiet(fraction: float, message: str) -> None:
+    return None
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# ---- grids ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LogRange:
+    """`num` values spaced evenly in log scale from `low` to `high` (both included), for float parameters.
+
+    Values are rounded to 6 significant digits, so LogRange(1e-4, 1e-1, 4) is exactly (1e-4, 1e-3, 1e-2, 0.1)."""
+
+    low: float
+    high: float
+    num: int
+
+    def values(self) -> tuple[float, ...]:
+        if not (isinstance(self.num, int) and self.num >= 1):
+            raise UserInputError(f"a log range needs at least 1 value, got num={self.num!r}")
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and 0 < self.low <= self.high):
+            raise UserInputError(f"a log range needs 0 < low <= high, got {self.low}..{self.high}")
+        if self.num == 1:
+            return (float(f"{self.low:.6g}"),)
+        ratio = math.log(self.high / self.low)
+        return tuple(float(f"{self.low * math.exp(ratio * i / (self.num - 1)):.6g}") for i in range(self.num))
+
+    def to_dict(self) -> dict:
+        return {"log": [self.low, self.high, self.num]}
+
+
+GridValues = tuple[Any, ...] | LogRange
+
+
+def _grid_values_from(value: Any, name: str) -> GridValues:
+    if isinstance(value, LogRange):
+        return value
+    if isinstance(value, Mapping) and set(value) == {"log"}:
+        try:
+            low, high, num = value["log"]
+            return LogRange(float(low), float(high), int(num))
+        except (TypeError, ValueError):
+            raise UserInputError(f"grid {name}: a log range is {{\"log\": [low, high, num]}}, got {value!r}") from None
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    raise UserInputError(f"grid {name}: expected a list of values or {{\"log\": [low, high, num]}}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class MethodGrid:
+    """One method and the values to try for some of its config parameters (the others keep their defaults).
+
+    `grid` is a tuple of (parameter, values) pairs, values a tuple or a LogRange; `MethodGrid.of` builds it
+    from keyword lists. No grid means one cell with the method's defaults."""
+
+    method: str
+    grid: tuple[tuple[str, GridValues], ...] = ()
+
+    @classmethod
+    def of(cls, method: str, **grid: Any) -> MethodGrid:
+        return cls(method, tuple(sorted((k, _grid_values_from(v, k)) for k, v in grid.items())))
+
+    def param_specs(self) -> dict[str, ParamSpec]:
+        return {p.name: p for p in get_method(self.method).Config.params()}
+
+    def expanded(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The grid with log ranges turned into their values, validated against the method's config."""
+        specs = self.param_specs()
+        out = []
+        seen = set()
+        for name, values in self.grid:
+            if name not in specs:
+                raise UserInputError(f"{self.method} has no parameter {name!r}; parameters: "
+                                     f"{', '.join(specs) or 'none'}")
+            if name in seen:
+                raise UserInputError(f"grid for {self.method}: parameter {name} is given twice")
+            seen.add(name)
+            if isinstance(values, LogRange) and specs[name].type is not float:
+                raise UserInputError(f"{self.method}.{name} is {specs[name].type.__name__}: log ranges are for "
+                                     "float parameters; list its values instead")
+            vals = values.values() if isinstance(values, LogRange) else tuple(values)
+            if not vals:
+                raise UserInputError(f"the grid for {self.method}.{name} is empty: give at least one value")
+            config = get_method(self.method).Config
+            typed = []
+            for v in vals:
+                try:
+                    typed.append(getattr(config.from_values({name: v}), name))
+                except UserInputError as exc:
+                    raise UserInputError(f"grid {self.method}.{name}: {exc}") from None
+            if len(set(map(repr, typed))) != len(typed):
+                raise UserInputError(f"the grid for {self.method}.{name} repeats a value: {list(vals)}")
+            out.append((name, tuple(typed)))
+        return out
+
+    def combinations(self) -> list[dict[str, Any]]:
+        """Every combination of the grid's values (one empty dict when there is no grid)."""
+        grid = self.expanded()
+        names = [n for n, _ in grid]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(v for _, v in grid))]
+
+    def to_dict(self) -> dict:
+        return {"method": self.method,
+                "grid": {n: (v.to_dict() if isinstance(v, LogRange) else list(v)) for n, v in self.grid}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> MethodGrid:
+        if not isinstance(data, Mapping) or not isinstance(data.get("method"), str):
+            raise UserInputError(f"each entry of methods needs a method name, got {data!r}")
+        grid = data.get("grid") or {}
+        if not isinstance(grid, Mapping):
+            raise UserInputError(f"grid of {data['method']} must map parameter names to value lists")
+        return cls.of(data["method"], **grid)
+
+
+# ---- cells ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepCell:
+    """One run of a sweep. `params` holds only the grid's values; `config` the full validated config."""
+
+    experiment: ExperimentSpec
+    forget: ForgetSpec
+    method: str
+    params: tuple[tuple[str, Any], ...]
+    seed: int
+    config: tuple[tuple[str, Any], ...]
+
+    @property
+    def key(self) -> str:
+        return _digest({"experiment": self.experiment.to_dict(), "forget": self.forget.to_dict(),
+                        "method": self.method, "config": dict(self.config), "seed": self.seed})
+
+    @property
+    def run_id(self) -> str:
+        """The id of this cell's run in the store: content-addressed, so a cell is stored at most once."""
+        return f"cell-{self.key}"
+
+    def label(self) -> str:
+        grid = ", ".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.method}({grid}) seed {self.seed}" if grid else f"{self.method} seed {self.seed}"
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "run_id": self.run_id, "experiment": self.experiment.to_dict(),
+                "forget": self.forget.to_dict(), "method": self.method, "params": dict(self.params),
+                "seed": self.seed}
+
+
+# ---- the spec ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepSpec:
+    """Base experiment, forget set(s), methods with a grid each, and seeds; its cells are their product."""
+
+    experiment: ExperimentSpec = field(default_factory=ExperimentSpec)
+    forgets: tuple[ForgetSpec, ...] = ()
+    methods: tuple[MethodGrid, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    seed_base: bool = True  # seeds also retrain the base model and oracle (see the module docstring)
+    title: str = ""
+
+    @classmethod
+    def multi_seed(cls, experiment: ExperimentSpec, forget: ForgetSpec, methods: Iterable[str],
+                   seeds: Iterable[int] = (0, 1, 2)) -> SweepSpec:
+        """Each method with its defaults over several seeds (mean and spread per method)."""
+        return cls(experiment, (forget,), tuple(MethodGrid(m) for m in methods), tuple(seeds),
+                   title="multi-seed comparison")
+
+    @classmethod
+    def retrain_band(cls, experiment: ExperimentSpec, forget: ForgetSpec, seeds: Iterable[int] = (0, 1, 2, 3, 4)
+                     ) -> SweepSpec:
+        """The retrain oracle under N seeds: how far two equally valid retrains lie apart on every metric."""
+        return cls(experiment, (forget,), (MethodGrid("retrain"),), tuple(seeds), seed_base=True,
+                   title="retrain band")
+
+    def validated(self) -> SweepSpec:
+        """The spec with its experiment resolved; raises UserInputError (one line) on any bad field."""
+        if not isinstance(self.experiment, ExperimentSpec):
+            raise UserInputError("a sweep needs an experiment (dataset, architecture, recipe)")
+        experiment = self.experiment.resolved()
+        if not self.forgets:
+            raise UserInputError("a sweep needs at least one forget set")
+        for forget in self.forgets:
+            if not (forget.classes or forget.indices or forget.random_fraction is not None):
+                raise UserInputError("a forget set of the sweep is empty: give classes, indices or a random fraction")
+        if not self.methods:
+            raise UserInputError("a sweep needs at least one method")
+        for grid in self.methods:
+            get_method(grid.method)
+            grid.expanded()
+        seeds = tuple(self.seeds)
+        if not seeds:
+            raise UserInputError("a sweep needs at least one seed")
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+            raise UserInputError(f"seeds must be non-negative integers, got {list(seeds)}")
+        if len(set(seeds)) != len(seeds):
+            raise UserInputError(f"seeds repeat: {list(seeds)}")
+        spec = replace(self, experiment=experiment, seeds=seeds)
+        count = sum(len(g.combinations()) for g in spec.methods) * len(spec.forgets) * len(seeds)
+        if count > MAX_CELLS:
+            raise UserInputError(f"the sweep has {count} cells; more than {MAX_CELLS} is refused")
+        return spec
+
+    def cells(self) -> list[SweepCell]:
+        """Every cell, in a stable order (forget set, method, grid combination, seed), without duplicates."""
+        spec = self.validated()
+        out: dict[str, SweepCell] = {}
+        for forget in spec.forgets:
+            for grid in spec.methods:
+                config_cls = get_method(grid.method).Config
+                for params in grid.combinations():
+                    config = tuple(sorted(config_cls.from_values(params).to_dict().items()))
+                    for seed in spec.seeds:
+                        experiment = replace(spec.experiment, seed=seed) if spec.seed_base else spec.experiment
+                        cell = SweepCell(experiment.resolved(), forget, grid.method, tuple(sorted(params.items())),
+                                         seed, config)
+                        out.setdefault(cell.key, cell)
+        return list(out.values())
+
+    @property
+    def key(self) -> str:
+        return _digest(self.to_dict())
+
+    def to_dict(self) -> dict:
+        experiment = self.experiment.resolved() if isinstance(self.experiment, ExperimentSpec) else self.experiment
+        return {"experiment": experiment.to_dict(), "forgets": [f.to_dict() for f in self.forgets],
+                "methods": [g.to_dict() for g in self.methods], "seeds": list(self.seeds),
+                "seed_base": self.seed_base, "title": self.title}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> SweepSpec:
+        """Reads `to_dict()` output or a hand-written sweep.json: `experiment` may give `epochs` instead of a
+        full recipe, and `forget` (one forget set) may stand for `forgets`."""
+        if not isinstance(data, Mapping):
+            raise UserInputError("a sweep config is a JSON object")
+        known = {"experiment", "forgets", "forget", "methods", "seeds", "seed_base", "title"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserInputError(f"unknown sweep field {unknown[0]!r}; fields: {', '.join(sorted(known))}")
+        try:
+            experiment = _experiment_from(data.get("experiment") or {})
+            forgets_data = data.get("forgets")
+            if forgets_data is None:
+                forgets_data = [data["forget"]] if data.get("forget") is not None else []
+            forgets = tuple(ForgetSpec.from_dict(f) for f in forgets_data)
+            methods = tuple(MethodGrid.from_dict(m) if isinstance(m, Mapping) else MethodGrid(str(m))
+                            for m in data.get("methods") or [])
+            seeds = tuple(_int_seed(s) for s in data.get("seeds", [0]))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise UserInputError(f"not a sweep config: {exc}") from None
+        return cls(experiment, forgets, methods, seeds, bool(data.get("seed_base", True)), str(data.get("title", "")))
+
+
+def _int_seed(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserInputError(f"seeds must be non-negative integers, got {value!r}")
+    return value
+
+
+def _experiment_from(data: Mapping) -> ExperimentSpec:
+    from unlearn_core.experiment import experiment_from_args
+
+    if not isinstance(data, Mapping):
+        raise UserInputError("experiment must be an object with dataset, arch, ...")
+    if data.get("recipe"):
+        return ExperimentSpec.from_dict(dict(data))
+    extra = sorted(set(data) - {"dataset", "arch", "seed", "epochs", "dataset_options"})
+    if extra:
+        raise UserInputError(f"unknown experiment field {extra[0]!r}")
+    return experiment_from_args(data.get("dataset", "digits"), data.get("arch", "cnn"), int(data.get("seed", 0)),
+                                data.get("epochs"), dict(data.get("dataset_options") or {}))
+
+
+def parse_grid_arg(method: str, text: str) -> tuple[str, GridValues]:
+    """One CLI `--grid` value: `name=v1,v2,...` or `name=log:LOW:HIGH:NUM` (NUM log-spaced floats)."""
+    if "=" not in text:
+        raise UserInputError(f"--grid expects name=v1,v2,... or name=log:low:high:num, got {text!r}")
+    name, raw = (part.strip() for part in text.split("=", 1))
+    if raw.startswith("log:"):
+        parts = raw[4:].split(":")
+        try:
+            low, high, num = float(parts[0]), float(parts[1]), int(parts[2])
+        except (ValueError, IndexError):
+            raise UserInputError(f"--grid {name}: a log range is log:LOW:HIGH:NUM, got {raw!r}") from None
+        if len(parts) != 3:
+            raise UserInputError(f"--grid {name}: a log range is log:LOW:HIGH:NUM, got {raw!r}")
+        return name, LogRange(low, high, num)
+    return name, tuple(v.strip() for v in raw.split(",") if v.strip())
+
+
+# ---- preparing and estimating ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Skipped:
+    """Cells that cannot run on this scenario (e.g. a method that refuses class forgetting), with the reason."""
+
+    method: str
+    forget: str
+    reason: str
+    cells: int
+
+
+def check_scenarios(lab: Lab, spec: SweepSpec, cells: list[SweepCell]) -> tuple[list[SweepCell], list[Skipped]]:
+    """Checks every forget set against the dataset and drops the cells whose method refuses the scenario.
+
+    Raises UserInputError when a forget set is invalid or no cell can run (nothing is trained or stored)."""
+    dataset = lab.dataset(spec.experiment)
+    for forget in spec.forgets:
+        select_forget(forget, dataset)
+    runnable, skipped = [], {}
+    for cell in cells:
+        reason = lab.applicability(cell.method, cell.experiment, cell.forget)
+        if reason:
+            entry = skipped.setdefault((cell.method, cell.forget.key), [cell.forget.describe(), reason, 0])
+            entry[2] += 1
+        else:
+            runnable.append(cell)
+    out = [Skipped(m, f, r, n) for (m, _), (f, r, n) in skipped.items()]
+    if not runnable:
+        raise UserInputError("no cell of the sweep can run: " + "; ".join(s.reason for s in out))
+    return runnable, out
+
+
+def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = _quiet,
+            stop: threading.Event | None = None) -> list[Skipped]:
+    """Trains (or loads) every base model and retrain oracle the cells need, and their reference metrics, once.
+
+    Returns the cells' methods that refuse the prepared model (a method's `applicability` on the real splits,
+    e.g. partial_amnesiac on a class that fills every recorded step): those cells are skipped, not run."""
+    needs: dict[tuple[str, str, int], tuple[ExperimentSpec, ForgetSpec, int]] = {}
+    for cell in cells:
+        variant = cell.experiment.with_artifacts(get_method(cell.method).info.needs_artifacts)
+        needs.setdefault((variant.key, cell.forget.key, cell.seed), (variant, cell.forget, cell.seed))
+    refused: dict[tuple[str, str], Skipped] = {}
+    for i, (variant, forget, seed) in enumerate(needs.values()):
+        if stop is not None and stop.is_set():
+            break
+
+        def step(fraction: float, message: str, i: int = i) -> None:
+            progress((i + fraction) / len(needs), f"preparing {i + 1}/{len(needs)}: {message}")
+
+        base = lab.base_model(variant, lambda f, m: step(0.6 * f, m), stop)
+        oracle = lab.retrain_oracle(base, forget, lambda f, m: step(0.6 + 0.3 * f, m), stop)
+        splits = Splits.build(lab.dataset(variant), forget, lab.device)
+        step(0.9, "reference metrics of the original and the oracle")
+        lab._reference_metrics(base, oracle, splits, seed)
+        for cell in cells:
+            if cell.forget.key != forget.key or cell.seed != seed:
+                continue
+            impl = get_method(cell.method)
+            if cell.experiment.with_artifacts(impl.info.needs_artifacts).key != variant.key:
+                continue
+            reason = impl.applicability(splits, base.artifacts)
+            if reason:
+                refused.setdefault((cell.method, forget.key), Skipped(cell.method, forget.describe(), reason, 0))
+                old = refused[(cell.method, forget.key)]
+                refused[(cell.method, forget.key)] = replace(old, cells=old.cells + 1)
+    progress(1.0, "prepared")
+    return list(refused.values())
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What a sweep will cost, from the workspace's history of the same methods on the same dataset/arch."""
+
+    cells: int
+    done: int  # cells that already have a finished run (resumed or shared with another sweep)
+    to_run: int
+    models_to_train: int  # base models and retrain oracles not in the workspace yet
+    seconds: float | None  # estimated sequential seconds of the cells to run and models to train
+    basis: str  # how it was estimated, in words
+
+    def wall_seconds(self, workers: int) -> float | None:
+        """The ideal wall time on `workers` parallel workers (cores permitting)."""
+        return None if self.seconds is None else self.seconds / max(1, workers)
+
+    def to_dict(self) -> dict:
+        return {"cells": self.cells, "done": self.done, "to_run": self.to_run,
+                "models_to_train": self.models_to_train, "seconds": self.seconds, "basis": self.basis}
+
+
+def estimate_cost(lab: Lab, spec: SweepSpec) -> CostEstimate:
+    """Number of cells and estimated cost before the sweep starts (median past wall time per method)."""
+    cells = spec.cells()
+    statuses = lab.store.run_statuses([c.run_id for c in cells])
+    pending = [c for c in cells if statuses.get(c.run_id) not in FINISHED_CELL]
+    rows = lab.store.list_runs(status="ok", limit=5000)
+    experiment = spec.validated().experiment
+    per_method: dict[str, list[float]] = {}
+    for row in rows:
+        if row["dataset"] == experiment.dataset and row["arch"] == experiment.arch and row.get("finished"):
+            per_method.setdefault(row["method"], []).append(row["finished"] - row["created"])
+    model_keys: set[str] = set()
+    for cell in pending:
+        variant = cell.experiment.with_artifacts(get_method(cell.method).info.needs_artifacts)
+        model_keys.add("base-" + variant.key)
+        model_keys.add(f"retrain-{variant.key}-{cell.forget.key}")
+    missing = [k for k in model_keys if not lab.store.has_model(k)]
+    train_times = [m["meta"].get("train_seconds") for m in lab.store.list_models("base")
+                   if m["dataset"] == experiment.dataset and m["arch"] == experiment.arch
+                   and isinstance(m["meta"].get("train_seconds"), int | float)]
+    unknown = sorted({c.method for c in pending if c.method not in per_method})
+    total: float | None = sum(statistics.median(per_method[c.method]) for c in pending if c.method in per_method)
+    basis = [f"median wall time of earlier {experiment.dataset}/{experiment.arch} runs per method"]
+    if unknown:
+        total, basis = None, [f"no earlier run of {', '.join(unknown)} on {experiment.dataset}/{experiment.arch}"]
+    if missing and total is not None:
+        if train_times:
+            total += len(missing) * statistics.median(train_times)
+            basis.append(f"{len(missing)} model(s) to train at the median earlier training time")
+        else:
+            total, basis = None, [f"{len(missing)} model(s) to train and no earlier training time to go by"]
+    return CostEstimate(len(cells), len(cells) - len(pending), len(pending), len(missing), total, "; ".join(basis))
+
+
+# ---- running ---------------------------------------------------------------------------------------------------
+FINISHED_CELL = ("ok", "failed")  # deterministic outcomes: re-running gives the same result, so never redone
+CELL_STATES = ("queued", "running", "ok", "failed", "cancelled", "skipped", "done before")
+
+
+@dataclass
+class CellState:
+    """What is known about one cell during a sweep (the dashboard's per-cell progress)."""
+
+    key: str
+    label: str
+    run_id: str
+    status: str = "queued"
+    progress: float = 0.0
+    message: str = ""
+    worker: str = ""
+
+
+class SweepMonitor:
+    """Thread-safe live state of a running sweep: per-cell status and progress, and a stop switch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.cells: dict[str, CellState] = {}
+        self.phase = "starting"
+        self.executor: dict = {}
+        self.stop = threading.Event()
+        self.started = time.time()
+        self.finished: float | None = None
+
+    def set(self, key: str, **changes: Any) -> None:
+        with self._lock:
+            state = self.cells.get(key)
+            if state is not None:
+                for name, value in changes.items():
+                    setattr(state, name, value)
+
+    def snapshot(self) -> list[CellState]:
+        with self._lock:
+            return [replace(c) for c in self.cells.values()]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for cell in self.snapshot():
+            out[cell.status] = out.get(cell.status, 0) + 1
+        return out
+
+
+@dataclass
+class SweepResult:
+    """A finished (or cancelled) sweep: the spec, its stored key, the executor that ran it and every cell."""
+
+    spec: SweepSpec
+    key: str
+    status: str  # "finished" or "cancelled"
+    executor: dict
+    cells: list[CellState]
+    skipped: list[Skipped]
+    seconds: float
+
+    def to_dict(self, rows: list[dict] | None = None) -> dict:
+        return {"sweep_key": self.key, "status": self.status, "executor": self.executor, "seconds": self.seconds,
+                "spec": self.spec.to_dict(),
+                "skipped": [{"method": s.method, "forget": s.forget, "reason": s.reason, "cells": s.cells}
+                            for s in self.skipped],
+                "cells": [{"key": c.key, "label": c.label, "run_id": c.run_id, "status": c.status,
+                           "worker": c.worker, "message": c.message} for c in self.cells],
+                **({"rows": rows} if rows is not None else {})}
+
+
+def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None = None, address: str | None = None,
+              lab: Lab | None = None, device: str = "auto", threads: int | None = None,
+              gpus_per_cell: float | None = None, progress: Progress = _quiet, monitor: SweepMonitor | None = None,
+              stop: threading.Event | None = None, keep_executor: bool = False) -> SweepResult:
+    """Runs every cell of `spec` that has no finished run yet, on `executor` ("sequential", "local", "ray").
+
+    Bad input (an invalid spec, a forget set the dataset cannot give, an unreachable Ray address) raises
+    UserInputError before anything is trained or stored. `stop` (or `monitor.stop`) cancels: queued cells are
+    never started and running ones are asked to stop (stored as cancelled, redone on the next run). A cell that
+    already has a finished run is reported as "done before" and not run again."""
+    from unlearn_core.studies.executors import CellTask, make_executor
+
+    started = time.time()
+    spec = spec.validated()
+    lab = lab or Lab(device=device)
+    monitor = monitor or SweepMonitor()
+    stop = stop or monitor.stop
+    cells, skipped = check_scenarios(lab, spec, spec.cells())
+    engine = make_executor(executor, workers=workers, address=address, threads=threads,
+                           gpus_per_cell=gpus_per_cell, lab=lab)
+    engine.start()  # may raise UserInputError (e.g. Ray unreachable): nothing stored yet
+    try:
+        monitor.executor = engine.describe()
+        key = spec.key
+        lab.store.save_sweep(key, spec.to_dict(), "running", {"executor": monitor.executor, "started": started})
+        statuses = lab.store.run_statuses([c.run_id for c in cells])
+        with monitor._lock:
+            monitor.cells = {c.key: CellState(c.key, c.label(), c.run_id) for c in cells}
+        for cell in cells:
+            if statuses.get(cell.run_id) in FINISHED_CELL:
+                monitor.set(cell.key, status="done before", progress=1.0, message=statuses[cell.run_id])
+        pending = [c for c in cells if statuses.get(c.run_id) not in FINISHED_CELL]
+        monitor.phase = "preparing base models and retrain oracles"
+        refused = prepare(lab, pending, lambda f, m: progress(0.2 * f, m), stop) if pending else []
+        refused_methods = {(s.method, s.forget) for s in refused}
+        skipped += refused
+        for cell in pending:
+            if (cell.method, cell.forget.describe()) in refused_methods:
+                monitor.set(cell.key, status="skipped", message="the method refuses this prepared model")
+        pending = [c for c in pending if (c.method, c.forget.describe()) not in refused_methods]
+        monitor.phase = f"running {len(pending)} cells on {engine.name}"
+        tasks = [CellTask(c, str(lab.store.root), engine.device_for(device)) for c in pending]
+        try:
+            _drive(engine, tasks, monitor, stop, progress)
+        except KeyboardInterrupt:  # Ctrl-C: running cells are asked to stop before the workers are released
+            stop.set()
+            engine.cancel()
+            raise
+    finally:
+        if not keep_executor:
+            engine.close()
+    status = "cancelled" if stop.is_set() else "finished"
+    monitor.phase, monitor.finished = status, time.time()
+    counts = monitor.counts()
+    lab.store.save_sweep(key, spec.to_dict(), status, {"executor": monitor.executor, "started": started,
+                                                       "seconds": time.time() - started, "counts": counts})
+    progress(1.0, f"sweep {status}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return SweepResult(spec, key, status, monitor.executor, monitor.snapshot(), skipped, time.time() - started)
+
+
+def _drive(engine: Any, tasks: list, monitor: SweepMonitor, stop: threading.Event, progress: Progress) -> None:
+    """Keeps at most `engine.slots` cells in flight; queued cells stay here, so cancel simply drops them."""
+    queue = list(tasks)
+    inflight: dict[Any, str] = {}
+    total = max(1, len(tasks))
+    done = 0
+    while queue or inflight:
+        while queue and len(inflight) < engine.slots and not stop.is_set():
+            task = queue.pop(0)
+            inflight[engine.submit(task)] = task.cell.key
+            monitor.set(task.cell.key, status="running", message="submitted")
+        if stop.is_set():
+            for task in queue:
+                monitor.set(task.cell.key, status="cancelled", message="cancelled before it started")
+            queue.clear()
+            engine.cancel()
+        for key, fraction, message, worker in engine.progress():
+            monitor.set(key, progress=fraction, message=message, worker=worker)
+        for handle in engine.wait(list(inflight), timeout=0.2):
+            key = inflight.pop(handle)
+            outcome = engine.collect(handle)
+            done += 1
+            monitor.set(key, status=outcome.status, progress=1.0 if outcome.status == "ok" else 0.0,
+                        message=outcome.error or outcome.status, worker=outcome.worker)
+            progress(0.2 + 0.8 * done / total, f"{done}/{total} cells: {outcome.label} {outcome.status}")
+
+
+# ---- reading results -------------------------------------------------------------------------------------------
+ROW_METRICS = ("forget_acc", "retain_acc", "test_acc", "test_acc_retain_classes", "mia_efficacy", "avg_gap",
+               "seconds")
+
+
+def sweep_rows(lab: Lab, spec: SweepSpec) -> list[dict]:
+    """One row per cell: method, grid values, seed, forget set, status, run id, scalar metrics and the gap of
+    forget accuracy to the retrain oracle (the x axis of the forgetting/utility plot)."""
+    cells = spec.cells()
+    statuses = lab.store.run_statuses([c.run_id for c in cells])
+    rows = []
+    for cell in cells:
+        status = statuses.get(cell.run_id, "not run")
+        row: dict[str, Any] = {"cell": cell.key, "run_id": cell.run_id if cell.run_id in statuses else None,
+                               "method": cell.method, "seed": cell.seed, "forget": cell.forget.describe(),
+                               "params": dict(cell.params), "status": status, "metrics": {}}
+        if status == "ok":
+            record = lab.store.get_run(cell.run_id)
+            values = scalar_values(record.get("metrics"))
+            retrain_forget = (record.get("retrain") or {}).get("forget_acc")
+            if isinstance(retrain_forget, int | float) and "forget_acc" in values:
+                values["forget_gap"] = abs(values["forget_acc"] - retrain_forget)
+            row["metrics"] = values
+            row["experiment_key"] = record.get("experiment_key")
+            row["forget_dict"] = record.get("forget")
+            row["device"] = record.get("device")
+        rows.append(row)
+    return rows
+
+
+__all__ = ["CELL_STATES", "CellState", "CostEstimate", "LogRange", "MethodGrid", "Skipped", "SweepCell",
+           "SweepMonitor", "SweepResult", "SweepSpec", "check_scenarios", "estimate_cost", "parse_grid_arg",
+           "prepare", "run_sweep", "sweep_rows"]
