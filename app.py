@@ -38,8 +38,10 @@ PAGES = {
 }
 
 navigation = st.navigation(PAGES)
+sidebar = st.sidebar.container()  # its place is fixed now; it is filled after the page ran, so it shows what
+navigation.run()                  # the page just changed (not the previous run's state)
 
-with st.sidebar:
+with sidebar:
     try:
         spec = experiment_spec()
         trained = common.base_is_trained(spec)
@@ -55,5 +57,4 @@ with st.sidebar:
             st.caption(f":material/pending: {len(active)} background job{plural} queued or running")
     except Exception as exc:  # the sidebar must never take the page down
         st.warning(f"Sidebar unavailable: {exc}")
-
-navigation.run()
+common.save_session()

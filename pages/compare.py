@@ -22,8 +22,13 @@ def body() -> None:
     for skipped in st.session_state.get(S.DEMO_SKIPPED, []):
         st.caption(f"Demo skipped **{skipped['method']}**: {skipped['reason']}")
     group = common.group_selector()
+    demo = common.active_demo()
     if group is None:
-        st.info("No runs yet. Press **Run the demo** on Home, or queue methods on the Unlearn page.")
+        if demo is not None:
+            st.info(f"The demo is running ({demo.message}); each method's results appear here as soon as it "
+                    "finishes.")
+        else:
+            st.info("No runs yet. Press **Run the demo** on Home, or queue methods on the Unlearn page.")
         return
     view = common.group_view(group)
     if view.running:
@@ -85,7 +90,7 @@ def open_clicked_run(event: dict | None, runs: list[dict]) -> None:
         st.caption(", ".join(f"{k}={v}" for k, v in sorted((entry.get("params") or {}).items())) or "no parameters")
         if st.button("Open this run on Forget quality", key=S.W_OPEN_RUN):
             st.session_state[S.W_PRIVACY_RUN] = entry["run_id"]
-            st.switch_page("pages/privacy.py")
+            common.switch_page("pages/privacy.py")
 
 
 common.guarded(body)

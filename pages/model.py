@@ -12,6 +12,7 @@ import torch
 
 from pages._ui import common
 from pages._ui import state as S
+from unlearn_core import UserInputError
 from unlearn_core.data import dataset_info, list_datasets
 from unlearn_core.experiment import ExperimentSpec
 from unlearn_core.metrics.accuracy import confusion_matrix, per_class_accuracy
@@ -46,12 +47,21 @@ def recipe_form(dataset: str, arch: str) -> TrainRecipe:
             elif isinstance(value, bool):
                 values[f.name] = st.checkbox(f.name, value=value, key=key, help=RECIPE_HELP[f.name])
             elif isinstance(value, int):
-                values[f.name] = int(st.number_input(f.name, min_value=1, value=value, step=1, key=key,
-                                                     help=RECIPE_HELP[f.name]))
+                # no min/max on the widget: an out-of-range value stays visible and is refused below
+                values[f.name] = int(st.number_input(f.name, value=value, step=1, key=key, help=RECIPE_HELP[f.name]))
             else:
-                values[f.name] = float(st.number_input(f.name, min_value=0.0, value=float(value), format="%g",
-                                                       key=key, help=RECIPE_HELP[f.name]))
+                values[f.name] = float(st.number_input(f.name, value=float(value), format="%g", key=key,
+                                                       help=RECIPE_HELP[f.name]))
     return TrainRecipe(**values)
+
+
+def recipe_problem(recipe: TrainRecipe) -> str | None:
+    """Why the recipe cannot be trained (TrainRecipe.validate's one line), or None."""
+    try:
+        recipe.validate()
+    except UserInputError as exc:
+        return str(exc)
+    return None
 
 
 def import_checkpoint(upload, spec: ExperimentSpec) -> None:
@@ -129,12 +139,17 @@ def body() -> None:
     seed = int(c3.number_input("Seed", min_value=0, value=spec.seed, step=1, key=S.W_SEED))
     with st.expander("Training recipe", expanded=False):
         recipe = recipe_form(dataset, arch)
-    chosen = ExperimentSpec(dataset, arch, seed, recipe)
+    problem = recipe_problem(recipe)
+    if problem:
+        st.error(f"Training recipe: {problem}. Fix it to train or use this model.", icon=":material/block:")
+        chosen = spec
+    else:
+        chosen = ExperimentSpec(dataset, arch, seed, recipe)
     trained = common.base_is_trained(chosen)
     if chosen.resolved().to_dict() != spec.to_dict():
         common.set_experiment(chosen)
     label = "Use this trained model" if trained else "Train in the background"
-    if st.button(label, key=S.W_TRAIN, type="primary"):
+    if st.button(label, key=S.W_TRAIN, type="primary", disabled=problem is not None):
         common.queue_training(chosen)
     st.caption("This experiment is " + ("already trained: its card is below." if trained
                                         else "not trained yet; training starts when you press the button."))
