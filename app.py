@@ -27,6 +27,7 @@ PAGES = {
         st.Page("pages/model.py", title="Model", icon=":material/neurology:"),
         st.Page("pages/forget_set.py", title="Forget set", icon=":material/target:"),
         st.Page("pages/unlearn.py", title="Unlearn", icon=":material/cleaning_services:"),
+        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_view:"),
     ],
     "Results": [
         st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),

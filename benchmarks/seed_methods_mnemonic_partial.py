@@ -12,7 +12,6 @@ training that base model and its retrain oracle takes 10 to 30 minutes on 2 shar
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import platform
 import sys
@@ -23,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from unlearn_core.data import ForgetSpec, Splits
+from unlearn_core.bench import time_method
+from unlearn_core.data import ForgetSpec
 from unlearn_core.experiment import ExperimentSpec, Lab
-from unlearn_core.methods import UnlearnContext, get_method
 from unlearn_core.models.training import TrainRecipe
 from unlearn_core.store import Store
 
@@ -100,15 +99,11 @@ SHAPES_CASES = [
 ]
 
 
-def _cpu_seconds(lab: Lab, case: Case) -> float:
-    """CPU time of the unlearning call alone on one thread: a load-independent companion to the wall time."""
-    base = lab.base_model(case.spec)
-    splits = Splits.build(lab.dataset(case.spec.resolved()), case.forget, lab.device)
-    method = get_method(case.method)
-    model = copy.deepcopy(base.model)
-    start = time.process_time()
-    method.unlearn(model, splits, base.artifacts, method.Config.from_values(case.params), UnlearnContext(lab.device))
-    return time.process_time() - start
+def _cpu_seconds(lab: Lab, spec: ExperimentSpec, case: Case) -> float:
+    """CPU time of the unlearning call alone (one thread), a load-independent companion to the Lab's wall time;
+    the method is called the one way every caller does (bench.time_method -> methods.execute_method)."""
+    best, _ = time_method(lab, spec, case.forget, case.method, case.params, seed=0, repeats=1)
+    return best.cpu
 
 
 def _storage_ratio(diagnostics: dict) -> float | None:
@@ -181,7 +176,7 @@ def run(lab: Lab, cases: list[Case]) -> str:
                 lines.append(f"| {case.scenario} | *{name}* | | | {_metric_cells(record[name])} | | | | | |")
         m = record["metrics"]
         ratio = _storage_ratio(lab.store.load_run_diagnostics(record["run_id"]))
-        cpu = _cpu_seconds(lab, case) if case.spec is DIGITS else float("nan")
+        cpu = _cpu_seconds(lab, case.spec, case) if case.spec is DIGITS else float("nan")
         checks = _checks(case, m, record["original"], cpu, ratio)
         if case.role == "acceptance" and not all(ok for _, ok in checks):
             failures.append(f"{case.scenario} / {case.method} ({_settings(case.params)})")

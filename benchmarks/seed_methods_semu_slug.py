@@ -10,7 +10,6 @@ marked "shown" are defaults or variants that fail a target, kept so the failure 
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import platform
 import sys
@@ -21,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from unlearn_core.data import ForgetSpec, Splits
+from unlearn_core.bench import time_method
+from unlearn_core.data import ForgetSpec
 from unlearn_core.experiment import ExperimentSpec, Lab
-from unlearn_core.methods import UnlearnContext, get_method
 from unlearn_core.store import Store
 
 SECONDS_LIMIT = 5.0
@@ -65,14 +64,10 @@ CASES = [
 
 
 def _cpu_seconds(lab: Lab, spec: ExperimentSpec, case: Case) -> float:
-    """CPU time of the unlearning call alone (one thread), a load-independent companion to the Lab's wall time."""
-    base = lab.base_model(spec)
-    splits = Splits.build(lab.dataset(spec.resolved()), case.forget, lab.device)
-    method = get_method(case.method)
-    model = copy.deepcopy(base.model)
-    start = time.process_time()
-    method.unlearn(model, splits, base.artifacts, method.Config.from_values(case.params), UnlearnContext(lab.device))
-    return time.process_time() - start
+    """CPU time of the unlearning call alone (one thread), a load-independent companion to the Lab's wall time;
+    the method is called the one way every caller does (bench.time_method -> methods.execute_method)."""
+    best, _ = time_method(lab, spec, case.forget, case.method, case.params, seed=0, repeats=1)
+    return best.cpu
 
 
 def _edit_summary(method: str, diagnostics: dict) -> str:

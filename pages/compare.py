@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._ui import band as band_ui
 from pages._ui import common
 from pages._ui import state as S
-from unlearn_core.viz import compare
+from unlearn_core.viz import captions, compare
+from unlearn_core.viz import verdict as verdict_viz
 
 
 def body() -> None:
@@ -15,8 +17,9 @@ def body() -> None:
         "every finished run of one scenario (same model, same forget set) next to the original model and the "
         "retrain oracle.",
         "the closer a run is to **retrain**, the better it unlearned. Cells are coloured green (close to retrain, "
-        "or best for run time and average gap) to red (far / worst). Header arrows: ↑ higher is better, "
-        "↓ lower is better, ◎ closer to retrain is better.",
+        "or best for run time and average gap) to red (far / worst). Headers: ↑ higher is better, "
+        "↓ lower is better, *closer to retrain* where retrain's value is the target. Each verdict is judged "
+        "against a band of independent retrains, signal by signal.",
     )
     common.job_panel()
     for skipped in st.session_state.get(S.DEMO_SKIPPED, []):
@@ -50,8 +53,11 @@ def body() -> None:
                 unsafe_allow_html=True)
         st.subheader("Metrics")
         st.table(compare.styled_table(view.entries))
-        st.caption("Accuracies are shares of images; MIA efficacy is the share of forget images a membership "
-                   "attack calls 'not trained on'; loss-attack AUC 0.5 means forget images look like unseen ones.")
+        st.caption(captions.METRICS_TABLE)
+        st.subheader("Verdicts")
+        band_ui.band_panel(view.reference, "compare")
+        st.table(verdict_viz.styled_verdict_summary(view.entries))
+        st.caption(captions.VERDICT_SUMMARY)
     if view.problems:
         st.subheader("Runs that did not finish")
         for p in view.problems:

@@ -10,15 +10,16 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+from pages._ui import architectures as archs_ui
 from pages._ui import common
 from pages._ui import state as S
 from unlearn_core import UserInputError
 from unlearn_core.data import dataset_info, list_datasets
 from unlearn_core.experiment import ExperimentSpec
 from unlearn_core.metrics.accuracy import confusion_matrix, per_class_accuracy
-from unlearn_core.models.architectures import ARCHITECTURES, list_architectures
 from unlearn_core.models.checkpoint import read_state_dict_file
 from unlearn_core.models.training import TrainRecipe, default_recipe
+from unlearn_core.validation import SEED_MAX
 from unlearn_core.viz import model as vm
 
 RECIPE_HELP = {
@@ -64,14 +65,14 @@ def recipe_problem(recipe: TrainRecipe) -> str | None:
     return None
 
 
-def import_checkpoint(upload, spec: ExperimentSpec) -> None:
+def import_checkpoint(upload, spec: ExperimentSpec, recipe_stated: bool) -> None:
     """Writes the upload to a temp file, validates it against the architecture, registers it."""
     suffix = Path(upload.name).suffix or ".bin"
     with tempfile.TemporaryDirectory(prefix="unlearn-upload-") as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(upload.getbuffer())
         state = read_state_dict_file(path)
-    base = common.lab().register_imported(spec, state, upload.name)
+    base = common.lab().register_imported(spec, state, upload.name, recipe_stated)
     st.session_state[S.IMPORTED_KEY] = base.key
     st.success(f"Imported {upload.name}: test accuracy {base.meta['test_acc']:.1%}. It is stored as "
                f"`{base.key}`; its card is shown below.")
@@ -104,6 +105,7 @@ def model_card(key: str) -> None:
     st.caption(f"{meta.get('kind', 'base')} model `{key}` · {spec.dataset} · {spec.arch} · "
                f"{'trained here' if meta.get('kind') == 'base' else 'imported from ' + str(meta.get('source'))}"
                f" · {meta.get('created', '')}")
+    archs_ui.facts_panel(meta, dataset, key)
     left, right = st.columns(2)
     with left:
         common.chart(vm.per_class_bars(data["per_class"], dataset.class_names), key="model_per_class")
@@ -128,17 +130,17 @@ def body() -> None:
     )
     spec = common.experiment_spec().resolved()
     datasets = list_datasets()
-    archs = list_architectures()
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox("Dataset", datasets, index=datasets.index(spec.dataset), key=S.W_DATASET,
                            format_func=lambda d: f"{d} — {dataset_info(d).title}")
     c1.caption(dataset_info(dataset).description)
-    arch = c2.selectbox("Architecture", archs, index=archs.index(spec.arch), key=S.W_ARCH,
-                        format_func=lambda a: f"{a} — {ARCHITECTURES.get(a)[0].title}")
-    c2.caption(ARCHITECTURES.get(arch)[0].description)
-    seed = int(c3.number_input("Seed", min_value=0, value=spec.seed, step=1, key=S.W_SEED))
+    shape, classes, n_train, known = archs_ui.dataset_size(dataset, spec.dataset_options if dataset == spec.dataset
+                                                           else ())
+    arch = archs_ui.arch_picker(c2, spec.arch, shape, classes)
+    seed = int(c3.number_input("Seed", min_value=0, max_value=SEED_MAX, value=spec.seed, step=1, key=S.W_SEED))
     with st.expander("Training recipe", expanded=False):
         recipe = recipe_form(dataset, arch)
+    archs_ui.cost_panel(arch, shape, classes, n_train, known, recipe)
     problem = recipe_problem(recipe)
     if problem:
         st.error(f"Training recipe: {problem}. Fix it to train or use this model.", icon=":material/block:")
@@ -159,10 +161,12 @@ def body() -> None:
                     "Files that would run code when loaded are refused. Keys and shapes are checked against the "
                     "architecture.")
         upload = st.file_uploader("Checkpoint", type=["safetensors", "pt", "pth", "bin"], key=S.W_UPLOAD)
+        stated = archs_ui.oracle_recipe_choice()
         if upload is not None and st.button("Import", key=S.W_IMPORT):
-            import_checkpoint(upload, chosen)
+            import_checkpoint(upload, chosen if stated else ExperimentSpec(dataset, arch, seed), stated)
         st.caption("An imported model gets a model card and can be unlearned: choose it on the Unlearn page (or "
-                   "`unlearn run --model <key> ...`); its retrain oracle uses this lab's default recipe.")
+                   "`unlearn run --model <key> ...`). torchvision's ResNet-18 is `torchvision:resnet18`; the "
+                   "built-in `resnet18` has the CIFAR stem.")
     key = st.session_state.get(S.IMPORTED_KEY)
     if key and common.lab().has_model(key):
         model_card(key)

@@ -3,8 +3,6 @@ images, which pixels drive them, and what-if sliders for the one-shot methods.""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -16,7 +14,9 @@ from pages._ui import state as S
 from unlearn_core.analysis import attribute
 from unlearn_core.analysis.attributions import ATTRIBUTION_METHODS, TITLES
 from unlearn_core.data import Splits
+from unlearn_core.methods import WhatIf, has_diagnostic, list_methods, whatif_hooks
 from unlearn_core.models.training import accuracy
+from unlearn_core.viz import captions
 from unlearn_core.viz import model as vm
 
 SHOWN = 4
@@ -45,8 +45,7 @@ def predictions_table(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Te
 def attribution_section(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, titles: list[str],
                         images: np.ndarray) -> None:
     st.subheader("Attributions before and after")
-    st.caption("Which pixels push each model towards the image's true class (red) or away from it (blue). After "
-               "good class forgetting, the evidence for the forgotten class fades like in the retrain oracle.")
+    st.caption(captions.ATTRIBUTIONS)
     method = st.radio("Attribution", ATTRIBUTION_METHODS, format_func=TITLES.get, horizontal=True,
                       key=S.W_ATTR_METHOD)
     runs = [k for k in models if k not in ("original", "retrain")]
@@ -80,69 +79,34 @@ def whatif_section(view: common.GroupView) -> None:
     splits = Splits.build(common.dataset_for(record), record.forget_spec(), common.lab().device)
     shown = 0
     for entry in view.entries:
-        method = entry["method"]
-        if method not in ("slug", "mnemonic", "semu") or not entry.get("run_id"):
+        if not entry.get("run_id") or not whatif_hooks(entry["method"]):
             continue
         diag = common.run_diagnostics(entry["run_id"])
-        shown += 1
-        with st.container(border=True):
-            st.markdown(f"**{entry['label']}**")
-            try:
-                if method == "slug":
-                    slug_whatif(entry, diag, base.model, splits)
-                elif method == "mnemonic":
-                    mnemonic_whatif(entry, diag, base.model, splits)
-                else:
-                    semu_whatif(entry, diag)
-            except (ImportError, AttributeError) as exc:
-                st.info(f"What-if for {method} is not available in this build ({exc}).")
+        for panel in whatif_hooks(entry["method"]):
+            shown += 1
+            with st.container(border=True):
+                st.markdown(f"**{entry['label']}**")
+                whatif(entry, panel.whatif, diag, base.model, splits)
     if not shown:
-        st.info("No slug, mnemonic or semu run in this scenario: run one to get its what-if slider.")
+        with_hooks = [m for m in list_methods() if whatif_hooks(m)]
+        st.info(f"No {', '.join(with_hooks)} run in this scenario: run one to get its what-if slider.")
 
 
-def slug_whatif(entry: dict, diag: dict, original: nn.Module, splits: Splits) -> None:
-    from unlearn_core.methods.slug import apply_step
-
-    if diag.get("gradient") is None or not diag.get("chosen_layer"):
-        st.info("This run stored no gradient to replay.")
+def whatif(entry: dict, hook: WhatIf, diag: dict, original: nn.Module, splits: Splits) -> None:
+    """One method's slider: re-applies its stored edit through the hook declared beside the method."""
+    if not has_diagnostic(diag, hook.needs):
+        st.info(hook.missing)
         return
-    lam0 = float(diag["lambda"])
-    factor = st.select_slider("Step size, relative to the chosen λ", [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0],
-                              value=1.0, key=S.whatif_slider(entry["label"]))
-    model = apply_step(copy.deepcopy(original), diag["chosen_layer"], diag["gradient"], lam0 * factor)
-    show_scores(model, splits, f"λ = {lam0 * factor:.3g} on {diag['chosen_layer']}")
-
-
-def mnemonic_whatif(entry: dict, diag: dict, original: nn.Module, splits: Splits) -> None:
-    from unlearn_core.methods.mnemonic import perturb
-
-    if not diag.get("fisher"):
-        st.info("This run stored no Fisher maps to replay.")
-        return
-    params = dict(original.named_parameters())
-    log_ratios = {n: v["log_ratio"].reshape(params[n].shape).to(params[n].device)
-                  for n, v in diag["fisher"].items() if n in params}
-    lambda1 = st.select_slider("λ₁ (upper bound on the perturbation scale κ)",
-                               [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], value=1e-3,
-                               key=S.whatif_slider(entry["label"]), format_func=lambda v: f"{v:g}")
-    lambda2 = float(entry["params"].get("lambda2", 10.0))
-    model = perturb(original, log_ratios, lambda1, lambda2, diag.get("sign", "+"))
-    show_scores(model, splits, f"λ₁ = {lambda1:g}, λ₂ = {lambda2:g}, sign {diag.get('sign', '+')}")
-
-
-def semu_whatif(entry: dict, diag: dict) -> None:
-    from unlearn_core.methods.semu import ranks_for_tau
-
-    if not diag.get("spectra"):
-        st.info("This run stored no spectra.")
-        return
-    tau = st.slider("τ (share of gradient energy kept)", 0.5, 0.999, float(entry["params"].get("tau", 0.95)),
-                    step=0.005, key=S.whatif_slider(entry["label"]))
-    ranks = ranks_for_tau(diag["spectra"], tau)
-    table = pd.DataFrame([{"layer": n, "rank": r, "trainable parameters": t} for n, (r, t) in ranks.items()])
-    st.dataframe(table, hide_index=True, key="whatif_semu_table")
-    st.caption(f"{int(table['trainable parameters'].sum()):,} trainable parameters at τ = {tau:.3f} "
-               "(SEMU would then be retrained in that subspace; run it on the Unlearn page to measure).")
+    params = entry.get("params") or {}
+    options, default = hook.choices(diag, params)
+    value = st.select_slider(hook.label, options, value=default, key=S.whatif_slider(entry["label"]),
+                             format_func=lambda v: f"{v:g}" if isinstance(v, float) else str(v))
+    outcome = hook.apply(original, diag, params, value)
+    if outcome.model is not None:
+        show_scores(outcome.model, splits, outcome.setting)
+    if outcome.table is not None:
+        st.dataframe(pd.DataFrame(outcome.table), hide_index=True, key=f"whatif_table_{entry['label']}")
+        st.caption(outcome.setting)
 
 
 def body() -> None:

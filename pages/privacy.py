@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from pages._ui import band as band_ui
 from pages._ui import common
 from pages._ui import state as S
 from unlearn_core import UserInputError
@@ -18,10 +19,16 @@ from unlearn_core.metrics.cka import embedding_links
 from unlearn_core.metrics.relearn import RelearnConfig, relearn_probe
 from unlearn_core.metrics.threshold import STATISTICS, forget_statistics, threshold_explorer
 from unlearn_core.metrics.ulira import ULiRAConfig
+from unlearn_core.metrics.verdicts import LABELS, label_tone
 from unlearn_core.results import RunRecord
+from unlearn_core.studies.band import ulira_evidence
+from unlearn_core.studies.forgetting_quality import DEFAULT_MODELS, fq_cost, run_forgetting_quality
+from unlearn_core.studies.forgetting_quality import store_key as fq_store_key
 from unlearn_core.studies.seeds import compare_over_seeds
 from unlearn_core.studies.ulira import run_ulira, ulira_for_run
+from unlearn_core.viz import captions
 from unlearn_core.viz import privacy as viz
+from unlearn_core.viz import verdict as verdict_viz
 
 
 def _splits(record: RunRecord) -> Splits:
@@ -48,26 +55,27 @@ def _remember_job(store_key: str, key: str, job_id: str) -> None:
 
 def verdict_panel(record: RunRecord) -> None:
     st.subheader("Verdict")
+    band_ui.band_panel(record, "privacy")
     verdict = record.metrics.get("verdict")
-    if not verdict:
-        st.info("This run was stored before verdicts existed; run it again to get one.")
+    if not verdict or "evidence" not in verdict:
+        st.info("This run was stored before calibrated verdicts existed; run it again to get one.")
         return
-    icon = {"forgotten": ":material/check_circle:", "nothing to forget": ":material/remove_circle:",
-            "partly forgotten": ":material/warning:", "looks forgotten": ":material/warning:"}
-    st.markdown(f"### {icon.get(verdict['label'], ':material/cancel:')} {verdict['text']}")
-    st.caption(f"Utility: {verdict['utility']}. The thresholds behind each word are in docs/verdicts.md: forget "
-               "accuracy within 5 points of retrain, loss-attack AUC within 0.05 and SVC efficacy within 0.10 of "
-               "retrain's, utility = change of test accuracy on the kept classes.")
+    icon = {"good": ":material/check_circle:", "fair": ":material/warning:", "bad": ":material/cancel:",
+            "none": ":material/help:"}[label_tone(verdict["label"])]
+    st.markdown(f"### {icon} {verdict['text']}")
+    st.caption(f"Utility: {verdict['utility']}. *{verdict['label']}* means: {LABELS[verdict['label']][1]}.")
+    st.plotly_chart(verdict_viz.evidence_figure(record.metrics), key="privacy_evidence_fig")
+    st.dataframe(verdict_viz.evidence_table(record.metrics), key="privacy_evidence_table", hide_index=True)
+    st.caption(captions.EVIDENCE)
 
 
 def attack_panel(record: RunRecord, run_id: str) -> None:
     st.subheader("Attacks")
-    st.caption("Each attack on the original, this run and retrain. **Read it against the retrain row**: a run "
-               "that truly forgot scores like retrain. SVC efficacy = share of forget images called 'not trained "
-               "on'; loss AUC 0.5 = forget images look like test images; threshold accuracy 0.5 = cannot tell the "
-               "model's forget outputs from retrain's; privacy score 1 = no threshold separates them.")
+    st.caption(captions.PRIVACY_ATTACKS)
     entries = {"original": record.original, "unlearned": record.metrics, "retrain": record.retrain}
     st.dataframe(viz.attack_table(entries), key="privacy_attack_table")
+    st.dataframe(verdict_viz.tpr_table(entries), key="privacy_tpr_table")
+    st.caption(captions.TPR_AT_LOW_FPR)
     stats = _statistics(run_id, record)
     statistic = st.radio("Statistic of the threshold attack", STATISTICS, horizontal=True, key=S.W_PRIVACY_STAT)
     values = np.concatenate([s[statistic] for s in stats.values()])
@@ -109,7 +117,9 @@ def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
         lab = common.lab()
         if target == "this run":
             def work(progress, stop):
-                return ulira_for_run(lab, run_id, cfg, progress=progress, stop=stop)
+                result = ulira_for_run(lab, run_id, cfg, progress=progress, stop=stop)
+                ulira_evidence(lab, run_id, result)  # the verdict counts U-LiRA from now on
+                return result
         else:
             forget = record.forget_spec()
 
@@ -148,6 +158,41 @@ def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
         cols = st.columns(len(exposed))
         for col, entry, image in zip(cols, exposed, images, strict=True):
             col.image(image, caption=f"#{entry['train_index']} · {entry['llr']:.1f}", width=64, clamp=True)
+
+
+def forgetting_quality_panel(record: RunRecord, run_id: str) -> None:
+    st.subheader("NeurIPS 2023 forgetting quality")
+    st.caption("The unlearning challenge's score: N models unlearned with this method (N seeds, from the same "
+               "original) against N retrained models (the band's retrains). Per forget image, how well any "
+               "threshold tells the two sets of outputs apart gives an epsilon; epsilons are scored in buckets "
+               "(1, ½, ¼, …) and averaged, then scaled by retain and test accuracy against retrain's. 1 = cannot "
+               "be told from retraining. A deterministic method scores 0 (its N models are identical, unlike "
+               "retrains), as in the challenge.")
+    lab = common.lab()
+    left, right = st.columns([1, 3])
+    n = int(left.number_input("Models per side N", 3, 64, DEFAULT_MODELS, key=S.W_FQ_N))
+    cost = fq_cost(lab, record, n)
+    eta = "" if cost["seconds_estimate"] is None else f", about {cost['seconds_estimate']:.0f} s"
+    stored = lab.store.get_eval(fq_store_key(run_id, n))
+    if right.button(f"Compute in the background ({cost['unlearning_runs']} unlearning runs, "
+                    f"{cost['retrains_to_train']} retrains to train{eta})", key=S.W_FQ_GO, disabled=stored is not None):
+        def work(progress, stop):
+            return run_forgetting_quality(lab, run_id, n, progress=progress, stop=stop)
+        _remember_job(S.FQ_JOBS, f"{run_id}:{n}", common.submit("privacy", f"forgetting quality · {record.method}",
+                                                               work))
+        st.rerun()
+    job = _job(S.FQ_JOBS, f"{run_id}:{n}")
+    if stored is None and job is not None:
+        if not job.done:
+            st.info(f"Running: {job.message} ({job.progress:.0%}).")
+        elif job.status != "ok":
+            st.error(f"Forgetting quality {job.status}: {job.error or 'no reason recorded'}")
+        return
+    if stored is not None:
+        st.markdown(f"**Forgetting quality F = {stored['forgetting_quality']:.3f}**, score after utility "
+                    f"{stored['score']:.3f} (utility factor {stored['utility_factor']:.3f}) · N = {stored['n']}, "
+                    f"{stored['seconds']:.0f} s")
+        st.plotly_chart(verdict_viz.epsilon_figure(stored), key="privacy_fq_fig")
 
 
 def representation_panel(record: RunRecord, run_id: str) -> None:
@@ -244,6 +289,7 @@ def body() -> None:
     verdict_panel(record)
     attack_panel(record, run_id)
     ulira_panel(record, run_id, spec)
+    forgetting_quality_panel(record, run_id)
     representation_panel(record, run_id)
     relearn_panel(record, run_id)
     seeds_panel(record, spec)

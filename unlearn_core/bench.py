@@ -143,8 +143,25 @@ def _contention(device: torch.device, progress: Progress) -> dict:
 
 # Scenarios that measure something other than a method table: name -> runner returning the result dict
 # (with a "markdown" key), written like the others.
-RUNNERS: dict[str, Callable[[torch.device, Progress], dict]] = {"contention": _contention}
+def _archs(device: torch.device, progress: Progress) -> dict:
+    from unlearn_core.bench_archs import run_archs
+
+    return run_archs(device, progress)
+
+
+RUNNERS: dict[str, Callable[[torch.device, Progress], dict]] = {"contention": _contention, "archs": _archs}
 PREFERRED_DEVICE["contention"] = "cpu"
+PREFERRED_DEVICE["archs"] = "cpu"
+
+
+def _sweep(device: torch.device, progress: Progress) -> dict:
+    from unlearn_core.studies.sweep_bench import run_sweep_bench
+
+    return run_sweep_bench(device, progress)
+
+
+RUNNERS["sweep"] = _sweep  # the same 8-cell sweep on each executor (studies/sweep_bench.py)
+PREFERRED_DEVICE["sweep"] = "cpu"
 
 
 # ---- measuring ------------------------------------------------------------------------------------------------
@@ -157,7 +174,7 @@ def _proc_status_kb(key: str) -> int | None:
 
 
 def _release_free_heap() -> None:
-    """glibc keeps freed memory for reuse, which would hide a call's allocations from the RSS high-water mark:
+    """Glibc keeps freed memory for reuse, which would hide a call's allocations from the RSS high-water mark:
     hand it back to the system first (no-op where glibc is absent)."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -256,7 +273,7 @@ def time_method(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str,
 
 def persample_speedup(model: nn.Module, x: torch.Tensor, y: torch.Tensor, fisher_samples: int,
                       device: torch.device) -> dict[str, Any]:
-    """vmap against the plain loop: per-sample CE gradients on x, and the true diagonal Fisher on its first
+    """Vmap against the plain loop: per-sample CE gradients on x, and the true diagonal Fisher on its first
     `fisher_samples` images; times (best of 2) and the largest absolute difference between the two results."""
     model = copy.deepcopy(model).eval()
     out: dict[str, Any] = {}

@@ -178,8 +178,3 @@ def environment_versions() -> dict[str, str]:
         "platform": platform.platform(),
     }
 
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seeds torch's global generators and returns a CPU generator for explicit sampling."""
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)

@@ -6,6 +6,7 @@ number means the same thing wherever it is shown.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
@@ -17,12 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data import (
     ForgetSpec,
     ImageDataset,
     Splits,
-    check_dataset_options,
+    checked_dataset_options,
     load_dataset,
     select_forget,
 )
@@ -40,9 +41,12 @@ from unlearn_core.methods import (
 from unlearn_core.methods.base import execute_method, scenario_refusal
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
 from unlearn_core.metrics.evaluate import non_finite_keys
-from unlearn_core.metrics.privacy import privacy_bundle
+from unlearn_core.metrics.privacy import finite_only, privacy_bundle
+from unlearn_core.metrics.signals import model_signals
+from unlearn_core.metrics.threshold import forget_statistics
 from unlearn_core.metrics.verdicts import verdict
-from unlearn_core.models.architectures import build_model, list_architectures
+from unlearn_core.metrics.weights import layer_relative_change
+from unlearn_core.models.architectures import build_model, count_parameters, resolve_arch
 from unlearn_core.models.training import (
     TrainingCancelled,
     TrainRecipe,
@@ -50,17 +54,31 @@ from unlearn_core.models.training import (
     accuracy,
     default_recipe,
     make_codes,
+    recipe_summary,
     train_model,
+    update_log_refusal,
 )
 from unlearn_core.progress import Progress, quiet, scaled
 from unlearn_core.results import RunRecord, Scenario, group_records
-from unlearn_core.store import Store, WorkspaceError
+from unlearn_core.store import Store
+from unlearn_core.validation import SEED_MAX
 
 # Training options a method's artifacts need, applied to the base recipe when they are missing.
 ARTIFACT_RECIPE_OPTIONS = {
     "mnemonic_codes": {"mnemonic_t_mix": 0.1},
     "update_log": {"record_updates": True, "record_rho": 1.0},
 }
+# What a model trained elsewhere can do about an artifact it lacks.
+ARTIFACT_REMEDIES = {
+    "mnemonic_codes": "it can get them by a short fine-tune with codes mixed into 10% of its training images, "
+                      "our extension, not the paper's (`unlearn import ... --add-codes EPOCHS`, or Add mnemonic "
+                      "codes on the Model page); the fine-tuned copy is a new model with its own oracle",
+    "update_log": "the updates of a training run cannot be recovered afterwards, so there is no way to get them "
+                  "for this checkpoint: train the architecture here, where the lab records them when a method "
+                  "needs them",
+}
+ORACLE_RECIPE_WARNING = ("a retrain oracle trained with a recipe unlike the checkpoint's own (optimiser, epochs, "
+                         "augmentation) skews every gap to retrain")
 
 
 
@@ -79,15 +97,13 @@ class ExperimentSpec:
     dataset_options: tuple[tuple[str, Any], ...] = ()
 
     def resolved(self) -> ExperimentSpec:
-        if self.arch not in list_architectures():
-            known = ", ".join(list_architectures())
-            raise UserInputError(f"unknown architecture {self.arch!r}; choose one of: {known}")
-        check_dataset_options(self.dataset, [k for k, _ in self.dataset_options])
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise UserInputError(f"seed must be a non-negative integer, got {self.seed!r}")
-        recipe = self.recipe or default_recipe(self.dataset, self.arch)
+        arch = resolve_arch(self.arch)  # `torchvision:NAME` -> its registered name; unknown names fail here
+        options = checked_dataset_options(self.dataset, dict(self.dataset_options))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
+            raise UserInputError(f"seed must be a non-negative integer of at most {SEED_MAX}, got {self.seed!r}")
+        recipe = self.recipe or default_recipe(self.dataset, arch)
         recipe.validate()
-        return replace(self, recipe=recipe, dataset_options=tuple(sorted(self.dataset_options)))
+        return replace(self, arch=arch, recipe=recipe, dataset_options=tuple(sorted(options.items())))
 
     @property
     def key(self) -> str:
@@ -101,9 +117,13 @@ class ExperimentSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> ExperimentSpec:
+        """From JSON (a run config, a preset, the dashboard's session): every field type-checked."""
+        data = validation.mapping(data, "experiment")
         recipe = TrainRecipe.from_dict(data["recipe"]) if data.get("recipe") else None
-        return cls(data.get("dataset", "digits"), data.get("arch", "cnn"), int(data.get("seed", 0)), recipe,
-                   tuple(sorted((data.get("dataset_options") or {}).items())))
+        options = validation.mapping(data.get("dataset_options") or {}, "dataset_options")
+        return cls(validation.text(data.get("dataset", "digits"), "dataset", max_chars=64),
+                   validation.text(data.get("arch", "cnn"), "arch", max_chars=64),
+                   validation.seed_value(data.get("seed", 0)), recipe, tuple(sorted(options.items())))
 
     def with_artifacts(self, needed: tuple[str, ...]) -> ExperimentSpec:
         """The same experiment trained with whatever extra training artifacts `needed` lists."""
@@ -271,9 +291,14 @@ class Lab:
         """Index rows of the stored runs, newest first (cheap: no result file is read)."""
         return self.store.list_runs(status, limit)
 
+    def sweeps(self) -> list[dict]:
+        """The stored sweeps, as the store lists them (unlearn_core.studies.sweep writes them)."""
+        return self.store.list_sweeps()
+
     def run_record(self, run_id: str) -> RunRecord:
-        """The typed record of a stored run (a stub with status and error for one that stored no result)."""
-        return RunRecord.from_dict(self.store.get_run(run_id))
+        """The typed record of a stored run (a stub with status and error for one that stored no result), its
+        verdicts re-derived against the retrain band cached now (`calibrated`)."""
+        return RunRecord.from_dict(self.calibrated(self.store.get_run(run_id)))
 
     def scenarios(self, run_ids: list[str]) -> tuple[list[Scenario], list[RunRecord]]:
         """The runs grouped by scenario in the order given (duplicates dropped), and the runs without a stored
@@ -292,35 +317,95 @@ class Lab:
         model.load_state_dict(state)
         return model.to(self.device).eval()
 
+    def layer_change(self, run_id: str) -> dict[str, float] | None:
+        """‖θ − θ₀‖ / ‖θ₀‖ per parameter tensor of a stored run's model against its original (None without stored
+        weights): the one computation behind the Inside page's and the report's layer-change figure."""
+        model = self.run_model(run_id)
+        if model is None:
+            return None
+        return layer_relative_change(self.base_for_record(self.run_record(run_id)).model, model)
+
     def run_diagnostics(self, run_id: str) -> dict:
         """What the run's method recorded on its way (tensors restored), {} when it recorded nothing."""
         return self.store.load_run_diagnostics(run_id)
 
-    def register_imported(self, spec: ExperimentSpec, state: dict[str, torch.Tensor], source: str) -> BaseModel:
-        """Stores a user's validated weights as a base model of `spec`'s dataset and architecture."""
+    def register_imported(self, spec: ExperimentSpec, state: dict[str, torch.Tensor], source: str,
+                          recipe_stated: bool = False) -> BaseModel:
+        """Stores a user's validated weights as a base model of `spec`'s dataset and architecture.
+
+        `spec.recipe` is what its retrain oracle will be trained with: the recipe the user stated as the
+        checkpoint's own (`recipe_stated`), or the lab's default for the dataset and architecture, accepted."""
         from unlearn_core.models.checkpoint import load_validated
 
         spec = spec.resolved()
         dataset = self.dataset(spec)
-        model = load_validated(build_model(spec.arch, dataset.input_shape, dataset.num_classes), state)
-        digest = _hash({k: float(v.float().sum()) for k, v in state.items()})
+        try:
+            model = load_validated(build_model(spec.arch, dataset.input_shape, dataset.num_classes), state)
+        except UserInputError as exc:
+            hint = ("; a torchvision ResNet-18 checkpoint (its shortcuts are named `downsample`) fits "
+                    "`torchvision:resnet18`" if spec.arch == "resnet18" and any(".downsample." in k for k in state)
+                    else "")
+            raise UserInputError(f"{exc} (architecture {spec.arch}, {dataset.num_classes} classes){hint}") from None
         # imported models have no recipe artifacts: codes and recorded updates are switched off
         recipe = replace(spec.recipe, mnemonic_t_mix=0.0, record_updates=False)
         spec = replace(spec, recipe=recipe)
+        # the oracle's recipe is part of the key: the same weights imported with another recipe are another
+        # experiment (their gaps to retrain differ), and must not overwrite the first
+        digest = _hash({"weights": {k: float(v.float().sum()) for k, v in state.items()},
+                        "oracle_recipe": recipe.to_dict(), "stated": recipe_stated, "spec": spec.to_dict()})
         key = f"import-{digest}"
+        meta = {"source": source, "oracle_recipe": "stated" if recipe_stated else "default"}
+        return self._store_imported(key, spec, model, dataset, meta, None)
+
+    def _store_imported(self, key: str, spec: ExperimentSpec, model: nn.Module, dataset: ImageDataset, meta: dict,
+                        codes: torch.Tensor | None) -> BaseModel:
         model.to(self.device).eval()
-        meta = {"kind": "imported", "dataset": spec.dataset, "arch": spec.arch, "spec": spec.to_dict(),
-                "source": source, "test_acc": accuracy(model, dataset.x_test.to(self.device),
-                                                       dataset.y_test.to(self.device)),
+        meta = {"kind": "imported", "dataset": spec.dataset, "arch": spec.arch, "spec": spec.to_dict(), **meta,
+                "test_acc": accuracy(model, dataset.x_test.to(self.device), dataset.y_test.to(self.device)),
                 "num_params": sum(p.numel() for p in model.parameters()),
                 "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-        self.store.save_model(key, "imported", {k: v.cpu() for k, v in model.state_dict().items()}, meta)
-        return self._remember(BaseModel(key, spec, model, self._artifacts(spec, dataset, None, None, meta), meta))
+        self.store.save_model(key, "imported", {k: v.cpu() for k, v in model.state_dict().items()}, meta,
+                              {"codes": codes} if codes is not None else None)
+        return self._remember(BaseModel(key, spec, model, self._artifacts(spec, dataset, codes, None, meta), meta))
+
+    def add_mnemonic_codes(self, key: str, epochs: int = 2, progress: Progress = quiet,
+                           stop: threading.Event | None = None) -> BaseModel:
+        """Our extension, not the paper's: fine-tunes a stored model that was not trained with mnemonic codes for
+        `epochs` epochs with codes mixed into 10% of its training images (at a tenth of its recipe's learning
+        rate), so the mnemonic method can run on it. The result is a new imported model whose retrain oracle
+        is trained from scratch with the same codes."""
+        if not 1 <= int(epochs) <= 100:
+            raise UserInputError(f"--add-codes takes 1 to 100 epochs, got {epochs}")
+        base = self.stored_model(key)
+        if base.artifacts.codes is not None:
+            raise UserInputError(f"{key} already has mnemonic codes")
+        spec, dataset = base.spec, self.dataset(base.spec)
+        new_key = f"{key}-codes{int(epochs)}"
+        if self.store.has_model(new_key):
+            return self.stored_model(new_key)
+        codes = make_codes(dataset.num_classes, dataset.input_shape, spec.seed)
+        codes_recipe = replace(spec.recipe, mnemonic_t_mix=ARTIFACT_RECIPE_OPTIONS["mnemonic_codes"]["mnemonic_t_mix"])
+        finetune = replace(codes_recipe, epochs=int(epochs), lr=spec.recipe.lr / 10)
+        model = copy.deepcopy(base.model)
+        outcome = train_model(model, dataset.x_train, dataset.y_train, finetune, seed=spec.seed, device=self.device,
+                              codes=codes, progress=progress, stop=stop)
+        meta = {"source": f"{base.meta.get('source', key)}, fine-tuned {int(epochs)} epochs with mnemonic codes "
+                          "(our extension)",
+                "oracle_recipe": base.meta.get("oracle_recipe", "default"), "codes_finetune_of": key,
+                "codes_finetune": finetune.to_dict(), "history": outcome.history,
+                "train_seconds": outcome.seconds}
+        return self._store_imported(new_key, replace(spec, recipe=codes_recipe), model, dataset, meta, codes)
 
     def retrain_oracle(self, base: BaseModel, forget: ForgetSpec, progress: Progress = quiet,
-                       stop: threading.Event | None = None) -> BaseModel:
-        """Same recipe on the retain set only; trained once per (base model, forget set) and cached."""
+                       stop: threading.Event | None = None, seed: int | None = None) -> BaseModel:
+        """Same recipe on the retain set only; trained once per (base model, forget set, seed) and cached.
+
+        `seed` None is the oracle (the base model's seed); another seed is an independent retrain, as the
+        retrain band (studies/band.py) needs."""
         key = f"retrain-{base.key.split('-', 1)[1]}-{forget.key}"
+        if seed is not None and seed != base.spec.seed:
+            key += f"-s{int(seed)}"
+        train_seed = base.spec.seed if seed is None else int(seed)
         with self._key_lock(key):
             if key in self._models:
                 return self._models[key]
@@ -330,28 +415,73 @@ class Lab:
                 return self._remember(loaded)
             splits = Splits.build(dataset, forget, self.device)
             x, y = splits.retain()
-            progress(0.0, "training the retrain oracle")
-            model = self._fresh_model(base.spec, dataset)
+            progress(0.0, "training the retrain oracle" if train_seed == base.spec.seed else
+                     f"training an independent retrain (seed {train_seed})")
+            model = self._fresh_model(replace(base.spec, seed=train_seed), dataset)
             threads = self.use_threads(model)
             recipe = replace(base.spec.recipe, record_updates=False)
-            outcome = train_model(model, x, y, recipe, seed=base.spec.seed, device=self.device,
+            outcome = train_model(model, x, y, recipe, seed=train_seed, device=self.device,
                                   sample_ids=splits.retain_idx, codes=base.artifacts.codes,
                                   progress=progress, stop=stop)
             meta = {"kind": "retrain", "dataset": base.spec.dataset, "arch": base.spec.arch,
                     "spec": base.spec.to_dict(), "base": base.key, "forget": forget.to_dict(),
-                    "train_seconds": outcome.seconds, "history": outcome.history, "threads": threads,
-                    "device": device_label(self.device), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+                    "train_seed": train_seed, "train_seconds": outcome.seconds, "history": outcome.history,
+                    "threads": threads, "device": device_label(self.device),
+                    "created": time.strftime("%Y-%m-%d %H:%M:%S")}
             self.store.save_model(key, "retrain", {k: v.cpu() for k, v in model.state_dict().items()}, meta)
             artifacts = self._artifacts(base.spec, dataset, base.artifacts.codes, None, meta)
             return self._remember(BaseModel(key, base.spec, model.eval(), artifacts, meta))
 
+    # ---- the retrain band (trained by studies/band.py; read here so every evaluation uses it) ------------
+    @staticmethod
+    def band_key(oracle_key: str, seed: int) -> str:
+        return f"band-{oracle_key}-{seed}"
+
+    def cached_band(self, oracle_key: str, seed: int) -> dict | None:
+        """The retrain band of this oracle and evaluation seed, if it was trained (studies/band.py)."""
+        return self.store.get_eval(self.band_key(oracle_key, seed))
+
+    def calibrated(self, record: dict) -> dict:
+        """`record` with its verdicts (run, original, retrain) re-derived against the band cached now, so a
+        run stored before its band finished shows the calibrated verdict. The stored record is not changed."""
+        if record.get("status") != "ok" or not record.get("metrics") or not record.get("retrain_key"):
+            return record
+        band = self.cached_band(record["retrain_key"], int(record.get("seed") or 0))
+        original, retrain = record.get("original") or {}, record.get("retrain") or {}
+        metrics = record["metrics"]
+        ulira = self.store.get_eval(f"ulira-{record.get('run_id')}") if record.get("run_id") else None
+        if ulira is not None and "signals" in metrics:  # U-LiRA counts once it was computed (studies/band.py)
+            values = {**metrics["signals"].get("values", {}), "ulira": {"value": ulira["value"], "ci": ulira["ci"]}}
+            metrics = {**metrics, "signals": {**metrics["signals"], "values": values}}
+            if band is not None and ulira.get("band") is not None:
+                band = {**band, "bands": {**band["bands"], "ulira": ulira["band"]}}
+        out = dict(record)
+        out["metrics"] = {**metrics, "verdict": verdict(metrics, original, retrain, band)}
+        out["original"] = {**original, "verdict": verdict(original, original, retrain, band, role="original")}
+        out["retrain"] = {**retrain, "verdict": verdict(retrain, original, retrain, band, role="retrain")}
+        return out
+
+    def signals(self, model: nn.Module, outputs: Any, splits: Splits, base: BaseModel, oracle: BaseModel,
+                metrics: dict, seed: int, against_original: bool = True) -> dict:
+        """metrics/signals.py for one model of this scenario (a run, a reference model or a band retrain)."""
+        xf, yf = splits.forget()
+        oracle_stats = forget_statistics(oracle.model, xf, yf)
+        original_stats = forget_statistics(base.model, xf, yf) if against_original else None
+        return finite_only(model_signals(model, outputs, splits, oracle_stats, original_stats,
+                                         metrics.get("mia_loss_auc"), seed))
+
     # ---- evaluation ---------------------------------------------------------------------------------
     def _reference_metrics(self, base: BaseModel, oracle: BaseModel, splits: Splits, seed: int) -> tuple[dict, dict]:
-        """Metrics of the original model and of the retrain oracle (cached: never evaluated twice)."""
+        """Metrics of the original model and of the retrain oracle (cached: never evaluated twice; their verdicts
+        are re-derived every time, against the band as it is now)."""
         key = f"ref-{oracle.key}-{seed}"
         cached = self.store.get_eval(key)
-        if cached is not None and "verdict" in cached["original"]:  # entries from before the privacy bundle: redo
-            return _undefined_as_none(cached["original"]), _undefined_as_none(cached["retrain"])
+        if cached is not None and "signals" in cached["original"]:  # entries from before the signals: redo
+            original, retrain = _undefined_as_none(cached["original"]), _undefined_as_none(cached["retrain"])
+            band = self.cached_band(oracle.key, seed)
+            retrain["verdict"] = verdict(retrain, original, retrain, band, role="retrain")
+            original["verdict"] = verdict(original, original, retrain, band, role="original")
+            return original, retrain
         retrain_out, original_out = model_outputs(oracle.model, splits), model_outputs(base.model, splits)
         retrain = compute_metrics(retrain_out, splits, oracle.model, base.model, seed)
         original = compute_metrics(original_out, splits, base.model, base.model, seed)
@@ -363,8 +493,11 @@ class Lab:
                                            retrain)
         original["privacy"] = privacy_bundle(base.model, base.model, oracle.model, splits, seed, original_out,
                                             original)
-        retrain["verdict"] = verdict(retrain, original, retrain)
-        original["verdict"] = verdict(original, original, retrain)
+        retrain["signals"] = self.signals(oracle.model, retrain_out, splits, base, oracle, retrain, seed, False)
+        original["signals"] = self.signals(base.model, original_out, splits, base, oracle, original, seed, False)
+        band = self.cached_band(oracle.key, seed)
+        retrain["verdict"] = verdict(retrain, original, retrain, band, role="retrain")
+        original["verdict"] = verdict(original, original, retrain, band, role="original")
         original, retrain = _undefined_as_none(original), _undefined_as_none(retrain)
         self.store.put_eval(key, {"original": original, "retrain": retrain})
         return original, retrain
@@ -377,7 +510,8 @@ class Lab:
         oracle = self.retrain_oracle(base, splits.spec)  # cached: the run has just used it
         original_metrics, _ = self._reference_metrics(base, oracle, splits, seed)
         metrics["privacy"] = privacy_bundle(model, base.model, oracle.model, splits, seed, outputs, metrics)
-        metrics["verdict"] = verdict(metrics, original_metrics, retrain_metrics)
+        metrics["signals"] = self.signals(model, outputs, splits, base, oracle, metrics, seed)
+        metrics["verdict"] = verdict(metrics, original_metrics, retrain_metrics, self.cached_band(oracle.key, seed))
         return metrics
 
     # ---- runs ---------------------------------------------------------------------------------------
@@ -419,24 +553,32 @@ class Lab:
         select_forget(forget, self.dataset(spec))  # a bad forget set fails before any model is trained
         notes: list[str] = []
         if imported is not None:
-            if impl.info.needs_artifacts:
+            missing = [a for a in impl.info.needs_artifacts if a not in imported.artifacts.available()]
+            if missing:
                 raise MethodNotApplicable(
-                    f"{method} needs a model trained here with {', '.join(impl.info.needs_artifacts)}; an imported "
-                    "checkpoint has no such training artifacts")
+                    f"{method} needs {missing[0].replace('_', ' ')} from training, which the imported checkpoint "
+                    f"{model_key} lacks: {ARTIFACT_REMEDIES[missing[0]]}")
             variant, base = spec, imported
-            notes.append(f"ran on the imported model {model_key}; its retrain oracle uses this lab's default recipe "
-                         f"for {spec.dataset}/{spec.arch}, which may differ from how the checkpoint was trained")
+            notes.append(f"ran on the imported model {model_key}; its retrain oracle was trained with "
+                         f"{oracle_recipe_text(imported.meta, spec.recipe)}: {ORACLE_RECIPE_WARNING}")
         else:
             variant = spec.with_artifacts(impl.info.needs_artifacts)
             if variant.key != spec.key:
                 notes.append(f"{method} needs a base model trained with {', '.join(impl.info.needs_artifacts)}; "
                              f"this run uses (and trains once if needed) that variant of the chosen model, with "
                              f"its own original and retrain oracle")
+            if variant.key != spec.key and not self.store.has_model("base-" + variant.key):
+                dataset = self.dataset(variant)
+                refusal = update_log_refusal(variant.recipe, len(dataset.y_train), count_parameters(
+                    variant.arch, dataset.input_shape, dataset.num_classes))
+                if refusal:
+                    raise MethodNotApplicable(f"{method} cannot run on {variant.arch}: {refusal}")
             base = self.base_model(variant, scaled(progress, 0.0, 0.3), stop)
         dataset = self.dataset(variant)
         splits = Splits.build(dataset, forget, self.device)
         if impl.applicability(splits, base.artifacts) is not None:
             raise MethodNotApplicable(impl.applicability(splits, base.artifacts))
+        impl.check_inputs(base.model, splits, base.artifacts, cfg)  # user errors refused before the run is stored
         oracle = self.retrain_oracle(base, forget, scaled(progress, 0.3, 0.6), stop)
         threads = self.use_threads(base.model)
         original_metrics, retrain_metrics = self._reference_metrics(base, oracle, splits, seed)
@@ -490,11 +632,7 @@ class Lab:
                 self.store.finish_run(run_id, record)
             raise
         if run_id:
-            try:
-                self.store.finish_run(run_id, record, state, diagnostics)
-            except WorkspaceError as exc:
-                self.store.mark_failed(run_id, str(exc))
-                raise
+            self.store.finish_run(run_id, record, state, diagnostics)  # marks the run failed if it cannot write
         progress(1.0, record["status"])
         return record
 
@@ -535,6 +673,13 @@ class Lab:
                 "experiment": first["experiment"], "forget": first["forget"]}
 
 
+def oracle_recipe_text(meta: dict, recipe: TrainRecipe) -> str:
+    """How an imported model's retrain oracle is trained, and where that recipe came from."""
+    origin = ("the recipe stated at import as the checkpoint's own" if meta.get("oracle_recipe") == "stated"
+              else "the lab's default recipe for its dataset and architecture, accepted at import")
+    return f"{recipe_summary(recipe)} ({origin})"
+
+
 def _as_record(record: RunRecord | dict) -> RunRecord:
     return record if isinstance(record, RunRecord) else RunRecord.from_dict(record)
 
@@ -551,10 +696,11 @@ def experiment_from_args(dataset: str = "digits", arch: str = "cnn", seed: int =
     """Builds a spec from CLI/UI values, starting from the default recipe of (dataset, arch)."""
     recipe = default_recipe(dataset, arch)
     if epochs is not None:
-        recipe = replace(recipe, epochs=int(epochs))
+        recipe = replace(recipe, epochs=validation.bounded_int(epochs, "epochs", low=1, high=1000))
     if recipe_overrides:
         recipe = replace(recipe, **recipe_overrides)
-    return ExperimentSpec(dataset, arch, int(seed), recipe, tuple(sorted((dataset_options or {}).items())))
+    return ExperimentSpec(dataset, arch, validation.seed_value(seed), recipe,
+                          tuple(sorted((dataset_options or {}).items())))
 
 
 __all__ = ["BaseModel", "ExperimentSpec", "Lab", "asdict", "experiment_from_args"]

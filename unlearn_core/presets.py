@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data import ForgetSpec
 from unlearn_core.data.base import data_root
 from unlearn_core.data.torchvision_sets import missing_cifar_files
@@ -96,14 +96,24 @@ class Preset:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "user") -> Preset:
-        try:
-            preset = cls(name=str(data["name"]), title=str(data.get("title") or data["name"]),
-                         description=str(data.get("description", "")), experiment=dict(data["experiment"]),
-                         forget=dict(data["forget"]), methods=tuple(str(m) for m in data["methods"]),
-                         params={str(k): dict(v) for k, v in (data.get("params") or {}).items()},
-                         source=source, dataset_choice=bool(data.get("dataset_choice", False)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserInputError(f"not a preset (needs name, experiment, forget, methods): {exc}") from None
+        data = validation.mapping(data, "preset")
+        missing = [k for k in ("name", "experiment", "forget", "methods") if k not in data]
+        if missing:
+            raise UserInputError(f"not a preset: it has no {', '.join(missing)}")
+        methods = data["methods"]
+        if not isinstance(methods, list) or len(methods) > 100:
+            raise UserInputError("preset methods must be a list of at most 100 method names")
+        params = validation.mapping(data.get("params") or {}, "preset params")
+        preset = cls(name=validation.text(data["name"], "preset name", max_chars=64),
+                     title=validation.text(data.get("title") or data["name"], "preset title", max_chars=200),
+                     description=validation.text(data.get("description", ""), "preset description",
+                                                 max_chars=2000, allow_empty=True),
+                     experiment=validation.mapping(data["experiment"], "preset experiment"),
+                     forget=validation.mapping(data["forget"], "preset forget set"),
+                     methods=tuple(validation.text(m, "preset method", max_chars=64) for m in methods),
+                     params={k: validation.mapping(v, f"preset params of {k}") for k, v in params.items()},
+                     source=source,
+                     dataset_choice=validation.boolean(data.get("dataset_choice", False), "dataset_choice"))
         check_name(preset.name)
         ExperimentSpec.from_dict(preset.experiment)
         ForgetSpec.from_dict(preset.forget)
@@ -154,8 +164,8 @@ def user_presets(root: Path | None = None) -> tuple[list[Preset], list[str]]:
     folder = presets_dir(root)
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            presets.append(Preset.from_dict(json.loads(path.read_text()), source="user"))
-        except (OSError, json.JSONDecodeError, UserInputError) as exc:
+            presets.append(Preset.from_dict(validation.read_json_file(path, "preset file"), source="user"))
+        except UserInputError as exc:
             problems.append(f"{path.name}: {exc}")
     return presets, problems
 

@@ -38,21 +38,21 @@ from unlearn_core.data import ForgetSpec, ImageDataset, Splits
 from unlearn_core.device import device_label, environment_versions
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.labels import variant_label
+from unlearn_core.methods import PanelContext, panel_views
 from unlearn_core.metrics import metric_info
-from unlearn_core.metrics.weights import layer_relative_change
+from unlearn_core.metrics.verdicts import LABELS, label_tone
 from unlearn_core.resources import assets_dir
 from unlearn_core.results import RunRecord, Scenario
-from unlearn_core.viz import compare, inside
+from unlearn_core.viz import captions, compare, inside
 from unlearn_core.viz import model as vm
 from unlearn_core.viz import privacy as vp
+from unlearn_core.viz import verdict as vv
 from unlearn_core.viz.style import how_to_read
 
 THUMBNAILS = 16  # forget images shown as thumbnails
 ATTRIBUTED = 4  # forget images explained with Integrated Gradients
 ATTRIBUTED_RUNS = 6  # unlearned models in the attribution grid (beside original and retrain)
 EXPORT_KEYS = (*compare.TABLE_KEYS, "changed_params", "mia_loss_accuracy")
-VERDICT_CLASSES = {"forgotten": "good", "nothing to forget": "good", "looks forgotten": "fair",
-                   "partly forgotten": "fair", "over-forgotten": "bad", "not forgotten": "bad"}
 
 
 def esc(value: object) -> str:
@@ -260,34 +260,45 @@ def forget_section(scenario: Scenario, loaded: Loaded) -> str:
     return f"<h3>Forget set</h3>{text}<div class='thumbs'>{tiles}</div>{more}"
 
 
-def verdict_section(scenario: Scenario, entries: list[dict]) -> str:
+def verdict_section(scenario: Scenario, entries: list[dict], figures: Figures) -> str:
     items = []
     for entry in entries:
         if entry["label"] == "original":
             continue
-        verdict = (entry["metrics"] or {}).get("verdict") or {}
+        metrics = entry["metrics"] or {}
+        verdict = metrics.get("verdict") or {}
         label = verdict.get("label", "no verdict")
-        kind = VERDICT_CLASSES.get(label, "fair")
+        kind = {"none": "neutral"}.get(label_tone(label), label_tone(label))
         utility = verdict.get("utility", "")
+        evidence = ""
+        if verdict.get("evidence"):
+            evidence = (f"<details><summary>evidence: {sum(e['within'] is True for e in verdict['evidence'])} of "
+                        f"{len(verdict['evidence'])} signals within the band</summary>"
+                        + figures.html(vv.evidence_figure(metrics, f"{entry['label']}: evidence against the band"))
+                        + f"<div class='table-wrap'>{frame_html(vv.evidence_table(metrics).set_index('signal'))}"
+                        "</div></details>")
         items.append(f"<li><span class='method'>{esc(entry['label'])}</span>"
                      f"<span class='badge {kind}'>{esc(label)}</span>"
                      + (f"<span class='badge neutral'>{esc(utility)}</span>" if utility else "")
-                     + f"<div class='verdict-text'>{esc(verdict.get('text', ''))}</div></li>")
+                     + f"<div class='verdict-text'>{esc(verdict.get('text', ''))}</div>{evidence}</li>")
     for record in scenario.problems:
         items.append(f"<li><span class='method'>{esc(record.method)}</span><span class='badge bad'>"
                      f"{esc(record.status)}</span><div class='verdict-text'>{esc(record.error or '')}"
                      "</div></li>")
-    return ("<h3>Verdicts</h3><p class='caption'>One sentence per run against the retrain oracle (the model trained "
-            "without the forget set): did it forget, can attacks tell it from retrain, what did it cost. Thresholds "
-            f"are in docs/verdicts.md.</p><ul class='verdicts'>{''.join(items)}</ul>")
+    band = (scenario.retrain.get("verdict") or {}).get("band")
+    how = (f"against a band of {band['k']} independent retrains (seeds {', '.join(map(str, band['retrain_seeds']))}) "
+           "besides the oracle" if band else "with no retrain band yet, so no run is given a verdict (unverified)")
+    labels = "".join(f"<li><b>{esc(name)}</b>: {esc(text)}</li>" for name, (_, text) in LABELS.items())
+    return ("<h3>Verdicts</h3><p class='caption'>Each signal of a run (accuracies, attacks, the representation "
+            f"probe) judged {esc(how)}: a signal is within the band when its 95% bootstrap interval overlaps it, "
+            "and a run is <i>forgotten</i> only when every measured signal is. Evidence with error bars under each "
+            f"run; the rule is in docs/verdicts.md.</p><ul class='verdicts'>{''.join(items)}</ul>"
+            f"<details><summary>What the labels mean</summary><ul>{labels}</ul></details>")
 
 
 def metrics_section(entries: list[dict], uid: str) -> str:
     return ("<h3>Metrics against the retrain oracle</h3>"
-            "<p class='caption'>Green: close to retrain (or best for cost); red: far from it (or worst). Header "
-            "arrows: ↑ higher is better, ↓ lower is better, ◎ closer to retrain is better. Accuracies are shares of "
-            "images; MIA efficacy is the share of forget images a membership attack calls unseen; a loss-attack "
-            "AUC of 0.5 means forget images look like unseen ones.</p>"
+            f"<p class='caption'>{esc(captions.METRICS_COLOURS)} {esc(captions.METRICS_TABLE)}</p>"
             f"<div class='table-wrap'>{metrics_table_html(entries, uid)}</div>")
 
 
@@ -303,60 +314,38 @@ def comparison_figures(entries: list[dict], retrain: dict, class_names: list[str
 
 def privacy_section(entries: list[dict]) -> str:
     table = vp.attack_table({e["label"]: e["metrics"] or {} for e in entries})
-    return ("<h3>Privacy attacks</h3><p class='caption'>Membership-inference attacks on the forget images. A run "
-            "forgot well when its numbers sit near retrain's: SVC efficacy is the share called unseen, the loss "
-            "and threshold attacks' accuracy near 0.5 means they cannot tell forget images from unseen ones.</p>"
-            f"<div class='table-wrap'>{frame_html(table, lambda v: f'{v:.3f}')}</div>")
+    tpr = vv.tpr_table({e["label"]: e["metrics"] or {} for e in entries})
+    return (f"<h3>Privacy attacks</h3><p class='caption'>{esc(captions.PRIVACY_ATTACKS)}</p>"
+            f"<div class='table-wrap'>{frame_html(table, lambda v: f'{v:.3f}')}</div>"
+            f"<p class='caption'>{esc(captions.TPR_AT_LOW_FPR)}</p>"
+            f"<div class='table-wrap'>{frame_html(tpr, lambda v: f'{v:.3f}')}</div>")
 
 
-def diagnostics_figures(label: str, diag: dict, class_names: list[str], figures: Figures,
-                        forgotten: tuple[int, ...] = ()) -> list[str]:
-    """The Inside page's views of one run's stored diagnostics (absent keys draw nothing)."""
+def diagnostics_figures(entry: dict, diag: dict, class_names: list[str], figures: Figures) -> list[str]:
+    """One run's panels (declared beside its method; the Inside page draws the same), as HTML."""
+    ctx = PanelContext(entry["label"], tuple(class_names), entry.get("params") or {})
     out = []
-    if diag.get("spectra"):
-        out += [figures.html(inside.semu_spectra(diag["spectra"])),
-                figures.html(inside.semu_rank_bars(diag["spectra"]))]
-    if diag.get("layer_scores"):
-        out.append(figures.html(inside.slug_scatter(diag["layer_scores"], diag.get("pareto_front", []),
-                                                    diag.get("chosen_layer"))))
-        if diag.get("step_search"):
-            out.append(figures.html(inside.slug_step_search(diag["step_search"], chosen_lambda=diag.get("lambda"))))
-        for item in diag.get("per_class") or []:
-            if item.get("step_search"):
-                out.append(figures.html(inside.slug_step_search(
-                    item["step_search"], f"SLUG step search for class {item['class']}",
-                    chosen_lambda=item.get("lambda"))))
-    if diag.get("fisher"):
-        out.append(figures.html(inside.fisher_heatmaps(diag["fisher"], forgotten=forgotten,
-                                                       num_classes=len(class_names))))
-        if diag.get("codes") is not None:
-            codes = inside.codes_to_images(diag["codes"])
-            out.append(figures.html(vm.image_tiles(codes, [f"code {c}" for c in class_names[: len(codes)]],
-                                                   columns=10, title="The mnemonic codes (one per class)",
-                                                   tile_px=70)))
-        if diag.get("moved_share"):
-            out.append(figures.html(inside.moved_share_bars(diag["moved_share"])))
-    if diag.get("masks"):
-        out.append(figures.html(inside.mask_heatmaps(diag["masks"])))
-    if diag.get("storage"):
-        out.append(figures.html(inside.storage_curve(diag["storage"])))
-    history = diag.get("history")
-    if history and any("forget_acc" in r or "loss" in r for r in history):
-        out.append(figures.html(vm.history_figure(history, f"{label} per epoch")))
+    for panel, items in panel_views(entry["method"], diag, ctx):
+        out.append(f"<h5>{esc(panel.title)}</h5><p class='caption'>{esc(panel.caption)}</p>")
+        for item in items:
+            if item.figure is None:
+                out.append(f"<p class='caption'>{esc(item.caption)}</p>")
+            else:
+                out.append(figures.html(item.figure, item.caption or None))
     return out
 
 
 def internals_section(lab: Lab, scenario: Scenario, loaded: Loaded, entries: list[dict], figures: Figures) -> str:
     parts = ["<h3>Inside the methods</h3><p class='caption'>The technical appendix: what each method computed on "
              "its way (from the run's stored diagnostics) and how far it moved every layer.</p>"]
-    changes = {label: layer_relative_change(loaded.base.model, model) for label, model in loaded.models.items()}
+    changes = {e["label"]: lab.layer_change(e["run_id"]) for e in entries if e.get("run_id")}
+    changes = {label: change for label, change in changes.items() if change is not None}
     if changes:
         parts.append(figures.html(inside.layer_change_bars(changes)))
     for entry in entries:
         if not entry.get("run_id"):
             continue
-        views = diagnostics_figures(entry["label"], lab.run_diagnostics(entry["run_id"]),
-                                    loaded.dataset.class_names, figures, scenario.forget_spec().classes)
+        views = diagnostics_figures(entry, lab.run_diagnostics(entry["run_id"]), loaded.dataset.class_names, figures)
         if views:
             parts.append(f"<h4>{esc(entry['label'])}</h4>" + "".join(views))
     return "".join(parts)
@@ -380,8 +369,7 @@ def attribution_section(loaded: Loaded, figures: Figures) -> str:
     left_out = len(loaded.models) - len(runs)
     note = (f" {left_out} more unlearned model{'s' if left_out > 1 else ''} not shown." if left_out > 0 else "")
     return ("<h3>What the models look at</h3>" + figures.html(
-        fig, "Captum Integrated Gradients (all-zero baseline) for the true class: red pixels are evidence for it, "
-             "blue against. After class forgetting the evidence should fade, as in retrain." + note))
+        fig, "Captum Integrated Gradients (all-zero baseline) for the true class. " + captions.ATTRIBUTIONS + note))
 
 
 def cards_section(entries: list[dict], problems: list[RunRecord]) -> str:
@@ -409,7 +397,7 @@ def scenario_html(lab: Lab, scenario: Scenario, number: int, figures: Figures) -
     entries = scenario.entries()
     parts = [f"<section class='scenario'><h2>{number}. {esc(scenario.title)}</h2>",
              experiment_section(scenario, loaded), forget_section(scenario, loaded),
-             verdict_section(scenario, entries), metrics_section(entries, f"m{number}")]
+             verdict_section(scenario, entries, figures), metrics_section(entries, f"m{number}")]
     if scenario.records:
         parts += [comparison_figures(entries, scenario.retrain, loaded.dataset.class_names, figures,
                                      scenario.forget_spec().classes),
@@ -430,7 +418,7 @@ def highlights(scenarios: list[Scenario]) -> str:
             items.append(f"<li><b>{esc(s.title)}</b>: no finished unlearning run.</li>")
             continue
         best = min(ok, key=lambda r: r["metrics"].get("avg_gap", math.inf))
-        forgot = sum((r["metrics"].get("verdict") or {}).get("label") in ("forgotten", "nothing to forget") for r in ok)
+        forgot = sum((r["metrics"].get("verdict") or {}).get("label") == "forgotten" for r in ok)
         fastest = min(ok, key=lambda r: r["metrics"].get("seconds") or math.inf)
         items.append(
             f"<li><b>{esc(s.title)}</b>: {forgot} of {len(ok)} run{'s' if len(ok) > 1 else ''} judged "

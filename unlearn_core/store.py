@@ -11,8 +11,10 @@ points to it is committed, so a crash leaves earlier runs intact and never a hal
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.models.checkpoint import atomic_write_json, save_tensors
 
 SCHEMA = """
@@ -45,8 +47,16 @@ CREATE TABLE IF NOT EXISTS sweeps (
     key TEXT PRIMARY KEY, title TEXT, status TEXT, spec_json TEXT, meta_json TEXT, created REAL, updated REAL
 );
 """
+RUN_COLUMNS = ("id", "status", "created", "finished", "method", "dataset", "arch", "experiment_key", "forget_json",
+               "params_json", "seed", "device", "seconds", "summary_json", "error", "pid")
+MODEL_COLUMNS = ("key", "kind", "dataset", "arch", "spec_json", "meta_json", "created")
+MODEL_KINDS = {"base": "base", "retrain": "retrain", "import": "imported"}  # by the prefix of a model key
+INDEX_FILE = "index.sqlite"
+ENTRY_FILE = "entry.json"  # a run folder's own copy of its index row: the index can be rebuilt from the folders
 
-RUN_STATUSES = ("running", "ok", "failed", "cancelled", "interrupted")
+# "missing": the index lists the run but its folder (or a file in it) is gone
+RUN_STATUSES = ("running", "ok", "failed", "cancelled", "interrupted", "missing")
+STORED_STATUSES = ("ok", "failed", "cancelled")  # statuses whose run has a folder on disk
 
 
 class WorkspaceError(UserInputError, OSError):
@@ -57,8 +67,19 @@ class WorkspaceError(UserInputError, OSError):
 
 
 def _workspace_error(root: Path, what: str, exc: BaseException) -> WorkspaceError:
-    reason = getattr(exc, "strerror", None) or " ".join(str(exc).split()) or type(exc).__name__
-    return WorkspaceError(f"cannot write {what} to the workspace {root}: {reason}")
+    return WorkspaceError(f"cannot write {what} to the workspace {root}: {validation.plain_os_reason(exc)}")
+
+
+def _as_os_error(exc: BaseException) -> OSError | None:
+    """The OS error inside `exc`: itself, or the one safetensors' writer reports in its own error type
+    ("... Os { code: 28, kind: StorageFull ... }"); None for anything else (a bug, not the environment)."""
+    if isinstance(exc, OSError):
+        return exc
+    found = re.search(r"Os \{ code: (\d+)", str(exc))
+    if found:
+        number = int(found.group(1))
+        return OSError(number, os.strerror(number))
+    return None
 
 
 def workspace_root() -> Path:
@@ -104,26 +125,141 @@ def unpack_tree(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
+class FolderWriter:
+    """Collects the files of one artifact folder, written into a temporary folder by `Store.write_folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def json(self, name: str, obj: Any) -> None:
+        atomic_write_json(self.folder / name, obj)
+
+    def tensors(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
+        save_tensors(self.folder / name, tensors)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Store:
-    """Thread-safe access to one workspace; several processes may share it (SQLite locking)."""
+    """Thread-safe access to one workspace; several processes may share it (SQLite locking).
+
+    `notices` holds one line per repair made when the workspace was opened (an index rebuilt from the run
+    folders, runs added back to it); the CLI prints them and the dashboard shows them."""
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root).expanduser() if root else workspace_root()
+        self.notices: list[str] = []
         try:
             for sub in ("models", "runs"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserInputError(f"cannot use workspace {self.root}: {exc.strerror or exc}") from None
+            raise WorkspaceError(f"cannot use workspace {self.root}: {validation.plain_os_reason(exc)}") from None
         self._lock = threading.RLock()
+        with self._open_lock():
+            self._db = self._open_index()
+            self._restore_swapped_folders()
+            self._add_back_unlisted()
+        self.recover_interrupted()
+
+    def close(self) -> None:
+        """Closes the index (checkpointing its write-ahead log into the file)."""
+        with self._lock:
+            self._db.close()
+
+    # ---- opening, repairing and rebuilding the index ---------------------------------------------------
+    @contextmanager
+    def _open_lock(self) -> Iterator[None]:
+        """Serialises the open-and-repair step between processes sharing this workspace."""
         try:
-            self._db = sqlite3.connect(self.root / "index.sqlite", timeout=30, check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
+            fh = (self.root / ".open.lock").open("a")
+        except OSError as exc:
+            raise WorkspaceError(f"cannot use workspace {self.root}: {validation.plain_os_reason(exc)}") from None
+        with fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.root / INDEX_FILE, timeout=30, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+        found = db.execute("PRAGMA quick_check").fetchone()[0]
+        if found != "ok":
+            db.close()
+            raise sqlite3.DatabaseError(found)
+        for table, columns in (("runs", RUN_COLUMNS), ("models", MODEL_COLUMNS)):
+            have = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+            if tuple(have) != columns:
+                db.close()
+                raise sqlite3.DatabaseError(f"table {table} has columns {have}")
+        db.commit()
+        return db
+
+    def _open_index(self) -> sqlite3.Connection:
+        """The index, rebuilt from the run and model folders when it is damaged (an unreadable file is moved
+        aside, never deleted). An unwritable disk is reported as such: it is not damage to repair."""
+        path = self.root / INDEX_FILE
+        try:
+            return self._connect()
+        except sqlite3.OperationalError as exc:  # read-only, full, or no permission: the environment
+            raise WorkspaceError(f"cannot use workspace {self.root}: {validation.plain_os_reason(exc)}") from None
+        except sqlite3.DatabaseError as exc:  # not a database, malformed, truncated
+            reason = " ".join(str(exc).split())
+        aside = path.with_name(f"{INDEX_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}")
+        try:
+            os.replace(path, aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            db = self._connect()
+        except (OSError, sqlite3.Error) as exc:
+            raise WorkspaceError(f"cannot use workspace {self.root}: its index {path} is damaged ({reason}) and "
+                                 f"could not be replaced: {validation.plain_os_reason(exc)}") from None
+        self.notices.append(f"the run index {path} was damaged ({reason}); it was moved to {aside.name} and "
+                            "rebuilt from the run and model folders")
+        return db
+
+    def _restore_swapped_folders(self) -> None:
+        """Puts back a folder a crash left renamed aside while it was being replaced (see `write_folder`)."""
+        for sub in ("models", "runs"):
+            for old in (self.root / sub).glob(".old-*"):
+                final = self.root / sub / old.name.removeprefix(".old-").rsplit(".", 1)[0]
+                if final.exists():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.replace(old, final)
+
+    def _add_back_unlisted(self) -> None:
+        """Adds to the index every run and model folder it does not list (a new, emptied or rebuilt index),
+        from the folder's own files; says what was recovered in `notices`."""
+        with self._lock:
+            known_runs = {r[0] for r in self._db.execute("SELECT id FROM runs")}
+            known_models = {r[0] for r in self._db.execute("SELECT key FROM models")}
+        runs, models, unreadable = [], [], []
+        for folder in sorted((self.root / "runs").iterdir()):
+            if folder.is_dir() and not folder.name.startswith(".") and folder.name not in known_runs:
+                row = _run_row_from_folder(folder)
+                (runs if row else unreadable).append(row or folder.name)
+        for folder in sorted((self.root / "models").iterdir()):
+            if folder.is_dir() and not folder.name.startswith(".") and folder.name not in known_models:
+                row = _model_row_from_folder(folder)
+                (models if row else unreadable).append(row or folder.name)
+        if runs or models:
             with self._tx() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
-            self.recover_interrupted()
-        except (sqlite3.Error, WorkspaceError) as exc:
-            raise WorkspaceError(f"cannot use workspace {self.root}: its index is unusable ({exc})") from None
+                db.executemany(f"INSERT OR REPLACE INTO runs VALUES ({','.join('?' * len(RUN_COLUMNS))})",
+                               [tuple(r[c] for c in RUN_COLUMNS) for r in runs])
+                db.executemany(f"INSERT OR REPLACE INTO models VALUES ({','.join('?' * len(MODEL_COLUMNS))})",
+                               [tuple(m[c] for c in MODEL_COLUMNS) for m in models])
+            self.notices.append(f"recovered {len(runs)} run{'s' if len(runs) != 1 else ''} and {len(models)} "
+                                f"model{'s' if len(models) != 1 else ''} into the index from their folders")
+        if unreadable:
+            self.notices.append(f"skipped {len(unreadable)} folder{'s' if len(unreadable) != 1 else ''} without a "
+                                f"readable record: {', '.join(map(str, unreadable[:5]))}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -138,40 +274,57 @@ class Store:
                 self._db.rollback()
                 raise
 
+    # ---- the one folder writer ---------------------------------------------------------------------------
+    @contextmanager
+    def write_folder(self, final: Path, what: str) -> Iterator[FolderWriter]:
+        """Every artifact folder is written through this: files go into a temporary sibling folder, which
+        replaces `final` by renames only once all of them are on disk, so a crash or a failed write leaves the
+        earlier folder (or none), never half a folder. A failed write raises WorkspaceError with the OS reason
+        in plain words (disk full, read-only)."""
+        tmp = final.parent / f".tmp-{final.name}"
+        old = final.parent / f".old-{final.name}.{uuid.uuid4().hex[:6]}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tmp.mkdir(parents=True)
+            yield FolderWriter(tmp)
+            _fsync_folder(tmp)
+            if final.exists():
+                os.replace(final, old)  # a crash from here on is undone by _restore_swapped_folders
+            os.replace(tmp, final)
+            _fsync_folder(final.parent)
+        except Exception as exc:
+            if old.exists() and not final.exists():
+                os.replace(old, final)
+            cause = _as_os_error(exc)
+            if cause is None:
+                raise
+            raise _workspace_error(self.root, what, cause) from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old.exists() and final.exists():
+                shutil.rmtree(old, ignore_errors=True)
+
     # ---- models -------------------------------------------------------------------------------------
     def model_dir(self, key: str) -> Path:
-        return self.root / "models" / key
+        return self.root / "models" / validation.storage_key(key, "model key")
 
     def has_model(self, key: str) -> bool:
+        folder = self.model_dir(key)  # refuses a key that is not one folder name before anything is read
         with self._lock:
             row = self._db.execute("SELECT 1 FROM models WHERE key=?", (key,)).fetchone()
-        return row is not None and (self.model_dir(key) / "model.safetensors").is_file()
+        return row is not None and (folder / "model.safetensors").is_file()
 
     def save_model(self, key: str, kind: str, state: dict[str, torch.Tensor], meta: dict,
                    tensors: dict[str, torch.Tensor] | None = None) -> None:
-        final = self.model_dir(key)
-        tmp = self.root / "models" / f".tmp-{key}-{uuid.uuid4().hex[:6]}"
-        try:
-            tmp.mkdir(parents=True)
-            save_tensors(tmp / "model.safetensors", state)
+        with self.write_folder(self.model_dir(key), f"model {key}") as folder:
+            folder.tensors("model.safetensors", state)
             if tensors:
-                save_tensors(tmp / "artifacts.safetensors", tensors)
-            atomic_write_json(tmp / "meta.json", meta)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise _workspace_error(self.root, f"model {key}", exc) from exc
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+                folder.tensors("artifacts.safetensors", tensors)
+            folder.json("meta.json", meta)
+        row = _model_row(key, kind, meta, time.time())
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?)",
-                (key, kind, meta.get("dataset"), meta.get("arch"), json.dumps(meta.get("spec", {})),
-                 json.dumps(meta, default=str), time.time()),
-            )
+            db.execute(f"INSERT OR REPLACE INTO models VALUES ({','.join('?' * len(MODEL_COLUMNS))})",
+                       tuple(row[c] for c in MODEL_COLUMNS))
 
     def load_model(self, key: str) -> tuple[dict[str, torch.Tensor], dict, dict[str, torch.Tensor]]:
         folder = self.model_dir(key)
@@ -202,7 +355,7 @@ class Store:
 
     # ---- runs ---------------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
-        return self.root / "runs" / run_id
+        return self.root / "runs" / validation.storage_key(run_id, "run id")
 
     def start_run(self, record: dict) -> str:
         run_id = record.get("run_id") or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
@@ -218,37 +371,34 @@ class Store:
 
     def finish_run(self, run_id: str, record: dict, state: dict[str, torch.Tensor] | None = None,
                    diagnostics: dict | None = None) -> None:
-        """Writes the run's folder atomically, then marks it finished with `record['status']`."""
-        final = self.run_dir(run_id)
-        tmp = self.root / "runs" / f".tmp-{run_id}"
-        shutil.rmtree(tmp, ignore_errors=True)
+        """Writes the run's folder atomically (with its own index row, `entry.json`), then marks it finished
+        with `record['status']`. When the folder cannot be written the run is marked failed with the reason
+        (disk full, read-only) and WorkspaceError is raised."""
+        with self._lock:
+            started = self._db.execute("SELECT created, pid FROM runs WHERE id=?", (run_id,)).fetchone()
+        row = _run_row(run_id, record, created=started["created"] if started else time.time(), finished=time.time(),
+                       pid=started["pid"] if started else os.getpid())
         try:
-            tmp.mkdir(parents=True)
-            if state is not None:
-                save_tensors(tmp / "model.safetensors", state)
-            if diagnostics:
-                tensors: dict[str, torch.Tensor] = {}
-                packed = pack_tree(diagnostics, tensors)
-                if tensors:
-                    save_tensors(tmp / "diagnostics.safetensors", tensors)
-                atomic_write_json(tmp / "diagnostics.json", packed)
-            atomic_write_json(tmp / "result.json", record)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise _workspace_error(self.root, f"run {run_id}", exc) from exc
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with self.write_folder(self.run_dir(run_id), f"run {run_id}") as folder:
+                if state is not None:
+                    folder.tensors("model.safetensors", state)
+                if diagnostics:
+                    tensors: dict[str, torch.Tensor] = {}
+                    packed = pack_tree(diagnostics, tensors)
+                    if tensors:
+                        folder.tensors("diagnostics.safetensors", tensors)
+                    folder.json("diagnostics.json", packed)
+                folder.json("result.json", record)
+                folder.json(ENTRY_FILE, row)
+        except WorkspaceError as exc:
+            self.mark_failed(run_id, str(exc))
             raise
-        summary = {k: record.get(k) for k in ("metrics", "notes", "error")}
-        with self._tx() as db:
-            db.execute(
-                "UPDATE runs SET status=?, finished=?, seconds=?, summary_json=?, error=? WHERE id=?",
-                (record["status"], time.time(), record.get("seconds"), json.dumps(summary, default=str),
-                 record.get("error"), run_id),
-            )
+        except Exception as exc:  # a bug in what was to be stored: the run still ends as failed, with why
+            self.mark_failed(run_id, f"the run could not be stored: {exc!r}")
+            raise
+        with self._tx() as db:  # insert, not update: the row may be gone if the index was rebuilt meanwhile
+            db.execute(f"INSERT OR REPLACE INTO runs VALUES ({','.join('?' * len(RUN_COLUMNS))})",
+                       tuple(row[c] for c in RUN_COLUMNS))
 
     def mark_failed(self, run_id: str, reason: str) -> None:
         """Best effort: records why a run could not be stored (the index may be on the same full disk)."""
@@ -274,10 +424,23 @@ class Store:
             shutil.rmtree(self.root / "runs" / f".tmp-{run_id}", ignore_errors=True)
         return lost
 
+    def missing_files(self, run_id: str, status: str, summary_json: str | None) -> str | None:
+        """None when a stored run's folder holds its files, else which are gone (deleted or moved). Only
+        `finish_run` writes a summary, so a run without one never had a folder (interrupted, failed to store)."""
+        if status not in STORED_STATUSES or summary_json is None:
+            return None
+        folder = self.run_dir(run_id)
+        if not folder.is_dir():
+            return f"its folder {folder} is gone (deleted or moved); only its index entry is left"
+        if not (folder / "result.json").is_file():
+            return f"its record {folder / 'result.json'} is gone; only its index entry is left"
+        return None
+
     def list_runs(self, status: str | None = None, limit: int = 1000) -> list[dict]:
+        """Index rows, newest first; a finished run whose files are gone is listed as 'missing' with why."""
         query = "SELECT * FROM runs"
         args: tuple = ()
-        if status:
+        if status and status != "missing":
             query += " WHERE status=?"
             args = (status,)
         with self._lock:
@@ -285,22 +448,28 @@ class Store:
         out = []
         for r in rows:
             item = dict(r)
+            gone = self.missing_files(item["id"], item["status"], item["summary_json"])
             item["forget"] = json.loads(item.pop("forget_json") or "{}")
             item["params"] = json.loads(item.pop("params_json") or "{}")
             item["summary"] = json.loads(item.pop("summary_json") or "{}")
-            out.append(item)
+            if gone:
+                item.update(status="missing", error=gone)
+            if not status or item["status"] == status:
+                out.append(item)
         return out
 
     def get_run(self, run_id: str) -> dict:
-        """The full stored record of a finished run (result.json)."""
+        """The full stored record of a finished run (result.json); for a run without one (still running,
+        interrupted, failed to store, files gone) the index's status and reason."""
         path = self.run_dir(run_id) / "result.json"
-        if not path.is_file():
-            with self._lock:
-                row = self._db.execute("SELECT status, error FROM runs WHERE id=?", (run_id,)).fetchone()
-            if row is None:
-                raise UserInputError(f"no run with id {run_id!r}")
-            return {"run_id": run_id, "status": row["status"], "error": row["error"]}
-        return json.loads(path.read_text())
+        if path.is_file():
+            return json.loads(path.read_text())
+        with self._lock:
+            row = self._db.execute("SELECT status, error, summary_json FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise UserInputError(f"no run with id {run_id!r}")
+        gone = self.missing_files(run_id, row["status"], row["summary_json"])
+        return {"run_id": run_id, "status": "missing" if gone else row["status"], "error": gone or row["error"]}
 
     def load_run_diagnostics(self, run_id: str) -> dict:
         folder = self.run_dir(run_id)
@@ -378,3 +547,56 @@ class Store:
         with self._tx() as db:
             db.execute("DELETE FROM runs WHERE id=?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+
+# ---- index rows, and rebuilding them from folders ---------------------------------------------------------
+def _run_row(run_id: str, record: dict, created: float, finished: float | None, pid: int | None) -> dict:
+    experiment = record.get("experiment") or {}
+    summary = {k: record.get(k) for k in ("metrics", "notes", "error")}
+    return {"id": run_id, "status": record["status"], "created": created, "finished": finished,
+            "method": record.get("method"), "dataset": experiment.get("dataset"), "arch": experiment.get("arch"),
+            "experiment_key": record.get("experiment_key"), "forget_json": json.dumps(record.get("forget", {})),
+            "params_json": json.dumps(record.get("params", {})), "seed": record.get("seed"),
+            "device": record.get("device"), "seconds": record.get("seconds"),
+            "summary_json": json.dumps(summary, default=str), "error": record.get("error"), "pid": pid}
+
+
+def _model_row(key: str, kind: str, meta: dict, created: float) -> dict:
+    return {"key": key, "kind": kind, "dataset": meta.get("dataset"), "arch": meta.get("arch"),
+            "spec_json": json.dumps(meta.get("spec", {})), "meta_json": json.dumps(meta, default=str),
+            "created": created}
+
+
+def _timestamp(text: Any, fallback: float) -> float:
+    try:
+        return time.mktime(time.strptime(str(text), "%Y-%m-%d %H:%M:%S"))
+    except ValueError:
+        return fallback
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _run_row_from_folder(folder: Path) -> dict | None:
+    """The index row of a run folder: its entry.json, or (folders written before there was one) derived from
+    result.json; None when neither is readable."""
+    entry = _read_json(folder / ENTRY_FILE)
+    if isinstance(entry, dict) and set(RUN_COLUMNS) <= set(entry) and entry["id"] == folder.name:
+        return entry
+    record = _read_json(folder / "result.json")
+    if not isinstance(record, dict) or "status" not in record or "method" not in record:
+        return None
+    finished = (folder / "result.json").stat().st_mtime
+    return _run_row(folder.name, record, _timestamp(record.get("created"), finished), finished, None)
+
+
+def _model_row_from_folder(folder: Path) -> dict | None:
+    meta = _read_json(folder / "meta.json")
+    if not isinstance(meta, dict) or not (folder / "model.safetensors").is_file():
+        return None
+    kind = meta.get("kind") or MODEL_KINDS.get(folder.name.split("-", 1)[0], "base")
+    return _model_row(folder.name, kind, meta, _timestamp(meta.get("created"), (folder / "meta.json").stat().st_mtime))

@@ -16,9 +16,11 @@ from torch import nn
 from pages._ui import state as S
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, ImageDataset
+from unlearn_core.data.base import LOADING_PROGRESS
 from unlearn_core.device import device_label
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.jobs import JobFailed, JobRunner, error_message
+from unlearn_core.progress import Progress
 from unlearn_core.results import IndexGroup, RunRecord, group_index_rows, group_records, scenario_key
 from unlearn_core.store import Store, workspace_root
 from unlearn_core.studies.demo import format_seconds
@@ -131,7 +133,7 @@ def experiment_label(spec: ExperimentSpec) -> str:
 
 # ---- pages -----------------------------------------------------------------------------------------------
 def page_header(title: str, what: str, how: str) -> None:
-    """This session's running work (a live banner), then the title, one line on what the page shows and one on
+    """The session's running work (a live banner), then the title, one line on what the page shows and one on
     how to read it. Every page starts here, so the banner is on every page (drawn inside the page: a fragment
     in app.py outside the page breaks Streamlit's element tree when the page changes)."""
     activity_banner()
@@ -148,20 +150,35 @@ def chart(fig: Any, key: str, **kwargs: Any) -> Any:
     return event
 
 
+# Errors a page expects and explains in one line: bad input or a refused run (UserInputError, which includes the
+# workspace's WorkspaceError), a file that cannot be read (a run deleted meanwhile, an unreadable dataset) and a
+# device out of memory. Anything else is a bug: it propagates, so Streamlit shows it and tests fail on it.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (UserInputError, OSError, torch.cuda.OutOfMemoryError)
+
+
+def show_repairs() -> None:
+    """Once per session: what opening the workspace repaired (e.g. an index rebuilt from the run folders)."""
+    if st.session_state.get(S.REPAIRS_SEEN):
+        return
+    st.session_state[S.REPAIRS_SEEN] = True
+    for notice in lab().store.notices:
+        st.info(f"Workspace repaired when the server started: {notice}", icon=":material/build:")
+
+
 def guarded(body: Callable[[], None]) -> None:
-    """Runs a page body; any error becomes a one-line message instead of a traceback."""
+    """Runs a page body; an expected error (EXPECTED_ERRORS) becomes a one-line message instead of a traceback."""
+    init_session()  # a bookmarked page can run before app.py has set up this session
     try:
-        init_session()  # a bookmarked page can run before app.py has set up this session
+        show_repairs()
         body()
     except UserInputError as exc:
         st.error(str(exc))
-    except Exception as exc:  # the page must stay usable whatever went wrong below it
-        log.exception("page failed")
-        st.error(f"Something went wrong on this page: {error_message(exc)}. Other pages still work; "
-                 "the server log has the details.")
+    except EXPECTED_ERRORS as exc:
+        log.warning("page stopped: %s", exc)
+        st.error(f"This page could not finish: {error_message(exc)}. Other pages still work.")
 
 
-def submit(kind: str, title: str, fn: Callable[[Callable[[float, str], None], Any], Any]) -> str:
+def submit(kind: str, title: str, fn: Callable[[Progress, Any], Any]) -> str:
     """Queues background work for this session on the Lab's device."""
     job_id = runner().submit(kind, fn, title=title, device=str(lab().device), owner=st.session_state[S.SESSION_ID])
     st.session_state[S.SUBMITTED] = [*st.session_state[S.SUBMITTED], job_id]
@@ -220,7 +237,7 @@ def _time_left(job: Any) -> str:
 
 
 def activity_banner() -> None:
-    """This session's queued and running jobs on top of every page: stage, progress and time left, from the
+    """The session's queued and running jobs on top of every page: stage, progress and time left, from the
     first second (a queued job says how many jobs are ahead of it). It polls only while such a job exists: a
     polling fragment on the page being left races Streamlit's page switch (the old page's update lands in the
     new page's element tree)."""
@@ -313,8 +330,10 @@ def _record(root: str, run_id: str, status: str) -> RunRecord:
 
 
 def run_record(run_id: str, status: str = "ok") -> RunRecord:
-    """The typed stored record of a run (cached once the run has finished; pass the index row's status)."""
-    return _record(workspace(), run_id, status)
+    """The typed stored record of a run (cached once the run has finished; pass the index row's status), its
+    verdicts re-derived against the retrain band as it is now (a band that finished after the run calibrates
+    it; outside the cache, so the page sees the band as soon as it exists)."""
+    return RunRecord.from_dict(lab().calibrated(_record(workspace(), run_id, status).to_dict()))
 
 
 @dataclass
@@ -379,7 +398,8 @@ def predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 # ---- background work -------------------------------------------------------------------------------------
 def queue_training(spec: ExperimentSpec) -> str:
     """Trains (or loads) the base model of `spec` in the background."""
-    def work(progress: Callable[[float, str], None], stop: Any) -> dict:
+    def work(progress: Progress, stop: Any) -> dict:
+        LOADING_PROGRESS.set(progress)  # a first load of a large image folder reports its decoding
         base = lab().base_model(spec, progress, stop)
         return {"key": base.key, "test_acc": base.meta.get("test_acc")}
 
@@ -388,7 +408,7 @@ def queue_training(spec: ExperimentSpec) -> str:
 
 def queue_reference(spec: ExperimentSpec, forget: ForgetSpec) -> str:
     """Trains (or loads) the base model and the retrain oracle for this forget set."""
-    def work(progress: Callable[[float, str], None], stop: Any) -> str:
+    def work(progress: Progress, stop: Any) -> str:
         base = lab().base_model(spec, lambda f, m: progress(0.7 * f, m), stop)
         oracle = lab().retrain_oracle(base, forget, lambda f, m: progress(0.7 + 0.3 * f, m), stop)
         return oracle.key
@@ -400,10 +420,16 @@ def queue_run(spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dic
               model_key: str | None = None) -> str:
     """Runs one method in the background (on a stored/imported model if `model_key` is given); the stored
     record is the result, a failure its reason."""
-    def work(progress: Callable[[float, str], None], stop: Any) -> dict:
+    owner = st.session_state[S.SESSION_ID]
+
+    def work(progress: Progress, stop: Any) -> dict:
         record = lab().run(spec, forget, method, params, progress=progress, stop=stop, model_key=model_key)
         if record["status"] == "failed":
             raise JobFailed(f"{method} failed: {record['error']}")
+        from pages._ui.band import DEFAULT_K, queue_band
+
+        # the retrain band calibrates this scenario's verdicts: queued behind the run, once per scenario
+        queue_band(lab(), runner(), record, DEFAULT_K, owner, str(lab().device))
         return record
 
     return submit("unlearn", f"{method} · forget {forget.describe()}", work)

@@ -22,15 +22,12 @@ from unlearn_core.methods import (
 from unlearn_core.methods.base import SCENARIOS
 
 ALL = list_methods()
-CONTRACT_NAMES = {"semu", "slug", "mnemonic", "partial_amnesiac", "partial_label_flip", "partial_gradient_ascent",
-                  "retrain", "finetune", "gradient_ascent", "neggrad_plus", "random_label", "salun", "l1_sparse",
-                  "ssd", "scrub", "fisher_forgetting", "amnesiac"}
 # scenarios tried in order until the method accepts one (single images suit update-subtraction methods)
 CANDIDATE_SCENARIOS = [ForgetSpec(classes=(3,)), ForgetSpec(indices=(0, 1))]
 
 
-def test_registered_names_are_within_the_contract():
-    assert set(ALL) <= CONTRACT_NAMES
+def test_the_reference_methods_are_registered():
+    # every registered method is under contract (no list of allowed names: a new method file is picked up)
     assert {"retrain", "finetune", "gradient_ascent"} <= set(ALL)
 
 

@@ -29,7 +29,7 @@ def free_port() -> int:
 def start_server(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
     """`streamlit run app.py` as the README starts it, on a free port with the given workspace."""
     port = free_port()
-    env = {**os.environ, "UNLEARN_HOME": str(home), "UNLEARN_DEVICE": "cpu"}
+    env = {**os.environ, "UNLEARN_HOME": str(home)}
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -45,6 +45,15 @@ def start_server(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.5)
     proc.terminate()
     pytest.fail(f"the app did not start: {log.read_text()[-2000:]}")
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on a private, empty workspace (one per test module); yields its URL."""
+    proc, url = start_server(tmp_path_factory.mktemp("e2e_home"), tmp_path_factory.mktemp("e2e_log") / "server.log")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
 
 @pytest.fixture(scope="session")
 def populated_home(lab, digits_base, tmp_path_factory) -> Path:

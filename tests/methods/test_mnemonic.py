@@ -122,7 +122,7 @@ def test_sign_is_the_better_one_on_codes_and_class_3_is_forgotten(digits_base):
 
 
 def test_forced_sign_is_recorded_against_the_papers_choice(digits_base):
-    edited, result = _run(digits_base, _splits(classes=(3,)))
+    _edited, result = _run(digits_base, _splits(classes=(3,)))
     other = "+" if result.diagnostics["sign"] == "-" else "-"
     _, forced = _run(digits_base, _splits(classes=(3,)), sign=other)
     assert forced.diagnostics["sign"] == other

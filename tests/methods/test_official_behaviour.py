@@ -21,6 +21,7 @@ from unlearn_core.methods.scrub import scheduled_lr
 from unlearn_core.methods.semu import project_out_weight
 from unlearn_core.methods.slug import best_layer, candidate_tensors
 from unlearn_core.methods.ssd import importance_orders
+from unlearn_core.viz import inside
 
 CPU = torch.device("cpu")
 
@@ -102,7 +103,7 @@ def test_ssd_official_batches_are_class_grouped_and_select_fewer_parameters_than
     assert torch.equal(forget_part, f_order) and bool((y[forget_part] == 3).all())
     labels = y[retain_part]
     assert bool((labels[1:] >= labels[:-1]).all()), "retain set grouped class by class"
-    edited, result = _run("ssd", digits_base.model, splits)
+    _edited, result = _run("ssd", digits_base.model, splits)
     d = result.diagnostics
     assert d["composition"] == "official" and d["batch_size"] == 64
     official, shuffled = d["compositions"]["official"], d["compositions"]["shuffled"]
@@ -111,6 +112,8 @@ def test_ssd_official_batches_are_class_grouped_and_select_fewer_parameters_than
     assert official["selected"] < shuffled["selected"]
     assert official["test_acc_retain_classes"] > shuffled["test_acc_retain_classes"]
     assert sum(int(m["count"].sum()) for m in d["masks"].values()) == official["selected"]
+    figure = inside.ssd_compositions(d["compositions"])  # the Inside page's teaching view of this run
+    assert list(figure.data[0].y) == [official["selected"], shuffled["selected"]]
     _, random_result = _run("ssd", digits_base.model, _splits(digits, random_fraction=0.1),
                             compare_compositions=False)
     assert random_result.diagnostics["batch_size"] == 128
@@ -130,6 +133,8 @@ def test_slug_searches_every_front_layer_and_keeps_the_best_by_the_stated_rule(d
     assert chosen[0]["layer"] == d["chosen_layer"] and chosen[0]["step_search"] == d["step_search"]
     changed = [k for k, v in edited.state_dict().items() if not torch.equal(v, digits_base.model.state_dict()[k])]
     assert changed == [d["chosen_layer"]], "the searches of the other layers leave no trace"
+    figure = inside.slug_front_search(d["front_search"])  # two panels, a curve and a pick per layer in each
+    assert len(figure.data) == 4 * len(d["front_search"])
 
 
 def test_slug_candidates_keep_normalisation_weights_unless_matrices_only():
@@ -174,6 +179,21 @@ def test_semu_gradient_pass_uses_batch_statistics_and_restores_the_running_ones(
     _, eval_result = _run("semu", model, splits, epochs=1, gradient_mode="eval")
     assert torch.allclose(eval_result.diagnostics["spectra"]["fc.weight"]["singular_values"][0], eval_spectrum,
                           rtol=1e-4, atol=1e-7)
+
+
+def test_semu_gradient_pass_on_a_single_forget_image_uses_running_statistics(digits):
+    # BatchNorm1d in train mode cannot normalise one sample; the pass takes the running statistics for it
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10)).eval()
+    splits = _splits(digits, indices=(5,))
+    _, result = _run("semu", model, splits, epochs=1)
+    xf, yf = splits.forget()
+    assert len(yf) == 1
+    spectrum = result.diagnostics["spectra"]["4.weight"]["singular_values"][0]
+    probe = copy.deepcopy(model).eval()
+    (grad,) = torch.autograd.grad(F.cross_entropy(probe(xf), yf), [probe[4].weight])
+    expected = torch.linalg.svdvals(project_out_weight(grad, probe[4].weight.detach(), 1))
+    assert torch.allclose(spectrum, expected, rtol=1e-4, atol=1e-7)
 
 
 def test_semu_learning_rate_drops_tenfold_after_epochs_91_and_136(digits):

@@ -32,7 +32,7 @@ def test_sigkill_during_a_run_leaves_a_consistent_store(private_lab, home: Path,
     log = (tmp_path / "killed.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "unlearn_core.cli", "run", "--method", "finetune", "--forget-classes", "3",
-         "--set", "epochs=100", "--set", "batch_size=8"],
+         "--set", "epochs=100", "--set", "batch_size=8", "--no-band"],
         cwd=ROOT, env={**os.environ, "UNLEARN_HOME": str(home), "UNLEARN_DEVICE": "cpu"}, stdout=log, stderr=log)
     deadline = time.monotonic() + 120
     while not any(pid == proc.pid for _, pid in _running_rows(home)):

@@ -90,7 +90,8 @@ def test_non_finite_weights_or_buffers_fail_the_run(private_lab, home: Path, poi
 
 
 def test_cli_json_of_a_diverged_run_is_strict_json(home: Path):
-    result = run_cli("run", "--method", "gradient_ascent", "--forget-classes", "3", "--set", "lr=1.0", "--json")
+    result = run_cli("run", "--method", "gradient_ascent", "--forget-classes", "3", "--set", "lr=1.0", "--no-band",
+                     "--json")
     assert result.code == 1  # the run failed (not bad input): exit 1 with the reason on stderr
     assert "diverged" in result.stderr.splitlines()[-1]
     record = _strict_json(result.stdout)

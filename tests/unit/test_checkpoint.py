@@ -47,7 +47,7 @@ def test_mismatches_are_explained_by_key_and_shape(tmp_path: Path):
     with pytest.raises(UserInputError, match=r"c1.weight: file \(32, 3, 3, 3\) vs model \(32, 1, 3, 3\)"):
         load_validated(_model(), state)
     partial = {k: v for k, v in _model().state_dict().items() if k != "f2.bias"}
-    with pytest.raises(UserInputError, match="missing keys.*f2.bias"):
+    with pytest.raises(UserInputError, match=r"missing keys.*f2\.bias"):
         load_validated(_model(), partial)
 
 

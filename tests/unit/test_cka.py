@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn_core.metrics.cka import embed_2d, layer_cka, linear_cka
+from unlearn_core.analysis.embedding import embed_2d
+from unlearn_core.metrics.cka import layer_cka, linear_cka
 
 
 def formula_cka(x: np.ndarray, y: np.ndarray) -> float:

@@ -40,11 +40,17 @@ def test_retrain_forgets_class_3_and_keeps_the_rest(home: Path):
     assert {"run_id", "method", "params", "device", "seconds", "metrics", "retrain", "original"} <= set(record)
     assert record["metrics"]["forget_acc"] <= 0.01
     assert record["metrics"]["test_acc_retain_classes"] >= 0.97
+    # `run` trains the K=2 retrain band first (the default), so the verdict is calibrated: the oracle is forgotten
+    verdict = record["metrics"]["verdict"]
+    assert verdict["band"]["k"] == 2 and verdict["label"] == "forgotten", verdict["text"]
+    assert all(e["within"] is not False for e in verdict["evidence"])
+    assert record["original"]["verdict"]["label"] == "not forgotten"
+    assert "retrain band" in proc.stderr
 
 
 def test_gradient_ascent_random_prints_every_metric_finite_and_is_reproducible(home: Path):
     args = ("run", "--dataset", "digits", "--arch", "cnn", "--method", "gradient_ascent", "--forget-random", "0.1",
-            "--json")
+            "--no-band", "--json")
     first, second = _unlearn(home, *args), _unlearn(home, *args)
     assert first.returncode == 0, first.stderr
     a, b = json.loads(first.stdout)["metrics"], json.loads(second.stdout)["metrics"]
@@ -95,7 +101,7 @@ def test_an_imported_checkpoint_can_be_unlearned(home: Path, tmp_path: Path):
                     "--arch", "cnn", "--json")
     assert proc.returncode == 0, proc.stderr
     key = json.loads(proc.stdout)["model_key"]
-    proc = _unlearn(home, "run", "--model", key, "--method", "slug", "--forget-classes", "3", "--json")
+    proc = _unlearn(home, "run", "--model", key, "--method", "slug", "--forget-classes", "3", "--no-band", "--json")
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert record["experiment_key"] == key and record["metrics"]["forget_acc"] <= 0.05

@@ -126,7 +126,8 @@ def test_missing_torchvision_folder_without_network_is_a_clear_error(tmp_path: P
         load_dataset("mnist", root=str(tmp_path / "empty"))
 
 
-def test_imagefolder_loads_classes_skips_non_images_and_needs_two_classes(tmp_path: Path):
+def test_imagefolder_loads_classes_skips_non_images_and_needs_two_classes(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("UNLEARN_DATA", str(tmp_path / "data"))  # the resized-image cache stays in tmp_path
     rng = np.random.default_rng(0)
     for cls in ("cats", "dogs"):
         (tmp_path / cls).mkdir()
@@ -142,3 +143,29 @@ def test_imagefolder_loads_classes_skips_non_images_and_needs_two_classes(tmp_pa
     Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(single / "only" / "a.png")
     with pytest.raises(UserInputError, match="at least two class"):
         load_dataset("imagefolder", root=str(single))
+
+
+def test_imagefolder_caches_resized_images_once_and_rebuilds_when_a_file_changes(tmp_path: Path, monkeypatch):
+    from unlearn_core.data import imagefolder
+
+    monkeypatch.setenv("UNLEARN_DATA", str(tmp_path / "data"))
+    rng = np.random.default_rng(1)
+    root = tmp_path / "pets"
+    for cls in ("cats", "dogs", "fish"):
+        (root / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (20, 14, 3), dtype=np.uint8)).save(root / cls / f"{i}.png")
+    decoded: list[int] = []
+    real_decode = imagefolder._decode
+    monkeypatch.setattr(imagefolder, "_decode", lambda *a: decoded.append(1) or real_decode(*a))
+    first = imagefolder.load_imagefolder(root=str(root), image_size=8)
+    assert len(decoded) == 12 and Path(first.options["cache_file"]).is_file()
+    second = imagefolder.load_imagefolder(root=str(root), image_size=8)
+    assert len(decoded) == 12, "the second load reads the cache, it decodes nothing"
+    assert torch.equal(first.x_train, second.x_train) and torch.equal(first.y_test, second.y_test)
+    assert second.class_names == ["cats", "dogs", "fish"]
+    uncached = imagefolder.load_imagefolder(root=str(root), image_size=8, cache=False)
+    assert torch.equal(uncached.x_train, first.x_train)  # the cache holds exactly what decoding gives
+    Image.fromarray(rng.integers(0, 256, (20, 14, 3), dtype=np.uint8)).save(root / "fish" / "4.png")
+    third = imagefolder.load_imagefolder(root=str(root), image_size=8)
+    assert len(third.y_train) + len(third.y_test) == 13 and third.options["cache_file"] != first.options["cache_file"]

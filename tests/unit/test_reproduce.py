@@ -39,13 +39,13 @@ def test_rerun_from_exported_json_through_the_cli(lab, stored, tmp_path, capsys)
     config = tmp_path / "run.json"
     config.write_text(json.dumps(runs["gradient_ascent"]))
     capsys.readouterr()
-    assert cli.main(["run", "--config", str(config), "--device", "cpu", "--json"]) == 0
+    assert cli.main(["run", "--config", str(config), "--device", "cpu", "--no-band", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["method"] == "gradient_ascent" and again["params"]["epochs"] == 2
     assert metric_differences(stored["gradient_ascent"]["metrics"], again["metrics"]) == []
     # the minimal configuration is enough too
     config.write_text(json.dumps(run_config(runs["slug"])))
-    assert cli.main(["run", "--config", str(config), "--device", "cpu", "--json"]) == 0
+    assert cli.main(["run", "--config", str(config), "--device", "cpu", "--no-band", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert metric_differences(stored["slug"]["metrics"], again["metrics"]) == []
 

@@ -47,7 +47,7 @@ def test_run_left_running_by_a_dead_process_is_marked_interrupted(fresh_store: S
     assert after.get_run(done)["status"] == "ok"
 
 
-def test_failed_artifact_write_leaves_no_half_run(fresh_store: Store, monkeypatch):
+def test_failed_artifact_write_leaves_no_half_run_and_marks_it_failed(fresh_store: Store, monkeypatch):
     run_id = fresh_store.start_run(_record())
     from unlearn_core import store as store_module
 
@@ -60,7 +60,8 @@ def test_failed_artifact_write_leaves_no_half_run(fresh_store: Store, monkeypatc
     assert not fresh_store.run_dir(run_id).exists()
     assert not list((fresh_store.root / "runs").glob(".tmp-*"))
     with sqlite3.connect(fresh_store.root / "index.sqlite") as db:
-        assert db.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()[0] == "running"
+        status, error = db.execute("SELECT status, error FROM runs WHERE id=?", (run_id,)).fetchone()
+    assert status == "failed" and "the disk is full (No space left on device)" in error  # the reason, plainly
 
 
 def test_pack_tree_roundtrip_and_rejects_objects():

@@ -32,7 +32,8 @@ def test_cells_are_the_product_of_grid_and_seeds_with_stable_keys():
     again = spec_with(MethodGrid.of("slug", forget_target=[0.0, 0.05], search_steps=["5", "10", "20"]))
     assert [c.key for c in again.cells()] == [c.key for c in cells]  # same content, same keys (types coerced)
     # a grid value equal to the default is the same cell as no grid at all
-    assert spec_with(MethodGrid.of("slug", search_steps=[10])).cells()[0].key == spec_with(MethodGrid("slug")).cells()[0].key
+    default_grid = spec_with(MethodGrid.of("slug", search_steps=[10])).cells()[0].key
+    assert default_grid == spec_with(MethodGrid("slug")).cells()[0].key
     assert cells[0].run_id == f"cell-{cells[0].key}"
 
 

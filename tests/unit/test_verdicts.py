@@ -1,4 +1,4 @@
-"""Verdict words follow the documented thresholds; the multi-seed aggregation; the relearn probe."""
+"""Evidence-based verdicts against the retrain band; the multi-seed aggregation; the relearn probe."""
 
 import pytest
 import torch
@@ -6,54 +6,108 @@ import torch
 from unlearn_core.data import ForgetSpec, ImageDataset, Splits
 from unlearn_core.metrics.relearn import RelearnConfig, relearn_probe
 from unlearn_core.metrics.seeds import aggregate, scalar_values
-from unlearn_core.metrics.verdicts import FORGET_CLOSE, LOSS_AUC_CLOSE, verdict
+from unlearn_core.metrics.verdicts import LABELS, bands_from_references, verdict
 
-ORIGINAL = {"forget_acc": 1.0, "mia_loss_auc": 0.52, "mia_efficacy": 0.0, "test_acc_retain_classes": 0.99}
-RETRAIN = {"forget_acc": 0.0, "mia_loss_auc": 0.93, "mia_efficacy": 1.0, "test_acc_retain_classes": 0.99}
-
-
-def run(**overrides):
-    return {**RETRAIN, **overrides}
-
-
-def test_words_for_each_regime():
-    assert verdict(run(forget_acc=0.004, test_acc_retain_classes=0.982), ORIGINAL, RETRAIN)["label"] == "forgotten"
-    assert verdict(run(forget_acc=0.01, mia_loss_auc=0.70), ORIGINAL, RETRAIN)["label"] == "looks forgotten"
-    assert verdict(run(forget_acc=0.3), ORIGINAL, RETRAIN)["label"] == "partly forgotten"
-    assert verdict(ORIGINAL, ORIGINAL, RETRAIN)["label"] == "not forgotten"
-    assert verdict(RETRAIN, ORIGINAL, RETRAIN)["label"] == "forgotten"
+BANDS = {"forget_acc": [0.0, 0.0], "retain_acc": [0.99, 1.0], "test_acc": [0.88, 0.89],
+         "test_acc_retain_classes": [0.98, 0.99], "loss_auc": [0.93, 0.95], "svc_confidence": [1.0, 1.0],
+         "svc_entropy": [0.55, 0.75], "threshold_confidence": [0.5, 0.6], "threshold_entropy": [0.5, 0.63],
+         "probe": [0.95, 0.97]}
+BAND = {"k": 2, "retrain_seeds": [1, 2], "bands": BANDS}
 
 
-def test_boundaries_are_the_documented_constants():
-    inside = run(forget_acc=FORGET_CLOSE - 1e-9, mia_loss_auc=RETRAIN["mia_loss_auc"] + LOSS_AUC_CLOSE - 1e-9)
-    assert verdict(inside, ORIGINAL, RETRAIN)["label"] == "forgotten"
-    outside = run(forget_acc=FORGET_CLOSE + 1e-6)
-    assert verdict(outside, ORIGINAL, RETRAIN)["label"] != "forgotten"
+def signals(values: dict, vs_original: float | None = None, width: float = 0.0) -> dict:
+    """A metrics dict whose signals take `values` (missing ones: the band's middle), each CI +- width."""
+    out = {}
+    for name, (lo, hi) in BANDS.items():
+        v = values.get(name, (lo + hi) / 2)
+        if v is not None:
+            out[name] = {"value": v, "ci": [v - width, v + width]}
+    vs = {} if vs_original is None else {s: {"value": vs_original, "ci": [vs_original, vs_original]}
+                                         for s in ("confidence", "entropy")}
+    return {"forget_acc": values.get("forget_acc", 0.0), "test_acc_retain_classes": values.get(
+        "test_acc_retain_classes", 0.985), "signals": {"values": out, "vs_original": vs}}
 
 
-def test_random_forgetting_regimes():
-    original = {**ORIGINAL, "forget_acc": 0.99}
-    retrain = {**RETRAIN, "forget_acc": 0.98, "mia_loss_auc": 0.5, "mia_efficacy": 0.02}
-    assert verdict({**retrain, "forget_acc": 0.985}, original, retrain)["label"] == "nothing to forget"
-    assert verdict({**retrain, "forget_acc": 0.5}, original, retrain)["label"] == "over-forgotten"
-    # accuracy still matches, but the SVC attack calls most forget images unseen (random labels' Streisand effect)
-    marked = {**retrain, "forget_acc": 0.97, "mia_efficacy": 0.84}
-    assert verdict(marked, original, retrain)["label"] == "looks forgotten"
+ORIGINAL = signals({"forget_acc": 1.0, "test_acc": 0.98, "loss_auc": 0.67, "svc_confidence": 0.08,
+                    "threshold_confidence": 1.0, "threshold_entropy": 1.0, "probe": 1.0})
+RETRAIN = signals({"forget_acc": 0.0, "threshold_confidence": 0.5, "threshold_entropy": 0.5})
 
 
-def test_text_and_utility_words():
-    v = verdict(run(forget_acc=0.004, test_acc_retain_classes=0.982), ORIGINAL, RETRAIN)
-    assert v["text"].startswith("forgotten: forget accuracy 0.4% (retrain 0.0%)")
-    assert "cannot tell it from retrain (AUC 0.93 vs 0.93)" in v["text"]
-    assert "utility -0.8 points" in v["text"] and v["utility"] == "utility kept"
-    assert verdict(run(test_acc_retain_classes=0.96), ORIGINAL, RETRAIN)["utility"] == "small utility cost"
-    assert verdict(run(test_acc_retain_classes=0.80), ORIGINAL, RETRAIN)["utility"] == "utility damaged"
+def label(metrics: dict, band: dict | None = BAND, role: str = "run") -> str:
+    return verdict(metrics, ORIGINAL, RETRAIN, band, role)["label"]
 
 
-def test_missing_or_non_finite_values_are_left_out():
-    v = verdict({"forget_acc": float("nan")}, ORIGINAL, RETRAIN)
-    assert v["label"] == "not forgotten"
-    assert "forget_acc" not in v["checks"] and "utility_points" not in v["checks"]
+def test_every_label_has_one_definition():
+    assert set(LABELS) == {"forgotten", "nothing to forget", "forgotten, utility damaged", "partly forgotten",
+                           "not forgotten", "over-forgotten", "did nothing", "unverified"}
+    assert all(tone in ("good", "fair", "bad", "none") and text for tone, text in LABELS.values())
+
+
+def test_top_label_only_when_every_measured_signal_is_within_the_band():
+    v = verdict(signals({}, vs_original=1.0), ORIGINAL, RETRAIN, BAND)
+    assert v["label"] == "forgotten" and all(e["within"] for e in v["evidence"])
+    assert {tuple(e) for e in v["evidence"]} == {("signal", "value", "band", "within", "why")}
+    one_out = signals({"threshold_confidence": 0.9}, vs_original=1.0)
+    assert label(one_out) == "partly forgotten"
+    assert label(signals({"forget_acc": 0.4, "threshold_confidence": 0.9}, vs_original=1.0)) == "partly forgotten"
+    assert label(signals({"forget_acc": 0.9, "threshold_confidence": 0.9}, vs_original=1.0)) == "not forgotten"
+    assert label(ORIGINAL, role="original") == "not forgotten"
+
+
+def test_the_ci_decides_within_so_measurement_noise_is_not_a_failure():
+    near = signals({"threshold_entropy": 0.66}, vs_original=1.0)
+    assert label(near) == "partly forgotten"
+    assert label(signals({"threshold_entropy": 0.66}, vs_original=1.0, width=0.04)) == "forgotten"
+
+
+def test_not_measured_never_passes_and_no_band_is_unverified():
+    v = verdict(signals({}, vs_original=1.0), ORIGINAL, RETRAIN, None)
+    assert v["label"] == "unverified" and all(e["within"] is None for e in v["evidence"])
+    missing_required = signals({"threshold_entropy": None}, vs_original=1.0)
+    assert label(missing_required) == "unverified"
+    missing_optional = signals({"loss_auc": None}, vs_original=1.0)
+    v = verdict(missing_optional, ORIGINAL, RETRAIN, BAND)
+    entry = next(e for e in v["evidence"] if e["signal"] == "loss_auc")
+    assert entry["within"] is None and entry["value"] is None and "not measured" in entry["why"]
+    assert v["label"] == "forgotten" and "not measured: Loss-attack AUC" in v["text"]
+
+
+def test_utility_is_part_of_the_verdict():
+    damaged = signals({"test_acc_retain_classes": 0.73, "retain_acc": 0.73, "test_acc": 0.65}, vs_original=1.0)
+    v = verdict(damaged, ORIGINAL, RETRAIN, BAND)
+    assert v["label"] == "forgotten, utility damaged" and v["utility"] == "utility damaged"
+    assert verdict(signals({}, vs_original=1.0), ORIGINAL, RETRAIN, BAND)["utility"] == "utility kept"
+
+
+def test_a_run_whose_outputs_equal_the_originals_did_nothing():
+    unchanged = {**ORIGINAL, "signals": {**ORIGINAL["signals"], "vs_original": {
+        s: {"value": 0.5, "ci": [0.5, 0.52]} for s in ("confidence", "entropy")}}}
+    v = verdict(unchanged, ORIGINAL, RETRAIN, BAND)
+    assert v["label"] == "did nothing" and "the forget set is still there" in v["text"]
+    in_band_original = signals({}, vs_original=0.5)
+    v = verdict(in_band_original, in_band_original, RETRAIN, BAND)
+    assert v["label"] == "did nothing" and "nothing needed forgetting" in v["text"]
+    assert verdict(in_band_original, in_band_original, RETRAIN, BAND, "original")["label"] == "nothing to forget"
+    # retrain on random forgetting: its outputs are near the original's, but its forget accuracy moved into the band
+    moved = signals({}, vs_original=0.5)
+    near_original = signals({"forget_acc": 0.0}, vs_original=0.5)
+    near_original["signals"]["values"]["forget_acc"] = {"value": 0.05, "ci": [0.03, 0.07]}
+    assert verdict(moved, near_original, RETRAIN, BAND)["label"] == "forgotten"
+
+
+def test_over_forgetting_on_random_forgetting():
+    bands = {**BANDS, "forget_acc": [0.97, 0.99]}
+    over = signals({"forget_acc": 0.5}, vs_original=1.0)
+    over["signals"]["values"]["forget_acc"] = {"value": 0.5, "ci": [0.42, 0.58]}
+    assert verdict(over, ORIGINAL, RETRAIN, {**BAND, "bands": bands})["label"] == "over-forgotten"
+
+
+def test_bands_from_references_are_the_range_and_chance_for_pairwise_signals():
+    oracle = {"forget_acc": {"value": 0.0}, "threshold_confidence": {"value": 0.5}}
+    retrains = [{"forget_acc": {"value": 0.02}, "threshold_confidence": {"value": 0.6}},
+                {"forget_acc": {"value": 0.01}, "threshold_confidence": {"value": 0.55}}]
+    bands = bands_from_references(oracle, retrains)
+    assert bands["forget_acc"] == [0.0, 0.02] and bands["threshold_confidence"] == [0.5, 0.6]
 
 
 def test_seed_aggregation_mean_and_sample_std():
@@ -91,3 +145,33 @@ def test_relearn_probe_counts_steps_and_zero_for_a_model_that_never_forgot():
     assert probe["unlearned"]["reached"] and probe["unlearned"]["steps"] >= 1
     assert probe["unlearned"]["steps"] == probe["retrain"]["steps"]  # same model, same seed
     assert relearn_probe(knows, knows, knows, splits, cfg)["unlearned"]["steps"] == 0
+
+
+def test_evidence_tables_and_figure_show_values_cis_and_bands():
+    from unlearn_core.viz import verdict as vv
+
+    run = signals({"threshold_confidence": 0.9}, vs_original=1.0, width=0.02)
+    run["verdict"] = verdict(run, ORIGINAL, RETRAIN, BAND)
+    table = vv.evidence_table(run)
+    row = table.set_index("signal").loc["Threshold attack vs retrain (confidence)"]
+    assert row["value"] == "90.0%" and row["95% CI"] == "88.0% to 92.0%" and row["within"] == "outside"
+    assert row["band (retrains)"] == "50.0% to 60.0%"
+    figure = vv.evidence_figure(run)
+    marks = [t for t in figure.data if t.type == "scatter"]
+    assert {t.name for t in marks} == {"within the band", "outside the band"}
+    assert all(t.error_x.array is not None for t in marks)
+    summary = vv.verdict_summary([{"label": "run", "metrics": run}])
+    assert summary.loc["run", "verdict"] == "partly forgotten"
+    assert summary.loc["run", "Threshold attack vs retrain (confidence)"] == "✗ 90.0%"
+    run["signals"]["tpr_at_fpr"] = {"loss": {"0.01": 0.25, "0.001": 0.0}}
+    assert vv.tpr_table({"run": run}).loc["run", "Loss attack TPR@1% FPR"] == 0.25
+
+
+def test_the_seed_table_says_how_many_seeds_succeeded():
+    from unlearn_core.viz.privacy import seeds_table
+
+    per_seed = [{"seed": 0, "runs": [{"method": "ga", "status": "ok", "values": {"forget_acc": 0.1}}]},
+                {"seed": 1, "runs": [{"method": "ga", "status": "failed", "values": {}}]}]
+    summary = {"seeds": [0, 1], "methods": ["ga"], "metrics": ["forget_acc"], "per_seed": per_seed,
+               "table": aggregate(per_seed)}
+    assert seeds_table(summary).loc["ga", "seeds ok"] == "1 of 2"

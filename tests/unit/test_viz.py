@@ -64,12 +64,14 @@ def test_closeness_scores_favour_the_run_nearest_retrain(entries):
 def test_column_labels_carry_direction_arrows():
     assert compare.column_label("test_acc").endswith("↑")
     assert compare.column_label("seconds").endswith("↓")
-    assert compare.column_label("forget_acc").endswith("◎")
+    assert compare.column_label("forget_acc").endswith("(closer to retrain)")
+    # class forgetting: the whole test set holds the forgotten class, so retrain's test accuracy is the target
+    assert compare.column_label("test_acc", class_scenario=True).endswith("(closer to retrain)")
 
 
 def test_forget_utility_scatter_draws_the_front_among_methods(entries):
     fig = compare.forget_utility_scatter(entries, entries[1]["metrics"])
-    front = [t for t in fig.data if t.name == "Pareto front"][0]
+    front = next(t for t in fig.data if t.name == "Pareto front")
     # points are (|forget_acc - 0|, utility): among the methods, gradient_ascent (.05, .985) and finetune (.9, .99)
     # are on the front and bad (.5, .5) is dominated; original and retrain are references, not contenders
     assert list(front.x) == [0.05, 0.9]
@@ -109,7 +111,7 @@ def test_semu_spectra_marks_rank_and_tau():
     spectra = {"c1": {"kind": "conv", "singular_values": sv, "energy": torch.cumsum(sv, 1) / sv.sum(1, keepdim=True),
                       "rank": 4, "tau": 0.9, "trainable": 16, "numel": 288}}
     fig = inside.semu_spectra(spectra)
-    assert list([t for t in fig.data if t.name == "chosen rank r"][0].x) == [4.0, 4.0]
+    assert list(next(t for t in fig.data if t.name == "chosen rank r").x) == [4.0, 4.0]
     assert any(t.name == "threshold τ" for t in fig.data)
     assert fig.layout.yaxis.type == "log"  # 10 to 0.1 spans two decades
     flat = {"c1": {**spectra["c1"], "singular_values": torch.linspace(3, 1, 12).repeat(3, 1)}}
@@ -121,7 +123,7 @@ def test_slug_views():
     scores = [{"layer": "c1.weight", "importance": 0.1, "alignment": 0.5, "numel": 288, "on_front": False},
               {"layer": "f2.weight", "importance": 0.9, "alignment": 0.2, "numel": 1280, "on_front": True}]
     fig = inside.slug_scatter(scores, ["f2.weight"], "f2.weight")
-    points = [t for t in fig.data if t.name == "layers"][0]
+    points = next(t for t in fig.data if t.name == "layers")
     assert list(points.marker.symbol) == ["circle", "star"]
     assert fig.layout.xaxis.type == "log"
     search = inside.slug_step_search([{"step": 0, "lambda": 1.0, "forget_acc": 0.5, "meets_target": False},
@@ -129,7 +131,7 @@ def test_slug_views():
     assert list(search.data[0].marker.symbol) == ["circle-open", "circle"]
     marked = inside.slug_step_search([{"step": 0, "lambda": 1.0, "forget_acc": 0.5, "meets_target": True}], "t", 1.0)
     assert [t.name for t in marked.data][-1] == "chosen λ=1"
-    front = [t for t in fig.data if t.name == "Pareto front"][0]  # one front layer still draws its staircase
+    front = next(t for t in fig.data if t.name == "Pareto front")  # one front layer still draws its staircase
     assert 0.2 in list(front.x) and 0.9 in list(front.y)
 
 

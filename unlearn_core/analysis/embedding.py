@@ -1,4 +1,4 @@
-"""2-D embeddings of a model's penultimate features (for lasso selection of images to forget)."""
+"""2-D embeddings of a model's penultimate features (lasso selection of images to forget, forget-quality links)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ EMBEDDINGS = ("pca", "tsne")
 
 @torch.inference_mode()
 def features(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> np.ndarray:
+    """(N, D) penultimate features of `x`, computed in batches in eval mode (the model's mode is restored)."""
     was_training = model.training
     model.eval()
     out = [penultimate_features(model, x[i : i + batch_size]).flatten(1).float().cpu()
@@ -21,21 +22,39 @@ def features(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> np.nd
     return torch.cat(out).numpy()
 
 
-def embed_features(model: nn.Module, x: torch.Tensor, method: str = "pca", seed: int = 0) -> np.ndarray:
-    """(N, 2) coordinates of the penultimate features of `x`; PCA is instant, t-SNE shows clusters better."""
+def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """(N, 2) coordinates of the rows of `features`: PCA (exact SVD of the centred rows, instant) or t-SNE
+    (sklearn, seeded; shows clusters better). The one 2-D embedding of the engine: the Forget set page's lasso map
+    and the Forget quality page's original-to-unlearned links both use it.
+
+    Args:
+        features: (N, D) rows, one per image.
+        method: "pca" or "tsne".
+        seed: t-SNE's random state (PCA is deterministic).
+
+    """
     if method not in EMBEDDINGS:
         raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {method!r}")
-    feats = features(model, x)
+    features = np.asarray(features, dtype=np.float64)
     if method == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2, random_state=seed).fit_transform(feats)
+        return _pca(features, 2)
     from sklearn.manifold import TSNE
 
-    # PCA to 50 dimensions first, as usual for t-SNE, to keep it quick on 2 CPU cores
-    if feats.shape[1] > 50:
-        from sklearn.decomposition import PCA
+    if features.shape[1] > 50:  # PCA to 50 dimensions first, as usual for t-SNE, to keep it quick on 2 CPU cores
+        features = _pca(features, 50)
+    perplexity = float(min(30.0, max(2.0, (len(features) - 1) / 3)))
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
 
-        feats = PCA(n_components=50, random_state=seed).fit_transform(feats)
-    perplexity = float(min(30, max(5, (len(feats) - 1) / 3)))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats)
+
+def _pca(features: np.ndarray, dims: int) -> np.ndarray:
+    centred = features - features.mean(0, keepdims=True)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    coords = centred @ vt[:dims].T
+    if coords.shape[1] < dims:  # fewer features than dimensions asked: pad with zeros
+        coords = np.pad(coords, ((0, 0), (0, dims - coords.shape[1])))
+    return coords
+
+
+def embed_features(model: nn.Module, x: torch.Tensor, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """(N, 2) coordinates of the penultimate features of `x` (see `embed_2d`)."""
+    return embed_2d(features(model, x), method, seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from unlearn_core import UserInputError
+from unlearn_core import validation
 from unlearn_core.data import digits, imagefolder, shapes, torchvision_sets  # noqa: F401  (registration)
 from unlearn_core.data.base import DATASETS, DatasetInfo, ImageDataset, register_dataset
 from unlearn_core.data.forget import ForgetSpec, Splits, select_forget
@@ -16,7 +16,7 @@ __all__ = [
     "ForgetSpec",
     "ImageDataset",
     "Splits",
-    "check_dataset_options",
+    "checked_dataset_options",
     "dataset_info",
     "list_datasets",
     "load_dataset",
@@ -34,19 +34,16 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def load_dataset(name: str = "digits", **options: Any) -> ImageDataset:
-    """Loads (and memoises) a dataset; options are the loader's keyword arguments."""
-    return _load_cached(name, tuple(sorted(options.items())))
+    """Loads (and memoises) a dataset; options are the loader's keyword arguments, checked before anything is
+    read (and before they reach the cache, whose keys must be hashable)."""
+    return _load_cached(name, tuple(sorted(checked_dataset_options(name, options).items())))
 
 
-def check_dataset_options(name: str, option_names: list[str]) -> None:
-    """Raises UserInputError for an unknown dataset or an option its loader does not take."""
-    known = {k for k, _ in dataset_info(name).default_options}
-    unknown = sorted(k for k in option_names if k not in known)
-    if unknown:
-        raise UserInputError(f"{name} has no option {unknown[0]!r}; options: {', '.join(sorted(known)) or 'none'}")
+def checked_dataset_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options typed and in range (validation.dataset_options against the loader's declared options)."""
+    return validation.dataset_options(name, options, dataset_info(name).default_options)
 
 
 @lru_cache(maxsize=8)
 def _load_cached(name: str, options: tuple[tuple[str, Any], ...]) -> ImageDataset:
-    check_dataset_options(name, [k for k, _ in options])
     return DATASETS.get(name)[1](**dict(options))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from unlearn_core.progress import Progress
 from unlearn_core.registry import Registry
 
 
@@ -61,6 +63,17 @@ class ImageDataset:
         std = torch.tensor(self.std).view(1, -1, 1, 1)
         img = (x.detach().cpu().float() * std + mean).clamp(0, 1)
         return (img.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+
+
+# Where a slow loader (an image folder decoded for the first time) reports its progress: the CLI prints it
+# on stderr, a dashboard job shows it; a context variable, so a loader's signature stays its options.
+LOADING_PROGRESS: ContextVar[Progress | None] = ContextVar("loading_progress", default=None)
+
+
+def report_loading(fraction: float, message: str) -> None:
+    report = LOADING_PROGRESS.get()
+    if report is not None:
+        report(fraction, message)
 
 
 DatasetLoader = Callable[..., ImageDataset]

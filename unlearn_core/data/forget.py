@@ -10,7 +10,7 @@ from functools import cached_property
 
 import torch
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data.base import ImageDataset
 
 
@@ -40,12 +40,14 @@ class ForgetSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> ForgetSpec:
+        """From JSON (a run config, a preset, the dashboard's session): every field type-checked."""
+        data = validation.mapping(data, "forget")
         frac = data.get("random_fraction")
         return cls(
-            classes=tuple(int(c) for c in data.get("classes", ())),
-            indices=tuple(int(i) for i in data.get("indices", ())),
-            random_fraction=None if frac is None else float(frac),
-            seed=int(data.get("seed", 0)),
+            classes=validation.int_list(data.get("classes", ()), "forget classes"),
+            indices=validation.int_list(data.get("indices", ()), "forget indices"),
+            random_fraction=None if frac is None else validation.finite_float(frac, "random fraction"),
+            seed=validation.seed_value(data.get("seed", 0), "forget seed"),
         )
 
     @property

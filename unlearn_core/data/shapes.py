@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data.base import DatasetInfo, ImageDataset, normalise, register_dataset
 
 SHAPE_NAMES = ["circle", "square", "triangle", "plus", "ring", "diamond", "star", "hexagon", "bar", "crescent"]
@@ -42,7 +42,7 @@ def _shape_masks(kind: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def generate_shapes(n: int, seed: int, label_noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """n images (n, 3, 32, 32) in [0, 1] and labels; `label_noise` flips that share of labels at random."""
+    """N images (n, 3, 32, 32) in [0, 1] and labels; `label_noise` flips that share of labels at random."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(SHAPE_NAMES), size=n)
     images = np.empty((n, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
@@ -88,6 +88,8 @@ def load_shapes(n_train: int = 10000, n_test: int = 2000, label_noise: float = 0
         raise UserInputError("shapes needs at least 20 training and 10 test images")
     if not 0.0 <= float(label_noise) < 1.0:
         raise UserInputError(f"label_noise must be in [0, 1), got {label_noise}")
+    # float32 images, about three copies at the peak (generation chunks, the array, the normalised tensor)
+    validation.fits_in_memory(n_train + n_test, 3 * 4 * 3 * IMAGE_SIZE * IMAGE_SIZE, "shapes")
     x_tr, y_tr = generate_shapes(n_train, seed, float(label_noise))
     x_te, y_te = generate_shapes(n_test, seed + 1_000_003)  # test labels are always clean
     x_train, x_test, mean, std = normalise(torch.from_numpy(x_tr), torch.from_numpy(x_te))

@@ -125,7 +125,7 @@ def _open(name: str, root: Path, train: bool) -> tuple[object, object, list[str]
 
 
 def _to_tensor(data) -> torch.Tensor:
-    """torchvision keeps MNIST as (N, H, W) uint8 tensors and CIFAR as (N, H, W, C) uint8 arrays."""
+    """Torchvision keeps MNIST as (N, H, W) uint8 tensors and CIFAR as (N, H, W, C) uint8 arrays."""
     arr = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
     arr = arr.astype(np.float32) / 255.0
     if arr.ndim == 3:

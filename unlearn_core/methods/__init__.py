@@ -6,20 +6,29 @@ import importlib
 import pkgutil
 
 from unlearn_core.methods.base import (
+    HISTORY_PANEL,
     METHODS,
     MethodConfig,
     MethodDiverged,
     MethodInfo,
     MethodNotApplicable,
     OracleModel,
+    Panel,
+    PanelContext,
+    PanelFigure,
     TrainingArtifacts,
     UnlearnCancelled,
     UnlearnContext,
     UnlearningMethod,
     UnlearnResult,
+    WhatIf,
+    WhatIfOutcome,
     execute_method,
+    has_diagnostic,
+    panel_views,
     param,
     register_method,
+    whatif_hooks,
 )
 
 for _module in pkgutil.iter_modules(__path__):
@@ -40,20 +49,29 @@ def get_method(name: str) -> UnlearningMethod:
 
 
 __all__ = [
+    "HISTORY_PANEL",
     "METHODS",
     "MethodConfig",
     "MethodDiverged",
     "MethodInfo",
-    "OracleModel",
     "MethodNotApplicable",
+    "OracleModel",
+    "Panel",
+    "PanelContext",
+    "PanelFigure",
     "TrainingArtifacts",
     "UnlearnCancelled",
     "UnlearnContext",
     "UnlearnResult",
     "UnlearningMethod",
+    "WhatIf",
+    "WhatIfOutcome",
     "execute_method",
     "get_method",
+    "has_diagnostic",
     "list_methods",
+    "panel_views",
     "param",
     "register_method",
+    "whatif_hooks",
 ]

@@ -26,6 +26,7 @@ from unlearn_core.methods._common import (
     minibatches,
     random_wrong_labels,
 )
+from unlearn_core.methods._panels import HISTORY_PANEL, MASKS_PANEL
 from unlearn_core.methods.base import (
     MethodConfig,
     TrainingArtifacts,
@@ -90,7 +91,7 @@ def touched_steps(log: UpdateLog, forget_idx: torch.Tensor) -> list[int]:
 def subtract_recorded_updates(
     model: nn.Module, log: UpdateLog, steps: list[int], rho: float
 ) -> dict[str, torch.Tensor]:
-    """theta <- theta - sum over `steps` of each step's update pruned per layer to its top-rho entries.
+    """Theta <- theta - sum over `steps` of each step's update pruned per layer to its top-rho entries.
 
     Pruning the top-rho of a stored step here equals pruning at record time as long as rho does not exceed the
     rho the log was recorded at (the top-k of a top-k' list, k <= k', is the top-k of the whole). Returns
@@ -151,24 +152,33 @@ def share_text(touched: int, total: int) -> str:
 @dataclass(frozen=True)
 class PartialUpdateConfig(MethodConfig):
     rho_u: float = param(0.01, min=1e-4, max=1.0, log=True,
-                         help="per-layer share of parameters updated each step (top |gradient|); 1 = full update")
-    use_retain: bool = param(True, help="add a cross-entropy term on retain batches (our default; see the card)")
-    retain_weight: float = param(1.0, min=0.0, max=100.0, help="weight of the retain term")
-    epochs: int = param(20, min=1, max=500, help="maximum passes over the forget set")
-    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="learning rate")
-    optimizer: str = param("adam", choices=("adam", "sgd"), help="optimiser (SGD uses momentum 0.9)")
-    batch_size: int = param(64, min=1, max=4096, help="forget mini-batch size (retain batches match it)")
+                         help="per-layer share of parameters updated each step (top |gradient|); 1 = full update",
+                         paper="not available (no official code)")
+    use_retain: bool = param(True, help="add a cross-entropy term on retain batches",
+                              paper="not available (no official code)", why="our default; see the card")
+    retain_weight: float = param(1.0, min=0.0, max=100.0, help="weight of the retain term",
+                                  paper="not available (no official code)")
+    epochs: int = param(20, min=1, max=500, help="maximum passes over the forget set",
+                         paper="not available (no official code)")
+    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="learning rate", paper="not available (no official code)")
+    optimizer: str = param("adam", choices=("adam", "sgd"), help="optimiser (SGD uses momentum 0.9)",
+                               paper="not available (no official code)")
+    batch_size: int = param(64, min=1, max=4096, help="forget mini-batch size (retain batches match it)",
+                            paper="not available (no official code)")
     stop_at: str = param(
         "auto", choices=("auto", "target", "never"),
         help="auto: whole classes stop at target_forget_acc, images at the model's test accuracy; "
              "target: always target_forget_acc; never: run every epoch",
+        paper="none (our stopping rule)",
     )
-    target_forget_acc: float = param(0.0, min=0.0, max=1.0, help="forget accuracy at which to stop")
+    target_forget_acc: float = param(0.0, min=0.0, max=1.0, help="forget accuracy at which to stop",
+                                     paper="none (our stopping rule)")
 
 
 class PartialUpdateMethod(UnlearningMethod):
     """Layer-wise partial updates (Gogineni & Nadimi, Alg. 2/3) around a forget objective given by subclasses."""
 
+    panels = (MASKS_PANEL, HISTORY_PANEL)
     Config = PartialUpdateConfig
 
     @abstractmethod

@@ -22,6 +22,7 @@ from torch import nn
 
 from unlearn_core.data import Splits
 from unlearn_core.methods._common import accuracy, check_finite_loss, make_optimizer
+from unlearn_core.methods._panels import HISTORY_PANEL, MASKS_PANEL, STORAGE_PANEL
 from unlearn_core.methods._partial import (
     count_masks,
     share_text,
@@ -47,6 +48,7 @@ RETAIN_EVAL_SIZE = 2048
 @register_method("amnesiac")
 class Amnesiac(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Amnesiac unlearning",
         summary="Subtract the full stored updates of batches that held forget samples, then fine-tune briefly.",
         paper="Graves, Nagisetty & Ganesh, AAAI 2021, arXiv:2010.10981",
@@ -55,14 +57,20 @@ class Amnesiac(UnlearningMethod):
         needs_forget_data=True,  # only to chart forget accuracy during the fine-tune; the subtraction needs ids
         needs_artifacts=("update_log",),
     )
+    panels = (STORAGE_PANEL, MASKS_PANEL, HISTORY_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
-        finetune_steps: int = param(60, min=0, max=10000, help="retain-set mini-batch steps after the subtraction")
-        lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="fine-tuning learning rate")
-        optimizer: str = param("adam", choices=("adam", "sgd"), help="fine-tuning optimiser")
-        batch_size: int = param(64, min=1, max=4096, help="fine-tuning mini-batch size")
-        eval_every: int = param(10, min=1, max=1000, help="fine-tuning steps between history points")
+        finetune_steps: int = param(60, min=0, max=10000, help="retain-set mini-batch steps after the subtraction",
+                                    paper="not stated (no official code)")
+        lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="fine-tuning learning rate",
+                          paper="not stated (no official code)")
+        optimizer: str = param("adam", choices=("adam", "sgd"), help="fine-tuning optimiser",
+                               paper="not stated (no official code)")
+        batch_size: int = param(64, min=1, max=4096, help="fine-tuning mini-batch size",
+                                paper="not stated (no official code)")
+        eval_every: int = param(10, min=1, max=1000, help="fine-tuning steps between history points",
+                                paper="none (a view of ours)")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:

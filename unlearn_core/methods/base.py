@@ -30,8 +30,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from unlearn_core import UserInputError
+from unlearn_core import UserInputError, validation
 from unlearn_core.data import Splits
+from unlearn_core.models.architectures import PARAM_KINDS
 from unlearn_core.models.training import TrainRecipe, UpdateLog
 from unlearn_core.progress import Progress, quiet
 from unlearn_core.registry import Registry
@@ -52,6 +53,28 @@ class MethodInfo:
     scenario_note: str = ""  # why the other scenarios are not supported (shown when one is refused)
     one_shot: bool = False  # no training epochs
     inferred: str = ""  # what of this implementation is our reconstruction, not the paper's text
+    # What it does to any architecture (declared by every method; the contract tests check it on a BatchNorm
+    # and a LayerNorm model): the parameter kinds it may change (models.architectures.PARAM_KINDS; "all" for
+    # every kind) and how it runs normalisation layers (NORM_MODES)
+    edits: tuple[str, ...] = ()
+    norm_mode: str = ""
+
+    def edited_kinds(self) -> tuple[str, ...]:
+        """The declared parameter kinds, with "all" spelled out."""
+        return PARAM_KINDS if "all" in self.edits else tuple(k for k in PARAM_KINDS if k in self.edits)
+
+
+# How a method runs BatchNorm/LayerNorm. LayerNorm has no running statistics, so on a LayerNorm model the
+# modes differ only in dropout and stochastic depth.
+NORM_MODES = {
+    "eval": "eval mode throughout: BatchNorm normalises with its running statistics and keeps them unchanged; "
+            "dropout and stochastic depth are off",
+    "gradient_train": "one gradient pass in train mode (BatchNorm normalises with batch statistics), eval mode "
+                      "for the rest; the running statistics that pass moves are put back",
+    "train": "train mode for its gradient steps: BatchNorm normalises with batch statistics and its running "
+             "statistics move towards the batches it trains on; dropout and stochastic depth are on",
+    "fresh": "trains a new model from scratch in train mode: every weight and running statistic is new",
+}
 
 
 @dataclass(frozen=True)
@@ -104,9 +127,9 @@ def format_default(value: Any) -> str:
 def param(
     default: Any,
     *,
-    min: float | None = None,  # noqa: A002  (mirrors the form vocabulary)
-    max: float | None = None,  # noqa: A002
-    help: str = "",  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
+    help: str = "",
     choices: tuple | None = None,
     log: bool = False,
     paper: str = "",
@@ -146,7 +169,7 @@ class MethodConfig:
     @classmethod
     def from_values(cls, values: dict[str, Any] | None = None) -> MethodConfig:
         """Builds a validated config from typed values or strings (CLI `--set key=value`)."""
-        values = dict(values or {})
+        values = validation.mapping(values or {}, "method parameters")
         specs = {s.name: s for s in cls.params()}
         unknown = [k for k in values if k not in specs]
         if unknown:
@@ -163,25 +186,17 @@ class MethodConfig:
 
 
 def _coerce(spec: ParamSpec, value: Any) -> Any:
+    """A typed value from a form, a JSON config or CLI text; ranges are checked by `validate`."""
     kind = spec.type
-    try:
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() in {"1", "true", "yes", "on"}:
-                    return True
-                if value.lower() in {"0", "false", "no", "off"}:
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) else int(value)
-        if kind is float:
-            return float(value)
-        return str(value) if kind is str else value
-    except (TypeError, ValueError):
-        raise UserInputError(f"{spec.name} expects {kind.__name__}, got {value!r}") from None
+    if kind is bool:
+        return validation.boolean(value, spec.name)
+    if kind is int:
+        return validation.bounded_int(value, spec.name)
+    if kind is float:
+        return validation.finite_float(value, spec.name)
+    if kind is str:
+        return validation.text(value, spec.name, allow_empty=True)
+    return value
 
 
 @dataclass
@@ -264,10 +279,97 @@ class UnlearnResult:
     seconds: float | None = None
 
 
+# ---- panels: how the dashboard and the report show a method's diagnostics --------------------------------
+@dataclass(frozen=True)
+class PanelContext:
+    """What a panel's figure builder may need besides the diagnostics."""
+
+    label: str  # the run's label in its scenario ("slug", "slug #2")
+    class_names: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)  # the run's method parameters
+
+
+@dataclass(frozen=True)
+class PanelFigure:
+    """One figure of a panel (a plotly Figure, typed Any so the plumbing does not import plotly) with its caption;
+    `figure=None` is a line of text only."""
+
+    figure: Any
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class WhatIfOutcome:
+    """What a what-if hook produced: an edited model (re-evaluated by the caller) or, for an edit that would
+    need retraining, a table of what would change; `setting` says the setting in words."""
+
+    setting: str
+    model: nn.Module | None = None
+    table: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Re-applies a one-shot method's stored edit with another setting (the Predictions page's slider).
+
+    `choices(diag, params)` gives the slider's values and its default, `apply(original, diag, params, value)`
+    re-applies the edit to the original model (never editing it) and undoes whatever the method did to store
+    its diagnostics compactly (e.g. a reshape for display). `needs` is the diagnostics key the hook replays."""
+
+    label: str
+    needs: str
+    choices: Callable[[dict[str, Any], dict[str, Any]], tuple[list[Any], Any]]
+    apply: Callable[[nn.Module, dict[str, Any], dict[str, Any], Any], WhatIfOutcome]
+    missing: str = "This run stored nothing to replay."
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A view of a method's stored diagnostics, declared beside the method: the Inside page, the report and the
+    Predictions page's what-if draw every method through its panels, so a new method brings its own views.
+
+    `key` is the diagnostics entry the panel draws (a run without it shows nothing); `figures(diag, ctx)` builds
+    the figures (import plotly builders inside it, so the method module stays light)."""
+
+    title: str
+    caption: str
+    key: str
+    figures: Callable[[dict[str, Any], PanelContext], list[PanelFigure]]
+    whatif: WhatIf | None = None
+
+
+def _history_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure]:
+    from unlearn_core.viz import model as vm
+
+    history = diag["history"]
+    if not any("forget_acc" in r or "loss" in r for r in history):
+        return []
+    return [PanelFigure(vm.history_figure(history, f"{ctx.label} per epoch"))]
+
+
+HISTORY_PANEL = Panel(
+    title="per-epoch history",
+    caption="Forget and retain accuracy (and the loss) after every epoch of an iterative method.",
+    key="history", figures=_history_figures)
+
+
+def has_diagnostic(diagnostics: dict[str, Any], key: str) -> bool:
+    """Whether a run's diagnostics hold a non-empty `key` (what a panel or a what-if hook needs)."""
+    value = diagnostics.get(key)
+    if value is None:
+        return False
+    if isinstance(value, torch.Tensor):
+        return value.numel() > 0
+    return bool(value) if isinstance(value, dict | list | tuple | str) else True
+
+
 class UnlearningMethod(ABC):
+    """Base of every method. `panels` say how its diagnostics are shown (the per-epoch history by default)."""
+
     name: ClassVar[str]
     info: ClassVar[MethodInfo]
     Config: ClassVar[type[MethodConfig]] = MethodConfig
+    panels: ClassVar[tuple[Panel, ...]] = (HISTORY_PANEL,)
 
     def applicability(self, splits: Splits, artifacts: TrainingArtifacts) -> str | None:
         """None if the method can run here, else the reason it cannot."""
@@ -276,6 +378,12 @@ class UnlearningMethod(ABC):
         missing = set(self.info.needs_artifacts) - artifacts.available()
         if missing:
             return f"{self.name} needs a base model trained with {', '.join(sorted(missing))}"
+        return None
+
+    def check_inputs(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: MethodConfig) -> None:
+        """Raises UserInputError when `cfg` asks for something this model or data lacks (e.g. a layer name the
+        model does not have). `Lab.run` calls it before a run is stored, so a user's mistake is refused up front
+        (CLI exit 2) instead of failing the run; the default accepts everything `Config.validate` accepted."""
         return None
 
     @abstractmethod
@@ -306,12 +414,9 @@ def execute_method(
     """Calls `impl` the one way every caller does (Lab.run, the benchmarks, U-LiRA shadows, the contract tests).
 
     The method gets a private copy of `model` on `ctx.device` (the caller's model is never edited), the global
-    torch seed is set to `ctx.seed` first, and the call alone is timed.
-
-    Args:
-        timer: an optional context manager entered around the call only (the benchmarks' memory and CPU-time
-            measurement); the wall time is measured in any case.
-    """
+    torch seed is set to `ctx.seed` first, and the call alone is timed. `timer` is an optional context manager
+    entered around the call only (the benchmarks' memory and CPU-time measurement); the wall time is measured in
+    any case."""
     working = copy.deepcopy(model).to(ctx.device)
     torch.manual_seed(ctx.seed)
     with timer or contextlib.nullcontext():
@@ -330,12 +435,36 @@ def scenario_refusal(name: str, info: MethodInfo, scenario: str) -> str:
 METHODS: Registry[type[UnlearningMethod]] = Registry("method")
 
 
+def panel_views(method: str, diagnostics: dict[str, Any], ctx: PanelContext) -> list[tuple[Panel, list[PanelFigure]]]:
+    """The panels of `method` that this run's diagnostics can fill, each with its figures (empty ones dropped).
+
+    The one mapping from diagnostics to figures and captions: the Inside page and the report both draw this. A run
+    of a method that is no longer registered (its module was removed) has no panels."""
+    if method not in METHODS:
+        return []
+    out = []
+    for panel in METHODS.get(method).panels:
+        if not has_diagnostic(diagnostics, panel.key):
+            continue
+        figures = panel.figures(diagnostics, ctx)
+        if figures:
+            out.append((panel, figures))
+    return out
+
+
+def whatif_hooks(method: str) -> list[Panel]:
+    """The panels of `method` that carry a what-if hook (none for a method that is no longer registered)."""
+    return [p for p in METHODS.get(method).panels if p.whatif is not None] if method in METHODS else []
+
+
 def register_method(name: str) -> Callable[[type[UnlearningMethod]], type[UnlearningMethod]]:
     def decorator(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
         if not isinstance(getattr(cls, "info", None), MethodInfo):
             raise TypeError(f"method {name!r} must define `info = MethodInfo(...)`")
         if not (isinstance(cls.Config, type) and issubclass(cls.Config, MethodConfig)):
             raise TypeError(f"method {name!r} must define a Config subclass of MethodConfig")
+        if not (isinstance(cls.panels, tuple) and all(isinstance(p, Panel) for p in cls.panels)):
+            raise TypeError(f"method {name!r}: `panels` must be a tuple of Panel")
         cls.name = name
         return METHODS.register(name)(cls)
 

@@ -41,7 +41,7 @@ from unlearn_core.methods.base import (
 def diagonal_fisher(
     model: nn.Module, x: torch.Tensor, num_classes: int, ctx: UnlearnContext
 ) -> dict[str, torch.Tensor]:
-    """mean over x of sum_y p(y|x) * (grad log p(y|x))^2 per parameter entry (model in eval mode), computed by
+    """Mean over x of sum_y p(y|x) * (grad log p(y|x))^2 per parameter entry (model in eval mode), computed by
     `unlearn_core.persample.diagonal_fisher` (vmap + jacrev in memory-bounded chunks)."""
     model.eval()
 
@@ -66,6 +66,7 @@ def classifier_names(model: nn.Module) -> set[str]:
 @register_method("fisher_forgetting")
 class FisherForgetting(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="Fisher forgetting",
         summary="One shot: add noise where the retain set's Fisher information says the weights do not matter.",
         paper="Golatkar, Achille, Soatto, 'Eternal sunshine of the spotless net', CVPR 2020 (arXiv:1911.04933)",
@@ -80,12 +81,12 @@ class FisherForgetting(UnlearningMethod):
     @dataclass(frozen=True)
     class Config(MethodConfig):
         alpha: float = param(1e-6, min=1e-10, max=1e-2, log=True,
-                             help="noise scale: var = alpha / Fisher (SSD repo and SCRUB notebooks: 1e-6)")
+                             help="noise scale: var = alpha / Fisher", paper="1e-6 (SSD repo, SCRUB notebooks)")
         max_retain_samples: int = param(256, min=1, max=100_000,
-                                        help="cap on retain images for the per-sample Fisher (speed; the "
-                                             "original uses the whole retain set)")
+                                        help="cap on retain images for the per-sample Fisher",
+                                        paper="every retain image", why="per-sample gradients are slow")
         reset_forgotten_rows: bool = param(True, help="class forgetting: set the forgotten classes' classifier "
-                                                      "rows to 0 plus small noise (authors' code)")
+                                                      "rows to 0 plus small noise", paper="on (authors' code)")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:

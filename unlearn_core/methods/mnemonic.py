@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,10 +47,15 @@ from unlearn_core.methods._common import as_heatmap
 from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,
+    Panel,
+    PanelContext,
+    PanelFigure,
     TrainingArtifacts,
     UnlearnContext,
     UnlearningMethod,
     UnlearnResult,
+    WhatIf,
+    WhatIfOutcome,
     param,
     register_method,
 )
@@ -96,7 +102,7 @@ def _clean_log_ratio(log_ratio: torch.Tensor) -> torch.Tensor:
 
 def perturbation(log_ratios: dict[str, torch.Tensor], lambda1: float, lambda2: float
                  ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """delta = kappa * exp(log_ratio) per tensor, kappa = min(lambda1, lambda2 / max exp(log_ratio))."""
+    """Delta = kappa * exp(log_ratio) per tensor, kappa = min(lambda1, lambda2 / max exp(log_ratio))."""
     deltas, kappas = {}, {}
     for name, log_ratio in log_ratios.items():
         s = torch.exp(log_ratio)
@@ -137,9 +143,55 @@ def code_scores(model: nn.Module, codes: torch.Tensor, forget_classes: tuple[int
     return {"forget_code_acc": forget_acc, "retain_code_acc": retain_acc, "score": 1.0 - forget_acc + retain_acc}
 
 
+def _fisher_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure]:
+    from unlearn_core.viz import inside
+    from unlearn_core.viz import model as vm
+
+    out = [PanelFigure(inside.fisher_heatmaps(diag["fisher"]),
+                       "log(F_forget / F_retain) per layer from the mnemonic codes: red parameters matter more to the "
+                       "forgotten class and are the ones moved.")]
+    if diag.get("codes") is not None:
+        codes = inside.codes_to_images(diag["codes"])
+        out.append(PanelFigure(vm.image_tiles(codes, [f"code {c}" for c in ctx.class_names[: len(codes)]], columns=10,
+                                              title="The mnemonic codes (one per class)", tile_px=70)))
+    if diag.get("moved_share"):
+        out.append(PanelFigure(inside.moved_share_bars(diag["moved_share"])))
+    if diag.get("sign"):
+        out.append(PanelFigure(None, f"Perturbation sign chosen on the codes: {diag['sign']}; "
+                                     + ", ".join(f"{k}: κ={v:.2g}" for k, v in (diag.get("kappa") or {}).items())))
+    return out
+
+
+def _lambda1_choices(diag: dict[str, Any], params: dict[str, Any]) -> tuple[list[float], float]:
+    return [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], 1e-3
+
+
+def _replay_perturbation(original: nn.Module, diag: dict[str, Any], params: dict[str, Any],
+                         lambda1: float) -> WhatIfOutcome:
+    tensors = dict(original.named_parameters())
+    # the stored log-ratios are reshaped to 2-D heatmaps for display: give them back their parameters' shapes
+    log_ratios = {n: v["log_ratio"].reshape(tensors[n].shape).to(tensors[n].device)
+                  for n, v in diag["fisher"].items() if n in tensors}
+    lambda2 = float(params.get("lambda2", 10.0))
+    sign = diag.get("sign", "+")
+    return WhatIfOutcome(f"λ₁ = {lambda1:g}, λ₂ = {lambda2:g}, sign {sign}",
+                         model=perturb(original, log_ratios, lambda1, lambda2, sign))
+
+
+FISHER_PANEL = Panel(
+    title="Fisher sensitivity",
+    caption="The model was trained with one random code image per class. The Fisher information of the codes says "
+            "which parameters matter more to the forgotten class than to the others (red); those are moved, without "
+            "reading any training image.",
+    key="fisher", figures=_fisher_figures,
+    whatif=WhatIf("λ₁ (upper bound on the perturbation scale κ)", "fisher", _lambda1_choices, _replay_perturbation,
+                  "This run stored no Fisher maps to replay."))
+
+
 @register_method("mnemonic")
 class MnemonicCode(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="Mnemonic-code one-shot unlearning",
         summary="Fisher information from one code image per class; perturb class-sensitive weights, no data.",
         paper="Yamashita, Yamada & Shibata, ACML 2024, arXiv:2306.05670",
@@ -152,6 +204,7 @@ class MnemonicCode(UnlearningMethod):
                       "describes classes, not individual images",
         one_shot=True,
     )
+    panels = (FISHER_PANEL,)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):

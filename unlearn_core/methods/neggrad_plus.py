@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._common import accuracy, check_finite_loss, make_optimizer, minibatches
+from unlearn_core.methods._common import SGDConfig, accuracy, minibatches, sgd_epochs
 from unlearn_core.methods.base import (
-    MethodConfig,
     MethodInfo,
     TrainingArtifacts,
     UnlearnContext,
@@ -32,6 +32,7 @@ from unlearn_core.methods.base import (
 @register_method("neggrad_plus")
 class NegGradPlus(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="NegGrad+",
         summary="One objective: keep the retain loss low while pushing the forget loss up.",
         paper="Kurmanji et al., NeurIPS 2023 (arXiv:2302.09880), baseline of SCRUB",
@@ -43,46 +44,50 @@ class NegGradPlus(UnlearningMethod):
     )
 
     @dataclass(frozen=True)
-    class Config(MethodConfig):
+    class Config(SGDConfig):
         beta: float = param(0.975, min=0.0, max=1.0,
-                            help="weight of the retain loss; 1 - beta weighs the negated forget loss "
-                                 "(chosen on digits class 3: 0.97 with 4 epochs already collapses)")
-        epochs: int = param(3, min=1, max=100, help="passes over the retain set (adapted to digits)")
-        lr: float = param(0.01, min=1e-6, max=1.0, log=True, help="SGD learning rate (adapted to digits)")
-        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum")
-        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay")
-        batch_size: int = param(64, min=1, max=4096, help="mini-batch size of both the retain and forget batches")
+                            help="weight of the retain loss; 1 - beta weighs the negated forget loss",
+                            paper="close to 1 (exact default not verified)",
+                            why="chosen on digits class 3: 0.97 with 4 epochs already collapses")
+        epochs: int = param(3, min=1, max=100, help="passes over the retain set",
+                            paper="not verified (SCRUB repository notebooks)", why="adapted to digits")
+        lr: float = param(0.01, min=1e-6, max=1.0, log=True, help="SGD learning rate",
+                          paper="not verified (SCRUB repository notebooks)", why="adapted to digits")
+        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum", paper="not verified")
+        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay", paper="not verified")
+        batch_size: int = param(64, min=1, max=4096, help="mini-batch size of both the retain and forget batches",
+                                paper="not verified")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:
         xr, yr = splits.retain()
         xf, yf = splits.forget()
-        opt = make_optimizer(model.parameters(), "sgd", cfg.lr, cfg.momentum, cfg.weight_decay)
         retain_gen, forget_gen = ctx.generator(0), ctx.generator(1)
-        forget_batches = minibatches(len(yf), cfg.batch_size, forget_gen, ctx.device)
-        history = []
-        for epoch in range(cfg.epochs):
-            model.train()
-            sum_retain = sum_forget = 0.0
-            steps = 0
-            for idx_r in minibatches(len(yr), cfg.batch_size, retain_gen, ctx.device):
-                idx_f = next(forget_batches, None)
-                if idx_f is None:  # forget set exhausted: start a fresh shuffled pass
-                    forget_batches = minibatches(len(yf), cfg.batch_size, forget_gen, ctx.device)
-                    idx_f = next(forget_batches)
-                loss_retain = F.cross_entropy(model(xr[idx_r]), yr[idx_r])
-                loss_forget = F.cross_entropy(model(xf[idx_f]), yf[idx_f])
-                loss = cfg.beta * loss_retain - (1.0 - cfg.beta) * loss_forget
-                check_finite_loss(loss, "NegGrad+")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sum_retain += loss_retain.item()
-                sum_forget += loss_forget.item()
-                steps += 1
-            model.eval()
-            forget_acc = accuracy(model, xf, yf)
-            history.append({"epoch": epoch + 1, "loss_retain": sum_retain / steps, "loss_forget": sum_forget / steps,
-                            "forget_acc": forget_acc, "retain_acc": accuracy(model, xr, yr)})
-            ctx.report((epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, forget acc {forget_acc:.3f}")
+        state = {"forget_batches": minibatches(len(yf), cfg.batch_size, forget_gen, ctx.device),
+                 "sum_retain": 0.0, "sum_forget": 0.0, "steps": 0}
+
+        def begin(epoch: int) -> None:
+            state.update(sum_retain=0.0, sum_forget=0.0, steps=0)
+
+        def paired(idx_r: torch.Tensor) -> torch.Tensor:
+            idx_f = next(state["forget_batches"], None)
+            if idx_f is None:  # forget set exhausted: start a fresh shuffled pass
+                state["forget_batches"] = minibatches(len(yf), cfg.batch_size, forget_gen, ctx.device)
+                idx_f = next(state["forget_batches"])
+            loss_retain = F.cross_entropy(model(xr[idx_r]), yr[idx_r])
+            loss_forget = F.cross_entropy(model(xf[idx_f]), yf[idx_f])
+            state["sum_retain"] += loss_retain.item()
+            state["sum_forget"] += loss_forget.item()
+            state["steps"] += 1
+            return cfg.beta * loss_retain - (1.0 - cfg.beta) * loss_forget
+
+        def end(epoch: int) -> dict:
+            steps = state["steps"]
+            return {"loss_retain": state["sum_retain"] / steps, "loss_forget": state["sum_forget"] / steps,
+                    "forget_acc": accuracy(model, xf, yf), "retain_acc": accuracy(model, xr, yr)}
+
+        history = sgd_epochs(
+            model, cfg.optimizer(model), cfg.epochs, ctx, where="NegGrad+", begin_epoch=begin,
+            batches=lambda: minibatches(len(yr), cfg.batch_size, retain_gen, ctx.device), objective=paired,
+            end_epoch=end, message=lambda row: f"epoch {row['epoch']}/{cfg.epochs}, forget acc {row['forget_acc']:.3f}")
         return UnlearnResult(model, {"history": history})

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from unlearn_core.data import Splits
+from unlearn_core.methods._panels import MASKS_PANEL, STORAGE_PANEL
 from unlearn_core.methods._partial import (
     count_masks,
     share_text,
@@ -48,6 +49,7 @@ from unlearn_core.methods.base import (
 @register_method("partial_amnesiac")
 class PartialAmnesiac(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="Partial amnesiac unlearning",
         summary="Subtract the layer-wise pruned training updates of batches that held forget samples; no fine-tune.",
         paper="Gogineni & Nadimi, JMLR 2025, arXiv:2403.07611 (Alg. 1)",
@@ -61,17 +63,22 @@ class PartialAmnesiac(UnlearningMethod):
             "the default rho 0.03, and the refusal above max_touched_share are our reconstruction (methods.md §5.3)."
         ),
     )
+    panels = (STORAGE_PANEL, MASKS_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
         rho: float = param(0.03, min=0.001, max=1.0, log=True,
-                           help="per-layer share of each stored update kept (largest magnitudes); 0.03 calibrated on "
-                                "shapes (20 of 20,000 images: test acc -0.014, 16.6x less storage; 0.1 costs 0.10)")
+                           help="per-layer share of each stored update kept (largest magnitudes)",
+                           paper="not available (no official code)",
+                           why="calibrated on shapes: 20 of 20,000 images, test acc -0.014, 16.6x less storage; "
+                               "0.1 costs 0.10")
         max_touched_share: float = param(
             0.5, min=0.0, max=1.0,
             help="refuse when the forget set touched more than this share of training steps",
+            paper="none (our guard)",
         )
-        force: bool = param(False, help="subtract even when the touched share is above max_touched_share")
+        force: bool = param(False, help="subtract even when the touched share is above max_touched_share",
+                      paper="none (our guard)")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:

@@ -29,6 +29,7 @@ from unlearn_core.methods.base import MethodInfo, param, register_method
 @register_method("partial_gradient_ascent")
 class PartialGradientAscent(PartialUpdateMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Gradient ascent with layer-wise partial updates",
         summary="Raise the forget-set loss, updating only the top-rho_u of each layer per step.",
         paper="Gogineni & Nadimi, JMLR 2025, arXiv:2403.07611 (Alg. 3)",
@@ -44,7 +45,8 @@ class PartialGradientAscent(PartialUpdateMethod):
     @dataclass(frozen=True)
     class Config(PartialUpdateConfig):
         # calibrated on digits class 3 (see the benchmark): ascent is unbounded, so the retain term weighs more
-        retain_weight: float = param(3.0, min=0.0, max=100.0, help="weight of the retain term")
+        retain_weight: float = param(3.0, min=0.0, max=100.0, help="weight of the retain term",
+                                      paper="not available (no official code)", why="calibrated on digits class 3")
 
     def forget_loss(self, logits: torch.Tensor, y: torch.Tensor, wrong: torch.Tensor) -> torch.Tensor:
         return -F.cross_entropy(logits, y)

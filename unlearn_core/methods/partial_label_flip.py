@@ -28,6 +28,7 @@ from unlearn_core.methods.base import MethodInfo, param, register_method
 @register_method("partial_label_flip")
 class PartialLabelFlip(PartialUpdateMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Label flipping with layer-wise partial updates",
         summary="Train the forget set towards wrong labels, updating only the top-rho_u of each layer per step.",
         paper="Gogineni & Nadimi, JMLR 2025, arXiv:2403.07611 (Alg. 2)",
@@ -44,8 +45,10 @@ class PartialLabelFlip(PartialUpdateMethod):
     @dataclass(frozen=True)
     class Config(PartialUpdateConfig):
         # calibrated on digits class 3 (see the benchmark): at lr 1e-3 the top-1% steps are too small to flip labels
-        lr: float = param(1e-2, min=1e-6, max=1.0, log=True, help="learning rate")
-        retain_weight: float = param(3.0, min=0.0, max=100.0, help="weight of the retain term")
+        lr: float = param(1e-2, min=1e-6, max=1.0, log=True, help="learning rate",
+                          paper="not available (no official code)", why="calibrated on digits class 3")
+        retain_weight: float = param(3.0, min=0.0, max=100.0, help="weight of the retain term",
+                                      paper="not available (no official code)", why="calibrated on digits class 3")
 
     def forget_loss(self, logits: torch.Tensor, y: torch.Tensor, wrong: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, wrong)

@@ -103,6 +103,7 @@ def random_label_epoch(
 @register_method("random_label")
 class RandomLabel(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="Random labels (RL)",
         summary="Relearn the forget set under random labels while training on the retain set.",
         paper="Golatkar et al., CVPR 2020; SalUn's RL baseline (Fan et al., ICLR 2024, arXiv:2310.12508)",
@@ -112,15 +113,19 @@ class RandomLabel(UnlearningMethod):
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
-        epochs: int = param(5, min=1, max=100, help="epochs (SalUn: 10; adapted to digits)")
-        lr: float = param(0.01, min=1e-6, max=1.0, log=True, help="SGD learning rate (SalUn: about 0.01)")
-        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum")
-        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay")
-        batch_size: int = param(64, min=1, max=4096, help="mini-batch size (SalUn: 256; adapted to digits)")
+        epochs: int = param(5, min=1, max=100, help="epochs", paper="10 (SalUn code)",
+                            why="adapted to digits: 5 epochs already forget class 3")
+        lr: float = param(0.01, min=1e-6, max=1.0, log=True, help="SGD learning rate", paper="0.01 (SalUn code, about)")
+        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum", paper="0.9")
+        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay", paper="5e-4")
+        batch_size: int = param(64, min=1, max=4096, help="mini-batch size", paper="256",
+                                why="adapted to digits' 1,400 training images")
         order: str = param("forget_then_retain", choices=ORDERS,
-                           help="forget pass then retain pass (SalUn's CIFAR-10 code) or one shuffled union")
+                           help="forget pass then retain pass (SalUn's CIFAR-10 code) or one shuffled union",
+                           paper="forget_then_retain (CIFAR-10/SVHN)")
         label_draw: str = param("uniform", choices=LABEL_DRAWS,
-                                help="uniform over all classes (SalUn's code) or wrong classes only")
+                                help="uniform over all classes (SalUn's code) or wrong classes only",
+                                paper="uniform")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:

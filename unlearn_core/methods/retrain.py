@@ -23,6 +23,7 @@ from unlearn_core.models.training import TrainingCancelled, train_model
 @register_method("retrain")
 class Retrain(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="fresh",  # on any architecture (MethodInfo.edits)
         title="Retrain (oracle)",
         summary="Train from scratch without the forget set: the reference every method is measured against.",
         paper="Exact unlearning baseline",

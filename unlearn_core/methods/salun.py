@@ -29,6 +29,7 @@ from torch import nn
 
 from unlearn_core.data import Splits
 from unlearn_core.methods._common import accuracy, as_heatmap, make_optimizer, minibatches
+from unlearn_core.methods._panels import HISTORY_PANEL, MASKS_PANEL
 from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,
@@ -79,6 +80,7 @@ def saliency_masks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, gamma: fl
 @register_method("salun")
 class SalUn(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="SalUn: saliency unlearning",
         summary="Random-label training that only touches the weights most salient for the forget set.",
         paper="Fan et al., ICLR 2024 (arXiv:2310.12508)",
@@ -88,6 +90,7 @@ class SalUn(UnlearningMethod):
                  "theta_0 as the paper's equation states (the official code does the same since commit a6e89fd, "
                  "February 2026; earlier versions let SGD decay them slightly).",
     )
+    panels = (MASKS_PANEL, HISTORY_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):

@@ -121,6 +121,7 @@ def max_step_epoch(student: nn.Module, teacher: nn.Module, optimizer: torch.opti
 @register_method("scrub")
 class Scrub(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="train",  # on any architecture (MethodInfo.edits)
         title="SCRUB",
         summary="Distil the original model into a student that disagrees with it on the forget set only.",
         paper="Kurmanji, Triantafillou, Hayes, Triantafillou, NeurIPS 2023 (arXiv:2302.09880)",

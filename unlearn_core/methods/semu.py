@@ -4,7 +4,7 @@ What happens (methods.md section 2.3, the official code's behaviour):
 1. G_l = sum over forget mini-batches of the gradient of the batch-mean cross-entropy (true labels) for every
    conv/linear weight; biases and normalisation layers are never touched. As in the official code the model is in
    train mode for this pass, so BatchNorm normalises with each batch's statistics (`gradient_mode="eval"` uses the
-   running statistics instead). The pass also moves BatchNorm's running estimates; they are put back afterwards
+   running statistics instead; so does a batch of a single image, which has no batch statistics). The pass also moves BatchNorm's running estimates; they are put back afterwards
    unless `keep_bn_updates` asks to keep them as the official code does.
 2. Optional projection G_l <- G_l - (<G_l, W_l> / ||W_l||^p) W_l, p = 1 as in the official code, 2 for the exact
    orthogonal projection.
@@ -18,9 +18,10 @@ What happens (methods.md section 2.3, the official code's behaviour):
    runs that long.
 6. Optional early exit on s = (1 - forget_acc + retain_acc) / 2, then U R V^T is merged into plain weights.
 
-The history is a view, kept cheap so that a run costs what the official code's does: the loss of every epoch, and
-forget / retain accuracy on fixed seeded samples of at most 256 images each at 5 evenly spaced epochs (the last
-included). With early exit on, both accuracies are measured after every epoch, as the rule needs them.
+The history is a view, kept cheap so that a run costs about what the official code's does: the loss of every
+epoch, and forget / retain accuracy on fixed seeded samples of at most 128 images each at 5 evenly spaced epochs
+(the last included). With early exit on, both accuracies are measured after every epoch on samples of at most
+1024 images each, as the rule needs them (the official code reads both whole sets every epoch).
 
 Diagnostics:
     "spectra": {layer: {"kind": "conv" | "linear",
@@ -56,17 +57,24 @@ from unlearn_core.methods._common import (
     weight_tensors,
 )
 from unlearn_core.methods.base import (
+    HISTORY_PANEL,
     MethodConfig,
     MethodInfo,
+    Panel,
+    PanelContext,
+    PanelFigure,
     TrainingArtifacts,
     UnlearnContext,
     UnlearningMethod,
     UnlearnResult,
+    WhatIf,
+    WhatIfOutcome,
     param,
     register_method,
 )
 
-MONITOR_SAMPLES = 256  # forget and retain images for the history's accuracies (fixed seeded samples)
+MONITOR_SAMPLES = 128  # forget and retain images for the history's accuracies (fixed seeded samples)
+EARLY_EXIT_SAMPLES = 1024  # the early-exit rule compares scores 0.01 apart, so it reads larger samples
 HISTORY_POINTS = 5  # epochs with accuracies in the history when early exit is off
 LR_MILESTONES = (91, 136)  # the official MultiStepLR (gamma 0.1), stepped once per epoch
 
@@ -142,9 +150,48 @@ class LowRankCore:
         return per_channel.reshape(in_ch, out_ch, kh, kw).permute(1, 0, 2, 3)
 
 
+def _spectra_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure]:
+    from unlearn_core.viz import inside
+
+    out = [PanelFigure(inside.semu_spectra(diag["spectra"]),
+                       "Singular values of each layer's forget gradient; SEMU trains only inside the top-r "
+                       "directions, r where the cumulative energy reaches τ."),
+           PanelFigure(inside.semu_rank_bars(diag["spectra"]))]
+    if diag.get("trainable_total") is not None:
+        out.append(PanelFigure(None, f"{int(diag['trainable_total']):,} trainable parameters in total."))
+    return out
+
+
+TAU_CHOICES = [round(0.5 + 0.005 * i, 3) for i in range(100)] + [0.999]
+
+
+def _tau_choices(diag: dict[str, Any], params: dict[str, Any]) -> tuple[list[float], float]:
+    tau = float(params.get("tau", 0.95))
+    return sorted({*TAU_CHOICES, tau}), tau
+
+
+def _ranks_at(original: nn.Module, diag: dict[str, Any], params: dict[str, Any], tau: float) -> WhatIfOutcome:
+    ranks = ranks_for_tau(diag["spectra"], tau)
+    table = [{"layer": n, "rank": r, "trainable parameters": t} for n, (r, t) in ranks.items()]
+    total = sum(row["trainable parameters"] for row in table)
+    return WhatIfOutcome(f"{total:,} trainable parameters at τ = {tau:.3f} (SEMU would then be retrained in that "
+                         "subspace; run it on the Unlearn page to measure)", table=table)
+
+
+SPECTRA_PANEL = Panel(
+    title="singular-value spectra",
+    caption="SEMU projects the forget gradient of each layer onto its top singular directions and trains only a "
+            "small r×r matrix there. The curve shows how quickly the energy concentrates; the rank r is where the "
+            "cumulative energy reaches τ.",
+    key="spectra", figures=_spectra_figures,
+    whatif=WhatIf("τ (share of gradient energy kept)", "spectra", _tau_choices, _ranks_at,
+                  "This run stored no spectra."))
+
+
 @register_method("semu")
 class SEMU(UnlearningMethod):
     info = MethodInfo(
+        edits=("conv", "linear", "attention", "head"), norm_mode="gradient_train",  # on any architecture
         title="SEMU: SVD for efficient machine unlearning",
         summary="Train a tiny r x r core per layer inside the SVD subspace of the forget gradient, wrong labels.",
         paper="Sendera et al., ICML 2025, arXiv:2502.07587",
@@ -153,12 +200,14 @@ class SEMU(UnlearningMethod):
         inferred=(
             "Defaults for the digits CNN (lr, epochs, optimizer choice for the retain variant) are our calibration, "
             "not the paper's; the paper's per-setting hyper-parameters were not available. Accuracies for the "
-            "history and early exit are measured on fixed seeded samples of at most 256 forget and 256 retain "
-            "images (the official early exit reads both whole sets). BatchNorm running statistics moved by the "
+            "history are measured at 5 epochs on fixed seeded samples of at most 128 forget and 128 retain images, "
+            "and for early exit every epoch on at most 1024 of each (the official early exit reads both whole "
+            "sets). BatchNorm running statistics moved by the "
             "train-mode gradient pass are restored by default (the official code keeps them). A conv channel with "
             "an all-zero gradient is treated as fully explained (rank 1)."
         ),
     )
+    panels = (SPECTRA_PANEL, HISTORY_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
@@ -199,8 +248,7 @@ class SEMU(UnlearningMethod):
         xf, yf = splits.forget()
         weights = weight_tensors(model)
         bn_before = _batchnorm_buffers(model)
-        model.train(cfg.gradient_mode == "train")
-        grads = self._forget_gradients(model, weights, xf, yf, cfg.batch_size)
+        grads = self._forget_gradients(model, weights, xf, yf, cfg.batch_size, cfg.gradient_mode == "train")
         model.eval()  # from here on BatchNorm uses its running statistics; only the cores are trained
         restore = bool(bn_before) and not cfg.keep_bn_updates
         if restore:
@@ -245,12 +293,18 @@ class SEMU(UnlearningMethod):
 
     @staticmethod
     def _forget_gradients(model: nn.Module, weights: dict[str, nn.Parameter], x: torch.Tensor, y: torch.Tensor,
-                          batch_size: int) -> dict[str, torch.Tensor]:
-        """Sum over consecutive mini-batches of the batch-mean CE gradient, as the official code accumulates it."""
+                          batch_size: int, train_mode: bool) -> dict[str, torch.Tensor]:
+        """Sum over consecutive mini-batches of the batch-mean CE gradient, as the official code accumulates it.
+
+        A batch of one image (a single forget image, or a last batch of one) has no batch statistics to normalise
+        with, where BatchNorm sees one value per channel; it is taken with the running statistics instead.
+        """
         names = list(weights)
         total = {name: torch.zeros_like(w) for name, w in weights.items()}
         for start in range(0, len(y), batch_size):
-            loss = F.cross_entropy(model(x[start:start + batch_size]), y[start:start + batch_size])
+            batch = slice(start, start + batch_size)
+            model.train(train_mode and len(y[batch]) > 1)
+            loss = F.cross_entropy(model(x[batch]), y[batch])
             for name, g in zip(names, torch.autograd.grad(loss, [weights[n] for n in names]), strict=True):
                 total[name] += g
         return total
@@ -260,9 +314,12 @@ class SEMU(UnlearningMethod):
                      splits: Splits, cfg: Config, ctx: UnlearnContext) -> tuple[list[dict], int | None]:
         xf, yf = splits.forget()
         xr, yr = splits.retain()
-        forget_mon = torch.randperm(len(yf), generator=ctx.generator(4))[:MONITOR_SAMPLES].to(yf.device)
-        retain_mon = torch.randperm(len(yr), generator=ctx.generator(3))[:MONITOR_SAMPLES].to(yr.device)
-        monitored = (xf[forget_mon], yf[forget_mon]), (xr[retain_mon], yr[retain_mon])
+        n_mon = EARLY_EXIT_SAMPLES if cfg.early_exit else MONITOR_SAMPLES
+        forget_mon = torch.randperm(len(yf), generator=ctx.generator(4))[:n_mon].to(yf.device)
+        retain_mon = torch.randperm(len(yr), generator=ctx.generator(3))[:n_mon].to(yr.device)
+        # one forward pass over both samples per monitored epoch
+        x_mon, y_mon = torch.cat([xf[forget_mon], xr[retain_mon]]), torch.cat([yf[forget_mon], yr[retain_mon]])
+        n_forget_mon = len(forget_mon)
         watch = set(range(1, cfg.epochs + 1)) if cfg.early_exit else monitored_epochs(cfg.epochs)
         label_gen, order_gen = ctx.generator(1), ctx.generator(2)
         opt = make_optimizer([c.core for c in cores.values()], cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
@@ -277,12 +334,10 @@ class SEMU(UnlearningMethod):
 
         @torch.no_grad()
         def accuracies() -> tuple[float, float]:
-            edited = edited_weights()
-            out = []
-            for x, y in monitored:
-                logits = functional_call(model, edited, (x,))
-                out.append((logits.argmax(1) == y).float().mean().item() if len(y) else float("nan"))
-            return out[0], out[1]
+            correct = (functional_call(model, edited_weights(), (x_mon,)).argmax(1) == y_mon).float()
+            forget_part, retain_part = correct[:n_forget_mon], correct[n_forget_mon:]
+            return (forget_part.mean().item() if len(forget_part) else float("nan"),
+                    retain_part.mean().item() if len(retain_part) else float("nan"))
 
         history, early_exit_epoch = [], None
         best, waited = float("-inf"), 0

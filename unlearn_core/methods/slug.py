@@ -39,6 +39,7 @@ reported metrics use the full sets.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,10 +55,15 @@ from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,
     MethodNotApplicable,
+    Panel,
+    PanelContext,
+    PanelFigure,
     TrainingArtifacts,
     UnlearnContext,
     UnlearningMethod,
     UnlearnResult,
+    WhatIf,
+    WhatIfOutcome,
     param,
     register_method,
 )
@@ -162,9 +168,53 @@ def _subsample(x: torch.Tensor, y: torch.Tensor, count: int, generator: torch.Ge
     return x[idx], y[idx]
 
 
+def _layer_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure]:
+    from unlearn_core.viz import inside
+
+    scatter = inside.slug_scatter(diag["layer_scores"], diag.get("pareto_front", []), diag.get("chosen_layer"))
+    out = [PanelFigure(scatter,
+                       f"Layer importance against gradient alignment; chosen layer: {diag.get('chosen_layer')}.")]
+    if diag.get("step_search"):
+        out.append(PanelFigure(inside.slug_step_search(diag["step_search"])))
+    if len(diag.get("front_search") or []) > 1:
+        out.append(PanelFigure(inside.slug_front_search(diag["front_search"]),
+                               "Every layer on the front gets its own step search, as in the official code; the kept "
+                               "one has the best retain accuracy among the picks that meet the forget target."))
+    for item in diag.get("per_class") or []:
+        if item.get("step_search"):
+            out.append(PanelFigure(inside.slug_step_search(
+                item["step_search"], f"SLUG step search for class {item['class']} (layer {item.get('chosen_layer')})")))
+    if diag.get("chosen_layer"):
+        lam = diag.get("lambda")
+        out.append(PanelFigure(None, f"Chosen layer {diag['chosen_layer']}"
+                                     + (f", step λ = {lam:.3g}" if lam is not None else "")))
+    return out
+
+
+def _step_choices(diag: dict[str, Any], params: dict[str, Any]) -> tuple[list[float], float]:
+    return [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0], 1.0
+
+
+def _replay_step(original: nn.Module, diag: dict[str, Any], params: dict[str, Any], factor: float) -> WhatIfOutcome:
+    lam = float(diag["lambda"]) * factor
+    model = apply_step(copy.deepcopy(original), diag["chosen_layer"], diag["gradient"], lam)
+    return WhatIfOutcome(f"λ = {lam:.3g} on {diag['chosen_layer']}", model=model)
+
+
+LAYER_PANEL = Panel(
+    title="which single layer to edit",
+    caption="SLUG scores every weight tensor by how much it matters to the forget set (importance, up) and how much "
+            "its forget gradient also moves the retain set (alignment, left is better); it edits one layer on the "
+            "Pareto front with one gradient step whose size is searched.",
+    key="layer_scores", figures=_layer_figures,
+    whatif=WhatIf("Step size, relative to the chosen λ", "gradient", _step_choices, _replay_step,
+                  "This run stored no gradient to replay."))
+
+
 @register_method("slug")
 class SLUG(UnlearningMethod):
     info = MethodInfo(
+        edits=("conv", "linear", "attention", "norm", "head", "other"), norm_mode="eval",  # any architecture
         title="SLUG: single layer unlearning gradient",
         summary="One forget gradient, one layer picked on an importance/alignment Pareto front, one searched step.",
         paper="Cai, Tan, Asif, ICML 2025, arXiv:2407.11867",
@@ -181,6 +231,7 @@ class SLUG(UnlearningMethod):
             "weights."
         ),
     )
+    panels = (LAYER_PANEL,)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
@@ -208,13 +259,17 @@ class SLUG(UnlearningMethod):
                                 help="several classes: one step per class (paper) or one joint step",
                                 paper="per_class")
 
-    def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
-                ctx: UnlearnContext) -> UnlearnResult:
-        model.eval()
+    def check_inputs(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config) -> None:
         weights = candidate_tensors(model, cfg.candidates)
         if cfg.layer and cfg.layer not in weights:
             raise MethodNotApplicable(f"layer {cfg.layer!r} is not a candidate tensor ({cfg.candidates}); choose one "
                                       f"of {', '.join(weights)}")
+
+    def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
+                ctx: UnlearnContext) -> UnlearnResult:
+        model.eval()
+        self.check_inputs(model, splits, artifacts, cfg)
+        weights = candidate_tensors(model, cfg.candidates)
         xf, yf = splits.forget()
         xr, yr = _subsample(*splits.retain(), cfg.retain_samples, ctx.generator(1))
         g_retain = _mean_ce_gradient(model, weights, xr, yr)

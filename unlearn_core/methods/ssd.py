@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -42,9 +43,13 @@ from torch import nn
 
 from unlearn_core.data import Splits
 from unlearn_core.methods._common import accuracy
+from unlearn_core.methods._panels import MASKS_PANEL
 from unlearn_core.methods.base import (
     MethodConfig,
     MethodInfo,
+    Panel,
+    PanelContext,
+    PanelFigure,
     TrainingArtifacts,
     UnlearnContext,
     UnlearningMethod,
@@ -129,9 +134,28 @@ def _cap(x: torch.Tensor, y: torch.Tensor, count: int, generator: torch.Generato
     return x[idx], y[idx]
 
 
+def _composition_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure]:
+    from unlearn_core.viz import inside
+
+    if len(diag["compositions"]) < 2:
+        return []
+    return [PanelFigure(inside.ssd_compositions(diag["compositions"]))]
+
+
+COMPOSITIONS_PANEL = Panel(
+    title="what the batch composition decides",
+    caption="SSD's importances are means of squared batch gradients, so they depend on which images share a batch. "
+            "To forget whole classes the official scripts group the training set class by class; with shuffled "
+            "batches the gradients of different classes cancel, the training-set importances shrink and more "
+            "parameters pass the selection (for random forgetting the official order is random already). Both were "
+            "computed in this run; the model was edited with the applied one.",
+    key="compositions", figures=_composition_figures)
+
+
 @register_method("ssd")
 class SelectiveSynapticDampening(UnlearningMethod):
     info = MethodInfo(
+        edits=("all",), norm_mode="eval",  # on any architecture (MethodInfo.edits)
         title="SSD: selective synaptic dampening",
         summary="One shot: shrink the weights far more important to the forget set than to the training set.",
         paper="Foster, Schoepf, Brintrup, AAAI 2024 (arXiv:2308.07707)",
@@ -141,6 +165,7 @@ class SelectiveSynapticDampening(UnlearningMethod):
         inferred="Hand-picked and mixed forget sets use the official random-forgetting composition (the official "
                  "scripts cover full-class, sub-class and random forgetting only).",
     )
+    panels = (COMPOSITIONS_PANEL, MASKS_PANEL)
 
     @dataclass(frozen=True)
     class Config(MethodConfig):
@@ -157,7 +182,8 @@ class SelectiveSynapticDampening(UnlearningMethod):
         batch_size: int = param(0, min=0, max=4096,
                                 help="mini-batch size of both importance passes; 0 = the official size for the "
                                      "scenario (64 for classes, 128 otherwise)",
-                                paper="64 (full class) / 128 (random)")
+                                paper="64 (full class) / 128 (random)",
+                                why="0 picks the official size for the scenario at hand")
         compare_compositions: bool = param(
             True, help="also compute the other composition's selection and cost (a second pass over D) for the "
                        "Inside page; the model is edited with `composition` only",

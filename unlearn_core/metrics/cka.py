@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from unlearn_core.analysis.embedding import embed_2d
 from unlearn_core.analysis.embedding import features as penultimate
 from unlearn_core.data import Splits
 
@@ -114,24 +115,6 @@ def cka_report(unlearned: nn.Module, original: nn.Module, retrain: nn.Module, sp
         for key, role in (("vs_original", "original"), ("vs_retrain", "retrain")):
             report[key][side] = [cka_from_grams(grams["unlearned"][name], grams[role][name]) for name in layers]
     return report
-
-
-def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
-    """2-D coordinates of the rows of `features` by PCA (exact SVD) or t-SNE (sklearn, seeded)."""
-    features = np.asarray(features, dtype=np.float64)
-    if method == "pca":
-        centred = features - features.mean(0, keepdims=True)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        coords = centred @ vt[:2].T
-        if coords.shape[1] < 2:
-            coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
-        return coords
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        perplexity = float(min(30.0, max(2.0, (len(features) - 1) / 3)))
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
-    raise ValueError(f"unknown embedding method {method!r}; use pca or tsne")
 
 
 def embedding_links(original: nn.Module, unlearned: nn.Module, splits: Splits, method: str = "pca",

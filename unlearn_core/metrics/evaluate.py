@@ -15,7 +15,9 @@ from unlearn_core.metrics.accuracy import accuracy, confusion_matrix, per_class_
 from unlearn_core.metrics.mia import loss_attack, svc_mia_efficacy, true_class_confidence
 from unlearn_core.metrics.weights import changed_parameters
 
-GAP_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia_efficacy")
+# SalUn's Avg. Gap over FA, RA, TA and MIA-Efficacy; TA is the test accuracy on the kept classes in class
+# scenarios (SalUn's class-wise protocol), which test_acc_retain_classes equals (whole test set otherwise)
+GAP_KEYS = ("forget_acc", "retain_acc", "test_acc_retain_classes", "mia_efficacy")
 
 
 @dataclass

@@ -18,9 +18,9 @@ def entropy(probs: torch.Tensor) -> np.ndarray:
     return (-(probs * probs.clamp_min(1e-12).log()).sum(1)).cpu().numpy()
 
 
-def svc_mia_efficacy(member: np.ndarray, non_member: np.ndarray, target: np.ndarray) -> float:
-    """SalUn's MIA-Efficacy: fit an RBF SVC (C=3, gamma='auto') on shadow members (label 1) and
-    non-members (label 0), then return the share of `target` samples predicted non-member."""
+def svc_attack(member: np.ndarray, non_member: np.ndarray, target: np.ndarray) -> tuple[SVC, np.ndarray]:
+    """SalUn's SVC attack fitted on shadow members (label 1) and non-members (label 0): the classifier and its
+    member (1) / non-member (0) prediction for each `target` sample."""
     member = np.asarray(member, dtype=np.float64).reshape(len(member), -1)
     non_member = np.asarray(non_member, dtype=np.float64).reshape(len(non_member), -1)
     target = np.asarray(target, dtype=np.float64).reshape(len(target), -1)
@@ -28,7 +28,13 @@ def svc_mia_efficacy(member: np.ndarray, non_member: np.ndarray, target: np.ndar
     labels = np.concatenate([np.ones(len(member)), np.zeros(len(non_member))])
     clf = SVC(C=3, gamma="auto", kernel="rbf")
     clf.fit(features, labels)
-    return float(1.0 - clf.predict(target).mean())
+    return clf, clf.predict(target)
+
+
+def svc_mia_efficacy(member: np.ndarray, non_member: np.ndarray, target: np.ndarray) -> float:
+    """SalUn's MIA-Efficacy: fit an RBF SVC (C=3, gamma='auto') on shadow members (label 1) and
+    non-members (label 0), then return the share of `target` samples predicted non-member."""
+    return float(1.0 - svc_attack(member, non_member, target)[1].mean())
 
 
 def loss_attack(

@@ -51,8 +51,9 @@ for _info in [
                "Logistic regression on per-sample loss telling forget images from test images, "
                "cross-validated ROC AUC; 0.5 means the attacker cannot tell them apart.", None),
     MetricInfo("avg_gap", "Average gap to retrain",
-               "Mean absolute difference to the retrain oracle over forget_acc, retain_acc, test_acc and "
-               "mia_efficacy (SalUn's Avg. Gap, as a fraction).", False, compare_to_retrain=False),
+               "Mean absolute difference to the retrain oracle over forget_acc, retain_acc, the kept-class "
+               "test accuracy (the whole test set outside class scenarios) and mia_efficacy (SalUn's Avg. Gap, "
+               "as a fraction).", False, compare_to_retrain=False),
     MetricInfo("changed_params", "Changed parameters", "Parameters whose value differs from the original.",
                None, upper=None, compare_to_retrain=False),
     MetricInfo("changed_fraction", "Changed fraction", "changed_params divided by the parameter count.",

@@ -5,7 +5,8 @@ under the unlearned model (positives) with the same statistic under the retrain 
 threshold on it is an attack that guesses which model produced a value. Per threshold:
     FPR = share of retrain values called "unlearned", FNR = share of unlearned values called "retrain",
     accuracy = 1 - (FPR + FNR) / 2 (balanced: both sides have the same samples),
-    eps = max(0, min(log(1 - delta - FPR) - log FNR, log(1 - delta - FNR) - log FPR)), delta = 1e-5,
+    eps = max(0, max(log(1 - delta - FPR) - log FNR, log(1 - delta - FNR) - log FPR)), delta = 1e-5 (the larger
+    bound, as the NeurIPS 2023 challenge's code takes it; FPR = FNR = 0 is inf, one of them 0 gives no bound),
     attack score = 1 - 2^-eps;  privacy score PS = 1 - max attack score over thresholds, directions, statistics.
 A model indistinguishable from retrain gives accuracy 0.5 and PS 1; the retrain model against itself gives
 exactly that (FPR + FNR = 1 at every threshold).
@@ -39,7 +40,7 @@ def model_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> t
 
 
 def logit_confidence(logits: torch.Tensor, target: torch.Tensor) -> np.ndarray:
-    """phi = log p_y - log(1 - p_y) = z_y - logsumexp_{j != y} z_j (stable for confident models)."""
+    """Phi = log p_y - log(1 - p_y) = z_y - logsumexp_{j != y} z_j (stable for confident models)."""
     logits = logits.double()
     target = target.cpu().view(-1, 1)
     true = logits.gather(1, target).squeeze(1)
@@ -62,11 +63,17 @@ def forget_statistics(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dic
 
 
 def _epsilon(fpr: np.ndarray, fnr: np.ndarray) -> np.ndarray:
+    """The NeurIPS 2023 challenge's epsilon per threshold: the larger of the two bounds (its `nanmax`), clipped
+    at 0; FPR = FNR = 0 is perfect separation (inf); exactly one of them 0 gives no usable bound (0 here, the
+    challenge drops the threshold)."""
+    fpr, fnr = np.broadcast_arrays(np.asarray(fpr, dtype=np.float64), np.asarray(fnr, dtype=np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.log(np.clip(1 - DELTA - fpr, 0, None)) - np.log(fnr)
         b = np.log(np.clip(1 - DELTA - fnr, 0, None)) - np.log(fpr)
-        eps = np.minimum(a, b)
-    return np.maximum(0.0, np.nan_to_num(eps, nan=0.0, neginf=0.0))
+        eps = np.clip(np.fmax(a, b), 0, None)
+    eps = np.where(fpr * fnr == 0, 0.0, eps)
+    eps = np.where((fpr == 0) & (fnr == 0), np.inf, eps)
+    return np.nan_to_num(eps, nan=0.0, posinf=np.inf)
 
 
 def attack_score(fpr: np.ndarray | float, fnr: np.ndarray | float) -> np.ndarray:

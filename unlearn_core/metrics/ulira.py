@@ -37,6 +37,7 @@ from torch import nn
 
 from unlearn_core import UserInputError
 from unlearn_core.data import Splits
+from unlearn_core.metrics.stats import tpr_at_low_fprs
 from unlearn_core.metrics.threshold import logit_confidence, model_logits
 
 MIN_STD = 1e-2  # floor on a fitted std: K identical phis (e.g. a saturated model) must not give a zero width
@@ -75,7 +76,7 @@ def _log_normal(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
 
 def log_likelihood_ratio(phi: np.ndarray, unlearned: tuple[np.ndarray, np.ndarray],
                          retrained: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """log N(phi; unlearned Gaussian) - log N(phi; retrained Gaussian), per example (> 0: 'unlearned')."""
+    """Log N(phi; unlearned Gaussian) - log N(phi; retrained Gaussian), per example (> 0: 'unlearned')."""
     return _log_normal(phi, *unlearned) - _log_normal(phi, *retrained)
 
 
@@ -89,8 +90,11 @@ def ulira_attack(shadow_unlearned: np.ndarray, shadow_retrained: np.ndarray, tar
     llr_r = log_likelihood_ratio(np.asarray(target_retrained, dtype=np.float64), gauss_u, gauss_r)
     hit_u, hit_r = llr_u > 0, llr_r <= 0
     return {"accuracy": float((hit_u.mean() + hit_r.mean()) / 2), "true_positive_rate": float(hit_u.mean()),
-            "true_negative_rate": float(hit_r.mean()), "per_example_accuracy": (hit_u + hit_r) / 2.0,
-            "llr_unlearned": llr_u, "llr_retrained": llr_r, "mu_unlearned": gauss_u[0], "sd_unlearned": gauss_u[1],
+            "true_negative_rate": float(hit_r.mean()),
+            # as floats: numpy booleans add as a logical OR, which scored an example both tests got right 0.5
+            "per_example_accuracy": (hit_u.astype(np.float64) + hit_r.astype(np.float64)) / 2.0,
+            "tpr_at_fpr": tpr_at_low_fprs(llr_u, llr_r), "llr_unlearned": llr_u, "llr_retrained": llr_r,
+            "mu_unlearned": gauss_u[0], "sd_unlearned": gauss_u[1],
             "mu_retrained": gauss_r[0], "sd_retrained": gauss_r[1]}
 
 

@@ -1,4 +1,9 @@
-"""Architecture registry: `mlp`, `cnn` (default) and a CIFAR-stem `resnet18`."""
+"""Architecture registry: the built-in `mlp`, `cnn` (default) and CIFAR-stem `resnet18`, and torchvision's
+image classifiers by their torchvision names (models/torchvision_archs.py).
+
+torchvision's own ResNet-18 is `torchvision:resnet18`, since the plain name belongs to the built-in; every
+torchvision architecture also answers to its `torchvision:` form.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,16 @@ from torch import nn
 
 from unlearn_core.registry import Registry
 
+TORCHVISION_PREFIX = "torchvision:"
+
 
 @dataclass(frozen=True)
 class ArchInfo:
     name: str
     title: str
     description: str
+    source: str = "built-in"  # "built-in" | "torchvision"
+    norm: str = "none"  # the normalisation layers it has: "batch", "layer" or "none"
 
 
 ModelBuilder = Callable[[tuple[int, int, int], int], nn.Module]
@@ -30,13 +39,71 @@ def register_arch(info: ArchInfo) -> Callable[[ModelBuilder], ModelBuilder]:
     return decorator
 
 
+def resolve_arch(name: str) -> str:
+    """The registered name of `name`: `torchvision:mobilenet_v3_small` is `mobilenet_v3_small`, while
+    `torchvision:resnet18` stays as it is (the built-in owns `resnet18`)."""
+    if name in ARCHITECTURES:
+        return name
+    if name.startswith(TORCHVISION_PREFIX) and name.removeprefix(TORCHVISION_PREFIX) in ARCHITECTURES:
+        plain = name.removeprefix(TORCHVISION_PREFIX)
+        if ARCHITECTURES.get(plain)[0].source == "torchvision":
+            return plain
+    ARCHITECTURES.get(name)  # raises the one-line "unknown architecture ...; choose one of" error
+    return name
+
+
+def arch_info(arch: str) -> ArchInfo:
+    return ARCHITECTURES.get(resolve_arch(arch))[0]
+
+
 def build_model(arch: str, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    _, builder = ARCHITECTURES.get(arch)
+    _, builder = ARCHITECTURES.get(resolve_arch(arch))
     return builder(tuple(input_shape), int(num_classes))
 
 
 def list_architectures() -> list[str]:
     return ARCHITECTURES.names()
+
+
+def input_adaptation(arch: str, input_shape: tuple[int, int, int]) -> str:
+    """For the model card: what happens to an image of `input_shape` before the first layer of `arch`."""
+    from unlearn_core.models.torchvision_archs import entry_for
+    from unlearn_core.models.torchvision_archs import input_adaptation as torchvision_adaptation
+
+    entry = entry_for(resolve_arch(arch))
+    if entry is None:
+        c, h, w = input_shape
+        return (f"{c}x{h}x{w} images are used as they are (the first layer is built for {c} channel"
+                f"{'s' if c > 1 else ''}).")
+    return torchvision_adaptation(entry, input_shape)
+
+
+def count_parameters(arch: str, input_shape: tuple[int, int, int], num_classes: int) -> int:
+    """Parameters of `arch` for this input and class count, built on the meta device (no memory, no init)
+    where its constructor allows (RegNet's computes its widths from tensors, so it is built for real)."""
+    try:
+        with torch.device("meta"):
+            model = build_model(arch, input_shape, num_classes)
+    except NotImplementedError:
+        model = build_model(arch, input_shape, num_classes)
+    return sum(p.numel() for p in model.parameters())
+
+
+def step_flops(arch: str, input_shape: tuple[int, int, int], num_classes: int) -> int:
+    """Floating-point operations of one forward+backward pass on one image (counted on the meta device with
+    torch's FlopCounterMode, over a batch of two since BatchNorm needs two samples in training mode)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    try:
+        with torch.device("meta"):
+            model = build_model(arch, input_shape, num_classes)
+    except NotImplementedError:
+        model = build_model(arch, input_shape, num_classes).to("meta")
+    x = torch.zeros(2, *input_shape, device="meta")
+    with counter:
+        model.train()(x).sum().backward()
+    return counter.get_total_flops() // 2
 
 
 @register_arch(ArchInfo("mlp", "MLP", "Flatten, two hidden ReLU layers (256, 128), linear classifier."))
@@ -121,21 +188,87 @@ class ResNet18(nn.Module):
         return self.fc(self.features(x))
 
 
-@register_arch(ArchInfo("resnet18", "ResNet-18 (CIFAR stem)", "11M parameters; 3x3 stem, no max-pool."))
+@register_arch(ArchInfo(
+    "resnet18", "ResNet-18 (CIFAR stem)",
+    "11M parameters; the CIFAR stem of SalUn's and SEMU's code: a 3x3 stride-1 first conv and no max-pool, so a "
+    "32x32 image keeps its resolution into the first block. torchvision's ResNet-18 (`torchvision:resnet18`) has "
+    "the same blocks behind a 7x7 stride-2 conv and a max-pool built for 224-pixel ImageNet images (a 32x32 image "
+    "is 8x8 when it reaches the first block); its state dict names the shortcut `downsample` where this one says "
+    "`shortcut`, so the checkpoints of the two do not load into each other.", norm="batch"))
 def _resnet18(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     return ResNet18(input_shape[0], num_classes)
 
 
 def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Input of the last linear layer, for embeddings and representation metrics."""
-    if hasattr(model, "features"):
+    if isinstance(model, SmallCNN | ResNet18):
         return model.features(x)
     if isinstance(model, nn.Sequential):
         return model[:-1](x)
-    raise TypeError(f"cannot take penultimate features of {type(model).__name__}")
+    # torchvision models: `features` there is the convolutional trunk, not the penultimate activations, so
+    # the input of the classifier (the last Linear registered) is caught with a hook instead
+    head = classifier_layer(model)
+    if head is None:
+        raise TypeError(f"cannot take penultimate features of {type(model).__name__}: it has no linear layer")
+    caught: list[torch.Tensor] = []
+    handle = head.register_forward_pre_hook(lambda module, args: caught.append(args[0]))
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    return caught[-1]
+
+
+def classifier_layer(model: nn.Module) -> nn.Linear | None:
+    """The last nn.Linear registered in the model: the classification head of every architecture here."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+# What a method may edit, by kind (MethodInfo.edits): weights of convolutions, of linear layers inside the
+# network and of attention projections; biases of those; the affine parameters of normalisation layers; the
+# classification head (the last linear layer, weight and bias); and everything else (class tokens, position
+# embeddings, ConvNeXt's layer scale, Swin's relative position tables).
+PARAM_KINDS = ("conv", "linear", "attention", "bias", "norm", "head", "other")
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+
+
+def parameter_kinds(model: nn.Module) -> dict[str, str]:
+    """The kind (one of PARAM_KINDS) of every named parameter of `model`."""
+    head = classifier_layer(model)
+    kinds: dict[str, str] = {}
+    for module_name, module in model.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        for name, _ in module.named_parameters(recurse=False):
+            if module is head:
+                kind = "head"
+            elif isinstance(module, NORM_LAYERS):
+                kind = "norm"
+            elif name == "bias" or name.endswith("_bias"):
+                kind = "bias" if isinstance(module, nn.modules.conv._ConvNd | nn.Linear | nn.MultiheadAttention) \
+                    else "other"
+            elif isinstance(module, nn.modules.conv._ConvNd):
+                kind = "conv"
+            elif isinstance(module, nn.Linear):
+                kind = "linear"
+            elif isinstance(module, nn.MultiheadAttention):
+                kind = "attention"
+            else:
+                kind = "other"
+            kinds[prefix + name] = kind
+    return kinds
+
+
+def classifier_prefix(model: nn.Module) -> str:
+    """Module name of the classification head (e.g. `fc`, `classifier.3`, `heads.head`), '' if none."""
+    head = classifier_layer(model)
+    return next((name for name, m in model.named_modules() if m is head), "") if head is not None else ""
 
 
 def last_conv_layer(model: nn.Module) -> nn.Conv2d | None:
     """The last Conv2d module (GradCAM's default target), or None for conv-free models."""
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     return convs[-1] if convs else None
+
+
+from unlearn_core.models import torchvision_archs  # noqa: E402, F401  (registration of torchvision's models)

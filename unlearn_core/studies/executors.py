@@ -12,30 +12,40 @@
 The sweep driver (`sweep.run_sweep`) keeps at most `engine.slots` cells in flight and the rest queued on its
 side, so cancelling never has to reach into an engine's queue.
 
-Every executor runs the same function, `execute_cell`, which calls `Lab.run` on a Lab over the same workspace
-with the cell's content-addressed run id; a worker process keeps its Lab between cells, so each base model is
-loaded once per worker. `local` is a process pool (standard library, spawn context: torch and fork do not mix);
-`ray` submits Ray core tasks, one CPU each, and a fraction of a GPU when the cluster has GPUs. Each worker takes
-its share of the cores for torch's threads (`device.choose_threads` with UNLEARN_WORKERS set to the number of
-workers: one thread for small models, cores // workers at most for large ones; `threads` fixes the count), so N
-workers never oversubscribe the machine. Thread counts can change the last bits of floating-point sums, so
-"same numbers on every executor" holds for the same thread count: always true for small models (one thread).
+Every executor runs the same function, `execute_cell`, which calls `Lab.run` with the cell's content-addressed
+run id; a worker process keeps its Lab between cells, so each base model is loaded once per worker.
+- `sequential`: in the calling process, on the caller's Lab.
+- `local`: a process pool (standard library; forkserver, else spawn: torch and fork do not mix) on the shared
+  workspace, whose SQLite index takes concurrent writers (WAL, busy timeout).
+- `ray`: Ray core tasks, one CPU each, and a fraction of a GPU when the cluster has GPUs. Ray workers need no
+  shared filesystem: the driver ships the prepared base models and oracles through Ray's object store into a
+  node-local cache workspace, the worker runs its cell there and returns the run (record, weights, diagnostics),
+  and the driver stores it, so the driver is the workspace's only writer.
+
+Each worker takes its share of the cores for torch's threads (`device.choose_threads` with UNLEARN_WORKERS set
+to the number of workers: one thread for small models, cores // workers at most for large ones; `threads` fixes
+the count), so N workers never oversubscribe the machine. Thread counts can change the last bits of
+floating-point sums, so "same numbers on every executor" holds for the same thread count: always the case for
+small models (one thread).
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import queue
 import signal
 import socket
 import sqlite3
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from unlearn_core import UserInputError
@@ -54,6 +64,7 @@ class CellTask:
     cell: SweepCell
     home: str
     device: str
+    models: tuple[str, ...] = ()  # store keys of the prepared models the cell runs on (shipped to Ray workers)
 
 
 @dataclass(frozen=True)
@@ -293,7 +304,7 @@ class LocalExecutor(Executor):
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """forkserver where it exists: a clean server process imports torch and the engine once and every worker
+    """Forkserver where it exists: a clean server process imports torch and the engine once and every worker
     forks from it in milliseconds (never from this process, whose torch threads must not be forked); spawn
     elsewhere."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
@@ -320,12 +331,16 @@ def check_ray_address(address: str, timeout_s: float = 3.0) -> None:
 
 
 class RayExecutor(Executor):
-    """Ray core tasks: `address` joins an existing cluster, none starts a local instance with `workers` CPUs."""
+    """Ray core tasks: `address` joins an existing cluster, none starts a local instance with `workers` CPUs.
+
+    The driver's `lab` ships models out and stores the returned runs (see the module docstring)."""
 
     name = "ray"
 
-    def __init__(self, workers: int | None = None, address: str | None = None, threads: int | None = None,
+    def __init__(self, lab: Any, workers: int | None = None, address: str | None = None, threads: int | None = None,
                  gpus_per_cell: float | None = None) -> None:
+        self.lab = lab
+        self.shipped: dict[str, Any] = {}  # model key -> object ref of its (kind, state, meta, tensors)
         self.address = address
         self.requested_workers = workers
         self.threads = int(threads or 1)
@@ -342,7 +357,9 @@ class RayExecutor(Executor):
         if self.address:
             check_ray_address(self.address)
         if not ray.is_initialized():
-            env = {k: os.environ[k] for k in ("UNLEARN_HOME", "UNLEARN_DATA", "PYTHONPATH") if k in os.environ}
+            # a local instance runs this checkout; a cluster's workers have their own install and data folders
+            names = ("UNLEARN_DATA",) if self.address else ("UNLEARN_DATA", "PYTHONPATH")
+            env = {k: os.environ[k] for k in names if k in os.environ}
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                        "runtime_env": {"env_vars": env}}
             if not self.address:
@@ -369,8 +386,17 @@ class RayExecutor(Executor):
     def device_for(self, requested: str) -> str:
         return "auto" if self.cell_gpus > 0 and requested == "auto" else ("cpu" if requested == "auto" else requested)
 
+    def _model_ref(self, key: str) -> Any:
+        import ray
+
+        if key not in self.shipped:
+            state, meta, tensors = self.lab.store.load_model(key)
+            self.shipped[key] = ray.put((meta.get("kind", "base"), state, meta, tensors))
+        return self.shipped[key]
+
     def submit(self, task: CellTask) -> Any:
-        return self.remote.remote(task, self.sink, self.flag, self.threads)
+        models = {key: self._model_ref(key) for key in task.models}
+        return self.remote.remote(task, models, self.sink, self.flag, self.threads)
 
     def wait(self, handles: list[Any], timeout: float) -> list[Any]:
         import ray
@@ -382,9 +408,12 @@ class RayExecutor(Executor):
         import ray
 
         try:
-            return ray.get(handle)
-        except ray.exceptions.RayError as exc:  # the worker died (killed, out of memory): the cell is not stored
-            return CellOutcome("", "", "", "failed", f"Ray worker failed: {type(exc).__name__}", "")
+            outcome, run = ray.get(handle)
+        except ray.exceptions.RayError as exc:  # the worker died (killed, out of memory): nothing is stored
+            return CellOutcome("", "", "", "cancelled", f"Ray worker failed: {type(exc).__name__}", "")
+        if run is not None:
+            store_returned_run(self.lab.store, outcome.run_id, *run)
+        return outcome
 
     def progress(self) -> list[tuple[str, float, str, str]]:
         out = []
@@ -423,10 +452,43 @@ class _StopFlag:
         return self.value
 
 
-def _execute_on_ray(task: CellTask, sink: Any, flag: Any, threads: int) -> CellOutcome:
+def node_cache(home: str) -> Path:
+    """The node-local workspace where a Ray worker keeps the models shipped to it (one per driver workspace)."""
+    digest = hashlib.sha256(home.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / "unlearn-ray-cache" / digest
+
+
+def _execute_on_ray(task: CellTask, models: dict[str, Any], sink: Any, flag: Any, threads: int
+                    ) -> tuple[CellOutcome, tuple | None]:
+    """Runs the cell in this node's cache workspace and returns (outcome, (record, weights, diagnostics))."""
     import ray
 
-    return execute_cell(task, sink, _PolledStop(lambda: ray.get(flag.is_set.remote())), threads)
+    cache = str(node_cache(task.home))
+    lab = _worker_lab(cache, task.device, threads)
+    for key, ref in models.items():
+        if not lab.store.has_model(key):
+            kind, state, meta, tensors = ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref
+            lab.store.save_model(key, kind, state, meta, tensors)
+    lab.store.delete_run(task.cell.run_id)  # the cache keeps models, not runs: the driver's store decides
+    outcome = execute_cell(replace(task, home=cache), sink, _PolledStop(lambda: ray.get(flag.is_set.remote())),
+                           threads)
+    run = None
+    if outcome.status in ("ok", "failed"):
+        run_id = task.cell.run_id
+        run = (lab.store.get_run(run_id), lab.store.load_run_state(run_id), lab.store.load_run_diagnostics(run_id))
+    lab.store.delete_run(task.cell.run_id)
+    return outcome, run
+
+
+def store_returned_run(store: Any, run_id: str, record: dict, state: dict | None, diagnostics: dict) -> None:
+    """Stores a run computed elsewhere under its cell id (the same folder and index row as a local run)."""
+    row = store.run_row(run_id)
+    if row is not None and row["status"] in ("ok", "failed"):
+        return  # another sweep stored this cell meanwhile: same content, same result
+    if row is not None:
+        store.delete_run(run_id)
+    store.start_run(record)
+    store.finish_run(run_id, record, state, diagnostics or None)
 
 
 def make_executor(name: str, *, workers: int | None = None, address: str | None = None, threads: int | None = None,
@@ -444,8 +506,8 @@ def make_executor(name: str, *, workers: int | None = None, address: str | None 
         return SequentialExecutor(lab)
     if name == "local":
         return LocalExecutor(workers, threads)
-    return RayExecutor(workers, address, threads, gpus_per_cell)
+    return RayExecutor(lab, workers, address, threads, gpus_per_cell)
 
 
 __all__ = ["EXECUTORS", "CellOutcome", "CellTask", "Executor", "LocalExecutor", "RayExecutor", "SequentialExecutor",
-           "check_ray_address", "execute_cell", "make_executor"]
+           "check_ray_address", "execute_cell", "make_executor", "node_cache", "store_returned_run"]

@@ -40,7 +40,7 @@ import math
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,13 +50,10 @@ from unlearn_core.experiment import ExperimentSpec, Lab
 from unlearn_core.methods import get_method
 from unlearn_core.methods.base import ParamSpec
 from unlearn_core.metrics.seeds import scalar_values
+from unlearn_core.progress import Progress, quiet
 
-Progress = Callable[[float, str], None]
 MAX_CELLS = 10_000  # a grid this large is a typo, not a plan
 
-
-def _quiet(fraction: float, message: str) -> None:
-    return None
 
 
 def _digest(obj: Any) -> str:
@@ -377,12 +374,13 @@ def check_scenarios(lab: Lab, spec: SweepSpec, cells: list[SweepCell]) -> tuple[
     return runnable, out
 
 
-def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = _quiet,
-            stop: threading.Event | None = None) -> list[Skipped]:
+def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = quiet,
+            stop: threading.Event | None = None, models: dict[str, tuple[str, ...]] | None = None) -> list[Skipped]:
     """Trains (or loads) every base model and retrain oracle the cells need, and their reference metrics, once.
 
     Returns the cells' methods that refuse the prepared model (a method's `applicability` on the real splits,
-    e.g. partial_amnesiac on a class that fills every recorded step): those cells are skipped, not run."""
+    e.g. partial_amnesiac on a class that fills every recorded step): those cells are skipped, not run.
+    `models`, when given, receives each cell's (base model key, oracle key): what a remote worker needs."""
     needs: dict[tuple[str, str, int], tuple[ExperimentSpec, ForgetSpec, int]] = {}
     for cell in cells:
         variant = cell.experiment.with_artifacts(get_method(cell.method).info.needs_artifacts)
@@ -406,6 +404,8 @@ def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = _quiet,
             impl = get_method(cell.method)
             if cell.experiment.with_artifacts(impl.info.needs_artifacts).key != variant.key:
                 continue
+            if models is not None:
+                models[cell.key] = (base.key, oracle.key)
             reason = impl.applicability(splits, base.artifacts)
             if reason:
                 refused.setdefault((cell.method, forget.key), Skipped(cell.method, forget.describe(), reason, 0))
@@ -541,7 +541,7 @@ class SweepResult:
 
 def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None = None, address: str | None = None,
               lab: Lab | None = None, device: str = "auto", threads: int | None = None,
-              gpus_per_cell: float | None = None, progress: Progress = _quiet, monitor: SweepMonitor | None = None,
+              gpus_per_cell: float | None = None, progress: Progress = quiet, monitor: SweepMonitor | None = None,
               stop: threading.Event | None = None, keep_executor: bool = False) -> SweepResult:
     """Runs every cell of `spec` that has no finished run yet, on `executor` ("sequential", "local", "ray").
 
@@ -572,7 +572,8 @@ def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None =
                 monitor.set(cell.key, status="done before", progress=1.0, message=statuses[cell.run_id])
         pending = [c for c in cells if statuses.get(c.run_id) not in FINISHED_CELL]
         monitor.phase = "preparing base models and retrain oracles"
-        refused = prepare(lab, pending, lambda f, m: progress(0.2 * f, m), stop) if pending else []
+        models: dict[str, tuple[str, ...]] = {}
+        refused = prepare(lab, pending, lambda f, m: progress(0.2 * f, m), stop, models) if pending else []
         refused_methods = {(s.method, s.forget) for s in refused}
         skipped += refused
         for cell in pending:
@@ -580,7 +581,8 @@ def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None =
                 monitor.set(cell.key, status="skipped", message="the method refuses this prepared model")
         pending = [c for c in pending if (c.method, c.forget.describe()) not in refused_methods]
         monitor.phase = f"running {len(pending)} cells on {engine.name}"
-        tasks = [CellTask(c, str(lab.store.root), engine.device_for(device)) for c in pending]
+        tasks = [CellTask(c, str(lab.store.root), engine.device_for(device), models.get(c.key, ()))
+                 for c in pending]
         try:
             _drive(engine, tasks, monitor, stop, progress)
         except KeyboardInterrupt:  # Ctrl-C: running cells are asked to stop before the workers are released

@@ -121,7 +121,8 @@ def run_ulira(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str, p
     result = {
         "config": asdict(cfg), "method": method, "params": params or {},
         "accuracy": attack["accuracy"], "true_positive_rate": attack["true_positive_rate"],
-        "true_negative_rate": attack["true_negative_rate"], "forget_index": forget_index,
+        "true_negative_rate": attack["true_negative_rate"], "tpr_at_fpr": attack["tpr_at_fpr"],
+        "forget_index": forget_index,
         "phi": {"target": phi_target, "retrain": phi_retrain, "shadow_unlearned": shadow_u,
                 "shadow_retrained": shadow_r},
         "per_example": {key: attack[key] for key in ("llr_unlearned", "llr_retrained", "mu_unlearned",

@@ -38,16 +38,33 @@ def _grid(n: int, columns: int) -> tuple[int, int]:
     return max(1, math.ceil(n / columns)), columns
 
 
+# A ResNet-50 or a ViT has 50 to 160 weight tensors: grids of per-layer panels show the top few, bar charts the
+# top few dozen, each ranked by what the view is about, and the title says how many were left out.
+TOP_PANELS, TOP_BARS = 8, 30
+
+
+def top_layers(scores: dict[str, float], k: int | None) -> tuple[list[str], str]:
+    """The `k` highest-scoring layers in their original (model) order, and a title suffix when some are
+    left out ('' when all are shown); k=None shows every layer."""
+    names = list(scores)
+    if k is None or len(names) <= k:
+        return names, ""
+    ranked = sorted(names, key=lambda n: -(scores[n] if np.isfinite(scores[n]) else -np.inf))[:k]
+    keep = set(ranked)
+    return [n for n in names if n in keep], f" — top {k} of {len(names)} layers"
+
+
 # ---- SEMU -----------------------------------------------------------------------------------------------
 def _decades(values: np.ndarray) -> float:
     positive = values[np.isfinite(values) & (values > 0)]
     return float(np.log10(positive.max() / positive.min())) if positive.size > 1 else 0.0
 
 
-def semu_spectra(spectra: dict[str, dict], columns: int = 2) -> go.Figure:
+def semu_spectra(spectra: dict[str, dict], columns: int = 2, top_k: int | None = TOP_PANELS) -> go.Figure:
     """Per layer: singular values (log scale, mean over rows with min-max band), cumulative energy (right
-    axis) with the threshold tau, and the chosen rank as a vertical line."""
-    layers = list(spectra)
+    axis) with the threshold tau, and the chosen rank as a vertical line; the `top_k` layers with the most
+    trainable parameters when there are more."""
+    layers, left_out = top_layers({n: float(spectra[n].get("trainable", 0)) for n in spectra}, top_k)
     rows, columns = _grid(len(layers), columns)
     titles = []
     for name in layers:
@@ -94,16 +111,17 @@ def semu_spectra(spectra: dict[str, dict], columns: int = 2) -> go.Figure:
                          col=col, secondary_y=True)
         fig.update_xaxes(nticks=6, row=row, col=col)
     fig.update_xaxes(title_text="index i", row=rows)
-    return styled(fig, "SEMU: singular values per layer", height=110 + 260 * rows, legend="top", how_to_read=(
+    return styled(fig, "SEMU: singular values per layer" + (left_out and f"{left_out} by trainable parameters"),
+                  height=110 + 260 * rows, legend="top", how_to_read=(
         "One panel per edited layer. Blue: the singular values of the layer's forget gradient, largest first "
         "(left axis). Orange: the share of the gradient's energy in the first i directions (right axis). SEMU "
         "keeps the first r directions, where the orange curve first reaches the dotted threshold τ (red dashed "
         "line), and trains only an r×r matrix there."))
 
 
-def semu_rank_bars(spectra: dict[str, dict]) -> go.Figure:
-    """Chosen rank and trainable share per layer."""
-    layers = list(spectra)
+def semu_rank_bars(spectra: dict[str, dict], top_k: int | None = TOP_BARS) -> go.Figure:
+    """Chosen rank and trainable share per layer (the `top_k` highest ranks when there are more layers)."""
+    layers, left_out = top_layers({n: float(spectra[n].get("rank") or 0) for n in spectra}, top_k)
     names = [short(n, 22) for n in layers]
     share = [spectra[n].get("trainable", 0) / max(1, spectra[n].get("numel", 1)) for n in layers]
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
@@ -114,7 +132,8 @@ def semu_rank_bars(spectra: dict[str, dict]) -> go.Figure:
                          hovertemplate="%{y}: %{x:.2%}<extra></extra>"), 1, 2)
     fig.update_xaxes(tickformat=".1%", row=1, col=2)
     fig.update_yaxes(autorange="reversed", type="category")
-    return styled(fig, "SEMU: rank and trainable parameters per layer", height=max(240, 100 + 24 * len(layers)),
+    return styled(fig, "SEMU: rank and trainable parameters per layer" + (left_out and f"{left_out} by rank"),
+                  height=max(240, 100 + 24 * len(layers)),
                   how_to_read="Per edited layer: the rank r SEMU chose and the share of the layer's parameters "
                               "that rank makes trainable (r×r of the layer's size).")
 
@@ -203,13 +222,75 @@ def slug_step_search(step_search: list[dict], title: str = "SLUG: step-size sear
         "accuracy stay as high as possible."))
 
 
+def slug_front_search(front_search: list[dict], title: str = "SLUG: the step search on every front layer"
+                      ) -> go.Figure:
+    """Forget and retain accuracy against the relative change ||λg|| / ||θ|| for each searched layer (relative, so
+    layers of different sizes share one axis); the kept layer is drawn thick and its pick starred."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["forget accuracy", "retain accuracy"],
+                        horizontal_spacing=0.1)
+    for i, layer in enumerate(front_search):
+        steps = sorted(layer.get("step_search") or [], key=lambda s: s.get("lambda", 0))
+        if not steps or not layer.get("lambda"):
+            continue
+        per_lambda = layer.get("relative_change", 0.0) / abs(layer["lambda"])  # ||g|| / ||θ|| of this layer
+        x = [abs(s["lambda"]) * per_lambda for s in steps]
+        chosen = bool(layer.get("chosen"))
+        colour = PALETTE[i % len(PALETTE)]
+        name = layer["layer"] + (" (kept)" if chosen else "")
+        for col, key in ((1, "forget_acc"), (2, "retain_acc")):
+            fig.add_trace(go.Scatter(
+                x=x, y=[s.get(key) for s in steps], mode="lines+markers", name=name, legendgroup=layer["layer"],
+                showlegend=col == 1, line=dict(color=colour, width=4 if chosen else 1.5),
+                marker=dict(size=7, symbol=["circle" if s.get("meets_target") else "circle-open" for s in steps]),
+                hovertemplate=f"{layer['layer']}<br>relative change %{{x:.3g}}<br>{key.replace('_', ' ')} "
+                              "%{y:.1%}<extra></extra>"), 1, col)
+            fig.add_trace(go.Scatter(
+                x=[layer["relative_change"]], y=[layer.get(key)], mode="markers", legendgroup=layer["layer"],
+                showlegend=False, marker=dict(size=15 if chosen else 10, symbol="star", color=colour,
+                                              line=dict(width=1, color="#222")),
+                hovertemplate=f"{layer['layer']}: its pick<extra></extra>"), 1, col)
+    positive = all(s.get("lambda") for layer in front_search for s in layer.get("step_search") or [])
+    fig.update_xaxes(title="relative change ||λg|| / ||θ||", type="log" if positive else "linear")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    return styled(fig, title + " (★: each layer's pick; hollow: misses the target)", height=360)
+
+
+# ---- SSD ------------------------------------------------------------------------------------------------
+def ssd_compositions(compositions: dict[str, dict]) -> go.Figure:
+    """For one run, each batch composition's dampened parameters and what they cost: kept-class test accuracy and
+    forget accuracy after that composition's dampening."""
+    kinds = list(compositions)
+    labels = [k + (" (applied)" if compositions[k].get("applied") else "") for k in kinds]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["parameters dampened", "accuracy after dampening"],
+                        horizontal_spacing=0.12)
+    fig.add_trace(go.Bar(
+        x=labels, y=[compositions[k].get("selected", 0) for k in kinds], marker_color="#1f77b4", showlegend=False,
+        texttemplate="%{y:,}", textposition="outside", cliponaxis=False,
+        customdata=[[compositions[k].get("share", 0.0), compositions[k].get("importance_seconds", 0.0)]
+                    for k in kinds],
+        hovertemplate="%{x}: %{y:,} parameters (%{customdata[0]:.2%})<br>importances in %{customdata[1]:.2f} s"
+                      "<extra></extra>"), 1, 1)
+    for key, colour, name in (("test_acc_retain_classes", "#2ca02c", "kept-class test accuracy"),
+                              ("forget_acc", "#ff7f0e", "forget accuracy")):
+        values = [compositions[k].get(key) for k in kinds]
+        # printed values keep a bar of 0 % (forgotten) visible
+        fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=colour, texttemplate="%{y:.1%}",
+                             textposition="outside", cliponaxis=False,
+                             hovertemplate="%{x}: %{y:.1%}<extra></extra>"), 1, 2)
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02], row=1, col=2)
+    return styled(fig, "SSD: the same run's importances with each batch composition", height=320)
+
+
 # ---- mnemonic code --------------------------------------------------------------------------------------
 def fisher_heatmaps(fisher: dict[str, dict], columns: int = 2, max_side: int = 128,
-                    forgotten: tuple[int, ...] = (), num_classes: int | None = None) -> go.Figure:
+                    forgotten: tuple[int, ...] = (), num_classes: int | None = None,
+                    top_k: int | None = TOP_PANELS) -> go.Figure:
     """log(F_forget / F_retain) per layer on a diverging scale centred on 0 (equally sensitive); red:
     parameters more sensitive to the forgotten class. In a layer whose rows are the classes (the output layer),
-    the forgotten class's row is boxed."""
-    layers = [n for n in fisher if "log_ratio" in fisher[n]]
+    the forgotten class's row is boxed. The `top_k` layers with the largest ratio when there are more."""
+    layers, left_out = top_layers({n: float(np.nanmax(to_numpy(fisher[n]["log_ratio"]), initial=-np.inf))
+                                   for n in fisher if "log_ratio" in fisher[n]}, top_k)
     rows, columns = _grid(len(layers), columns)
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=[short(n, 40) for n in layers],
                         horizontal_spacing=0.06, vertical_spacing=0.4 / max(rows, 1))
@@ -231,7 +312,8 @@ def fisher_heatmaps(fisher: dict[str, dict], columns: int = 2, max_side: int = 1
                                      colorbar=dict(title=dict(text="log F_f/F_r", side="right"))))
     marked = f"; the boxed row of the output layer is the forgotten class {', '.join(map(str, forgotten))}" \
         if forgotten and num_classes else ""
-    return styled(fig, "Mnemonic code: Fisher sensitivity per layer (rows: output units)", height=80 + 230 * rows,
+    return styled(fig, "Mnemonic code: Fisher sensitivity per layer (rows: output units)"
+                  + (left_out and f"{left_out} by largest ratio"), height=80 + 230 * rows,
                   how_to_read=(
                       "Each cell is one parameter: red = it matters more to the forgotten class's code than to "
                       "the others' (the method moves these), blue = less, white = equally. The scale is centred "
@@ -244,10 +326,12 @@ def codes_to_images(codes: Any) -> np.ndarray:
     return (arr.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
 
 
-def moved_share_bars(moved_share: dict[str, dict]) -> go.Figure:
-    """Share of each layer's parameters that moved by more than each threshold."""
-    layers = list(moved_share)
+def moved_share_bars(moved_share: dict[str, dict], top_k: int | None = TOP_BARS) -> go.Figure:
+    """Share of each layer's parameters that moved by more than each threshold (the `top_k` layers that moved
+    most, at the smallest threshold, when there are more)."""
     thresholds = sorted({t for v in moved_share.values() for t in v}, key=float)
+    layers, left_out = top_layers({n: float(moved_share[n].get(thresholds[0]) or 0) if thresholds else 0.0
+                                   for n in moved_share}, top_k)
     fig = go.Figure()
     for j, t in enumerate(thresholds):
         fig.add_trace(go.Bar(y=[short(n, 24) for n in layers], x=[moved_share[n].get(t) for n in layers],
@@ -256,16 +340,20 @@ def moved_share_bars(moved_share: dict[str, dict]) -> go.Figure:
     fig.update_layout(barmode="group")
     fig.update_xaxes(tickformat=".0%", title="share of the layer's parameters", rangemode="tozero")
     fig.update_yaxes(autorange="reversed", type="category")
-    return styled(fig, "Mnemonic code: parameters moved per layer", height=max(280, 90 + 12 * len(layers) *
+    return styled(fig, "Mnemonic code: parameters moved per layer" + (left_out and f"{left_out} by share moved"),
+                  height=max(280, 90 + 12 * len(layers) *
                                                                              max(1, len(thresholds))),
                   how_to_read="Per layer, the share of its parameters the edit moved by more than each threshold "
                               "(one bar per threshold). Long bars at the largest threshold mean a broad edit.")
 
 
 # ---- partial methods ------------------------------------------------------------------------------------
-def mask_heatmaps(masks: dict[str, dict], columns: int = 2, max_side: int = 128) -> go.Figure:
-    """How often each parameter was updated (count), per layer, with the updated fraction in the title."""
-    layers = [n for n in masks if "count" in masks[n]]
+def mask_heatmaps(masks: dict[str, dict], columns: int = 2, max_side: int = 128,
+                  top_k: int | None = TOP_PANELS) -> go.Figure:
+    """How often each parameter was updated (count), per layer, with the updated fraction in the title; the
+    `top_k` most-updated layers when there are more."""
+    layers, left_out = top_layers({n: float(masks[n].get("updated_fraction") or 0) for n in masks
+                                   if "count" in masks[n]}, top_k)
     rows, columns = _grid(len(layers), columns)
     titles = [f"{short(n, 30)}: {masks[n].get('updated_fraction', 0):.1%} updated" for n in layers]
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.06,
@@ -277,20 +365,21 @@ def mask_heatmaps(masks: dict[str, dict], columns: int = 2, max_side: int = 128)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(coloraxis=dict(colorscale="Viridis", colorbar=dict(title=dict(text="updates", side="right"))))
-    return styled(fig, "Update masks per layer (how many steps touched each parameter)", height=80 + 230 * rows,
+    return styled(fig, "Update masks per layer (how many steps touched each parameter)"
+                  + (left_out and f"{left_out} by updated share"), height=80 + 230 * rows,
                   how_to_read="Each cell is one parameter of the layer (rows: output units); its colour counts the "
                               "steps that updated it. Dark = never touched: partial methods change only the top "
                               "share ρ of each layer per step.")
 
 
-def updated_fraction_bars(masks: dict[str, dict], label: str = "") -> go.Figure:
-    layers = list(masks)
+def updated_fraction_bars(masks: dict[str, dict], label: str = "", top_k: int | None = TOP_BARS) -> go.Figure:
+    layers, left_out = top_layers({n: float(masks[n].get("updated_fraction") or 0) for n in masks}, top_k)
     fig = go.Figure(go.Bar(y=[short(n, 24) for n in layers], x=[masks[n].get("updated_fraction") for n in layers],
                            orientation="h", marker_color=method_color(label) if label else "#1f77b4",
                            hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
     fig.update_xaxes(tickformat=".1%", title="share of parameters updated")
     fig.update_yaxes(autorange="reversed", type="category")
-    return styled(fig, "Updated share per layer", height=max(240, 90 + 22 * len(layers)),
+    return styled(fig, "Updated share per layer" + left_out, height=max(240, 90 + 22 * len(layers)),
                   how_to_read="Per layer, the share of its parameters updated at least once.")
 
 
@@ -303,7 +392,7 @@ def storage_curve(storage: dict) -> go.Figure:
                                  mode="lines+markers", name="stored updates", line=dict(color="#1f77b4")))
     if storage.get("full_mb") is not None:
         xs = [c["rho"] for c in curve] or [storage.get("rho") or 1.0]
-        fig.add_trace(go.Scatter(x=[min(xs), max(xs + [1.0])], y=[storage["full_mb"]] * 2, mode="lines",
+        fig.add_trace(go.Scatter(x=[min(xs), max([*xs, 1.0])], y=[storage["full_mb"]] * 2, mode="lines",
                                  line=dict(color="#999", dash="dot"), hoverinfo="skip",
                                  name=f"full amnesiac ({storage['full_mb']:.1f} MB)"))
     if storage.get("rho") is not None and storage.get("stored_mb") is not None:
@@ -318,11 +407,16 @@ def storage_curve(storage: dict) -> go.Figure:
 
 
 # ---- every method ---------------------------------------------------------------------------------------
-def layer_change_bars(changes: dict[str, dict[str, float]]) -> go.Figure:
+def layer_change_bars(changes: dict[str, dict[str, float]], top_k: int | None = TOP_BARS) -> go.Figure:
     """||θ − θ₀|| / ||θ₀|| per parameter tensor (rows) for every run (columns), on a log colour scale; a
-    tensor a run left exactly as it was reads "unchanged" on a blank cell instead of a bar of nothing."""
+    tensor a run left exactly as it was reads "unchanged" on a blank cell instead of a bar of nothing; the
+    `top_k` tensors that changed most in any run when there are more."""
     runs = list(changes)
-    tensors = list(dict.fromkeys(n for per_layer in changes.values() for n in per_layer))
+    largest: dict[str, float] = {}
+    for per_layer in changes.values():
+        for name, value in per_layer.items():
+            largest[name] = max(largest.get(name, 0.0), float(value))
+    tensors, left_out = top_layers(largest, top_k)
     values = np.array([[changes[r].get(t, np.nan) for r in runs] for t in tensors], dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(values > 0, np.log10(values), np.nan)
@@ -339,7 +433,8 @@ def layer_change_bars(changes: dict[str, dict[str, float]]) -> go.Figure:
         customdata=values, hovertemplate="%{x}, %{y}: %{customdata:.3g}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", tickangle=0)
-    return styled(fig, "Relative weight change per parameter tensor", height=max(260, 110 + 24 * len(tensors)),
+    return styled(fig, "Relative weight change per parameter tensor" + (left_out and f"{left_out} by change"),
+                  height=max(260, 110 + 24 * len(tensors)),
                   how_to_read="Rows are the model's weight tensors, columns the runs; each cell is ‖θ − θ₀‖ / ‖θ₀‖, "
                               "how far the run moved that tensor relative to its size (brighter = further; log "
                               "scale). 'unchanged' cells were left exactly as in the original: one-shot methods "

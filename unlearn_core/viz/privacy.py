@@ -171,12 +171,17 @@ def relearn_figure(probe: dict) -> go.Figure:
 
 
 def seeds_table(summary: dict) -> pd.DataFrame:
-    """Methods x metrics as 'mean ± std' strings (n seeds in the column header)."""
+    """Methods x metrics as 'mean ± std' strings, with how many seeds succeeded per method."""
     cells: dict[str, dict[str, str]] = {}
     for row in summary["table"]:
         cells.setdefault(row["method"], {})[row["metric"]] = f"{row['mean']:.3f} ± {row['std']:.3f}"
+    total = len(summary["seeds"])
+    for method in summary["methods"]:
+        ok = sum(any(r["method"] == method and r.get("status") == "ok" for r in entry["runs"])
+                 for entry in summary["per_seed"])
+        cells.setdefault(method, {})["seeds ok"] = f"{ok} of {total}"
     return pd.DataFrame.from_dict(cells, orient="index").reindex(index=summary["methods"],
-                                                                   columns=summary["metrics"])
+                                                                   columns=["seeds ok", *summary["metrics"]])
 
 
 def seeds_figure(summary: dict, metrics: tuple[str, ...] = ("forget_acc", "test_acc_retain_classes",

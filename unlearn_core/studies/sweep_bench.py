@@ -1,0 +1,109 @@
+"""`unlearn bench --scenario sweep`: wall time of one 8-cell sweep on each executor, as a ratio to sequential.
+
+The base model, the retrain oracle and their reference metrics are prepared once in a private workspace and not
+timed; then the same 8 cells run (their runs deleted in between) in this process one after another (the
+baseline), on the local process pool with 1 and with 2 workers, and on a local Ray instance with 2 workers.
+Each wall time includes what the user waits for: starting the pool or Ray, and every cell's run and evaluation.
+The metrics of every cell are compared across executors and must be identical.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from unlearn_core.data import ForgetSpec
+from unlearn_core.device import device_label, environment_versions, usable_cores
+from unlearn_core.experiment import Lab, experiment_from_args
+from unlearn_core.progress import Progress
+from unlearn_core.store import Store
+from unlearn_core.studies.sweep import MethodGrid, SweepSpec, prepare, run_sweep
+
+BENCH_SWEEP = SweepSpec(experiment_from_args("digits", "cnn", 0, epochs=5), (ForgetSpec(classes=(3,)),),
+                        (MethodGrid.of("finetune", epochs=[1, 2, 3, 4]),), seeds=(0, 1), seed_base=False,
+                        title="bench: 8 finetune cells")
+MODES = (("sequential", 1), ("local", 1), ("local", 2), ("ray", 2))
+
+
+def _metrics_without_timing(value):
+    if isinstance(value, dict):
+        return {k: _metrics_without_timing(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [_metrics_without_timing(v) for v in value]
+    return value
+
+
+def run_sweep_bench(device: torch.device, progress: Progress, spec: SweepSpec = BENCH_SWEEP,
+                    modes: tuple[tuple[str, int], ...] = MODES) -> dict:
+    """Times `spec` on each (executor, workers) of `modes`; see the module docstring."""
+    cells = spec.cells()
+    load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="unlearn-bench-sweep-") as home:
+        lab = Lab(Store(Path(home)), device=str(device))
+        progress(0.0, "preparing the base model and the retrain oracle (not timed)")
+        prepare(lab, cells)
+        reference = None
+        for i, (executor, workers) in enumerate(modes):
+            if executor == "ray":
+                try:
+                    import ray  # noqa: F401
+                except ImportError:
+                    rows.append({"executor": executor, "workers": workers, "seconds": None,
+                                 "note": "ray not installed"})
+                    continue
+            for cell in cells:
+                lab.store.delete_run(cell.run_id)
+            progress(0.1 + 0.9 * i / len(modes), f"{executor} with {workers} worker(s)")
+            start = time.perf_counter()
+            result = run_sweep(spec, executor=executor, workers=workers, lab=lab, device=str(device))
+            seconds = time.perf_counter() - start
+            metrics = {c.key: _metrics_without_timing(lab.store.get_run(c.run_id)["metrics"]) for c in cells}
+            reference = reference or metrics
+            cell_seconds = [lab.store.run_row(c.run_id) for c in cells]
+            rows.append({"executor": executor, "workers": workers, "seconds": seconds,
+                         "ok": sum(c.status == "ok" for c in result.cells), "identical": metrics == reference,
+                         "threads_per_worker": result.executor.get("threads_per_worker"),
+                         "mean_cell_seconds": sum(r["finished"] - r["created"] for r in cell_seconds) / len(cells)})
+    baseline = rows[0]["seconds"]
+    for row in rows:
+        row["ratio"] = None if row["seconds"] is None else row["seconds"] / baseline
+        row["speedup"] = None if row["seconds"] is None else baseline / row["seconds"]
+    result = {"scenario": "sweep", "description": f"{len(cells)}-cell sweep ({spec.title}) on each executor",
+              "device": device_label(device), "cores": usable_cores(), "cpu_count": os.cpu_count(),
+              "load_before": list(load_before), "load_after": list(os.getloadavg()), "created": started,
+              "machine": platform.machine(), "versions": environment_versions(), "cells": len(cells), "rows": rows}
+    result["markdown"] = sweep_markdown(result)
+    return result
+
+
+def sweep_markdown(result: dict) -> str:
+    lines = [f"# Benchmark: sweep executors ({result['created']})", "",
+             f"{result['description']}, {result['device']}, {result['cores']} usable cores, load average "
+             f"{result['load_before'][0]:.1f} before and {result['load_after'][0]:.1f} after (other processes "
+             "share these cores).", "",
+             "| executor | workers | threads/worker | wall time (s) | ratio to sequential | speed-up | mean cell "
+             "wall (s) | metrics identical |", "|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        if r["seconds"] is None:
+            lines.append(f"| {r['executor']} | {r['workers']} | | — | — | — | — | {r.get('note', '')} |")
+            continue
+        lines.append(f"| {r['executor']} | {r['workers']} | {r['threads_per_worker']} | {r['seconds']:.1f} | "
+                     f"{r['ratio']:.2f} | {r['speedup']:.2f}× | {r['mean_cell_seconds']:.1f} | "
+                     f"{'yes' if r['identical'] else 'NO'} |")
+    lines += ["", "Ratio = wall time / wall time of the sequential run (below 1 is faster). Each wall time includes "
+              "starting the workers (a fork server for the pool, a Ray instance for Ray) and evaluating every cell; "
+              "the base model and the retrain oracle were prepared once beforehand and are not included. With 2 "
+              "cores the best possible ratio for 2 workers is 0.5, and only when nothing else runs on the machine: "
+              "the load average above says how much of the 2 cores other work took. A ratio above 1 for one "
+              "worker is the price of a separate process (start, loading the models from the workspace)."]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["BENCH_SWEEP", "MODES", "run_sweep_bench", "sweep_markdown"]
