@@ -21,7 +21,7 @@ def draw(figures: list[PanelFigure], key: str) -> None:
             st.caption(caption)
 
 
-def method_sections(entries: list[dict], class_names: list[str]) -> None:
+def method_sections(entries: list[dict], class_names: list[str], forgotten: tuple[int, ...] = ()) -> None:
     """One section per panel of every run, methods in registry order; then which methods have not run yet."""
     not_run = []
     for method in list_methods():
@@ -31,7 +31,7 @@ def method_sections(entries: list[dict], class_names: list[str]) -> None:
                 not_run.append(method)
             continue
         for entry in runs:
-            ctx = PanelContext(entry["label"], tuple(class_names), entry.get("params") or {})
+            ctx = PanelContext(entry["label"], tuple(class_names), entry.get("params") or {}, tuple(forgotten))
             for panel, figures in panel_views(method, common.run_diagnostics(entry["run_id"]), ctx):
                 st.subheader(f"{entry['label']}: {panel.title}")
                 st.caption(panel.caption)
@@ -76,7 +76,7 @@ def body() -> None:
     if not entries:
         st.info("No finished run in this scenario yet.")
         return
-    method_sections(entries, common.dataset_for(view.reference).class_names)
+    method_sections(entries, common.dataset_for(view.reference).class_names, group.forget.classes)
     weight_change_view(entries)
 
 

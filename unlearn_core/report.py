@@ -323,7 +323,9 @@ def privacy_section(entries: list[dict]) -> str:
 
 def diagnostics_figures(entry: dict, diag: dict, class_names: list[str], figures: Figures) -> list[str]:
     """One run's panels (declared beside its method; the Inside page draws the same), as HTML."""
-    ctx = PanelContext(entry["label"], tuple(class_names), entry.get("params") or {})
+    record = entry.get("record")
+    forgotten = tuple(record.forget_spec().classes) if record is not None else ()
+    ctx = PanelContext(entry["label"], tuple(class_names), entry.get("params") or {}, forgotten)
     out = []
     for panel, items in panel_views(entry["method"], diag, ctx):
         out.append(f"<h5>{esc(panel.title)}</h5><p class='caption'>{esc(panel.caption)}</p>")

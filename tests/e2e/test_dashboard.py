@@ -22,7 +22,8 @@ DEMO_METHODS = ("semu", "slug", "mnemonic", "partial_label_flip", "partial_gradi
 # each page with the heading it draws last, so a screenshot waits for the whole page
 PAGES = {"model": "Model card", "forget_set": "What will be forgotten", "unlearn": "Recent runs",
          "inside": "Every method: how much each layer moved",
-         "predictions": "What if: one-shot methods with another setting"}
+         "predictions": "What if: one-shot methods with another setting", "privacy": "Over several seeds",
+         "report": "Presets"}
 DEMO_TIMEOUT_S = float(os.environ.get("UNLEARN_E2E_DEMO_TIMEOUT", "600"))
 
 

@@ -287,6 +287,7 @@ class PanelContext:
     label: str  # the run's label in its scenario ("slug", "slug #2")
     class_names: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)  # the run's method parameters
+    forgotten: tuple[int, ...] = ()  # the classes the scenario forgets whole (marked on per-class figures)
 
 
 @dataclass(frozen=True)
