@@ -3,10 +3,12 @@ and loading of stored runs grouped by scenario."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -168,6 +170,12 @@ def show_repairs() -> None:
 def guarded(body: Callable[[], None]) -> None:
     """Runs a page body; an expected error (EXPECTED_ERRORS) becomes a one-line message instead of a traceback."""
     init_session()  # a bookmarked page can run before app.py has set up this session
+    if not st.session_state.get(S.FRAMED):
+        # Right after a server start Streamlit serves a deep link (/compare) from its pages/ folder on its own,
+        # without app.py: no navigation, no sidebar, no layout. Open it again through app.py instead.
+        page = Path(inspect.stack()[1].filename).resolve()
+        st.session_state[S.WANTED_PAGE] = f"pages/{page.name}"
+        st.switch_page("app.py", query_params=dict(st.query_params))
     try:
         show_repairs()
         body()

@@ -19,6 +19,8 @@ GROUP = "compare_group"  # scenario shown on every results page (not a widget ke
 TARGET_MODEL = "target_model"  # Unlearn: "trained" or the store key of the imported checkpoint to unlearn
 BANNER_SEEN = "jobs_were_active"  # whether a job was running at the results pages' last refresh check
 SAVED = "saved_session"  # what was last written to the workspace's sessions/<id>.json
+FRAMED = "framed_by_app"  # set by app.py: pages run inside its navigation
+WANTED_PAGE = "wanted_page"  # a deep link that first ran without app.py, to open once app.py runs
 # restored from the workspace after a browser reload (the URL carries ?sid=<SESSION_ID>) or a server restart
 PERSISTED = ("experiment", "forget_spec", "submitted_jobs", "imported_model_key", "compare_group", "target_model",
              "demo_skipped")
