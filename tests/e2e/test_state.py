@@ -5,6 +5,7 @@ out-of-range value disables Queue with its reason; variant labels read the same 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from e2ehelpers import wait_idle
@@ -41,6 +42,7 @@ def test_reload_keeps_forget_set_model_choice_and_cancel_on_own_job(app_server, 
     go(page, app_server, "model")
     page.get_by_label("Seed", exact=True).fill("7")
     page.get_by_label("Seed", exact=True).press("Enter")
+    time.sleep(2)  # the rerun starts after the key press; on a busy machine wait_idle could see the old run end
     wait_idle(page)
     forget, experiment = sidebar_line(page, "Forget set:"), sidebar_line(page, "Experiment:")
     assert "image" in forget and "seed 7" in experiment, (forget, experiment)  # the sidebar is not a rerun late
@@ -64,6 +66,7 @@ def test_the_scenario_chosen_on_compare_is_the_one_inside_shows(app_server, cont
     assert "forget class 3" in scenario_box(page).input_value()  # the newest scenario first
     scenario_box(page).click()
     page.get_by_role("option", name=re.compile("forget class 5")).click()
+    time.sleep(2)  # the box shows the choice at once; the run that stores it follows
     wait_idle(page)
     assert "forget class 5" in scenario_box(page).input_value()
     go(page, app_server, "inside")
