@@ -12,6 +12,7 @@ from pages._ui import common
 from pages._ui import state as S
 from unlearn_core.analysis import embed_features
 from unlearn_core.data import ForgetSpec, Splits
+from unlearn_core.validation import SEED_MAX
 from unlearn_core.viz import model as vm
 
 PAGE_SIZE = 24
@@ -68,7 +69,8 @@ def random_section(spec: ForgetSpec) -> ForgetSpec:
     on = st.checkbox("Forget a random share", value=spec.random_fraction is not None, key=S.W_RANDOM_ON)
     fraction = st.slider("Share", 0.01, 0.5, value=spec.random_fraction or 0.1, step=0.01, key=S.W_RANDOM_FRACTION,
                          disabled=not on)
-    seed = int(st.number_input("Seed of the draw", min_value=0, value=spec.seed, key=S.W_RANDOM_SEED, disabled=not on))
+    seed = int(st.number_input("Seed of the draw", min_value=0, max_value=SEED_MAX, value=spec.seed,
+                               key=S.W_RANDOM_SEED, disabled=not on))
     return replace(spec, random_fraction=float(fraction) if on else None, seed=seed if on else spec.seed)
 
 

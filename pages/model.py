@@ -18,6 +18,7 @@ from unlearn_core.experiment import ExperimentSpec
 from unlearn_core.metrics.accuracy import confusion_matrix, per_class_accuracy
 from unlearn_core.models.checkpoint import read_state_dict_file
 from unlearn_core.models.training import TrainRecipe, default_recipe
+from unlearn_core.validation import SEED_MAX
 from unlearn_core.viz import model as vm
 
 RECIPE_HELP = {
@@ -126,7 +127,7 @@ def body() -> None:
     shape, classes, n_train, known = archs_ui.dataset_size(dataset, spec.dataset_options if dataset == spec.dataset
                                                            else ())
     arch = archs_ui.arch_picker(c2, spec.arch, shape, classes)
-    seed = int(c3.number_input("Seed", min_value=0, value=spec.seed, step=1, key=S.W_SEED))
+    seed = int(c3.number_input("Seed", min_value=0, max_value=SEED_MAX, value=spec.seed, step=1, key=S.W_SEED))
     with st.expander("Training recipe", expanded=False):
         recipe = recipe_form(dataset, arch)
     archs_ui.cost_panel(arch, shape, classes, n_train, known, recipe)

@@ -112,10 +112,20 @@ def page_header(title: str, what: str, how: str) -> None:
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (UserInputError, OSError, torch.cuda.OutOfMemoryError)
 
 
+def show_repairs() -> None:
+    """Once per session: what opening the workspace repaired (e.g. an index rebuilt from the run folders)."""
+    if st.session_state.get(S.REPAIRS_SEEN):
+        return
+    st.session_state[S.REPAIRS_SEEN] = True
+    for notice in lab().store.notices:
+        st.info(f"Workspace repaired when the server started: {notice}", icon=":material/build:")
+
+
 def guarded(body: Callable[[], None]) -> None:
     """Runs a page body; an expected error (EXPECTED_ERRORS) becomes a one-line message instead of a traceback."""
     init_session()  # a bookmarked page can run before app.py has set up this session
     try:
+        show_repairs()
         body()
     except UserInputError as exc:
         st.error(str(exc))

@@ -181,6 +181,21 @@ def test_semu_gradient_pass_uses_batch_statistics_and_restores_the_running_ones(
                           rtol=1e-4, atol=1e-7)
 
 
+def test_semu_gradient_pass_on_a_single_forget_image_uses_running_statistics(digits):
+    # BatchNorm1d in train mode cannot normalise one sample; the pass takes the running statistics for it
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10)).eval()
+    splits = _splits(digits, indices=(5,))
+    _, result = _run("semu", model, splits, epochs=1)
+    xf, yf = splits.forget()
+    assert len(yf) == 1
+    spectrum = result.diagnostics["spectra"]["4.weight"]["singular_values"][0]
+    probe = copy.deepcopy(model).eval()
+    (grad,) = torch.autograd.grad(F.cross_entropy(probe(xf), yf), [probe[4].weight])
+    expected = torch.linalg.svdvals(project_out_weight(grad, probe[4].weight.detach(), 1))
+    assert torch.allclose(spectrum, expected, rtol=1e-4, atol=1e-7)
+
+
 def test_semu_learning_rate_drops_tenfold_after_epochs_91_and_136(digits):
     splits = _splits(digits, classes=(3,))
     model = _bn_model_with_running_stats(splits.train()[0])

@@ -145,3 +145,33 @@ def test_relearn_probe_counts_steps_and_zero_for_a_model_that_never_forgot():
     assert probe["unlearned"]["reached"] and probe["unlearned"]["steps"] >= 1
     assert probe["unlearned"]["steps"] == probe["retrain"]["steps"]  # same model, same seed
     assert relearn_probe(knows, knows, knows, splits, cfg)["unlearned"]["steps"] == 0
+
+
+def test_evidence_tables_and_figure_show_values_cis_and_bands():
+    from unlearn_core.viz import verdict as vv
+
+    run = signals({"threshold_confidence": 0.9}, vs_original=1.0, width=0.02)
+    run["verdict"] = verdict(run, ORIGINAL, RETRAIN, BAND)
+    table = vv.evidence_table(run)
+    row = table.set_index("signal").loc["Threshold attack vs retrain (confidence)"]
+    assert row["value"] == "90.0%" and row["95% CI"] == "88.0% to 92.0%" and row["within"] == "outside"
+    assert row["band (retrains)"] == "50.0% to 60.0%"
+    figure = vv.evidence_figure(run)
+    marks = [t for t in figure.data if t.type == "scatter"]
+    assert {t.name for t in marks} == {"within the band", "outside the band"}
+    assert all(t.error_x.array is not None for t in marks)
+    summary = vv.verdict_summary([{"label": "run", "metrics": run}])
+    assert summary.loc["run", "verdict"] == "partly forgotten"
+    assert summary.loc["run", "Threshold attack vs retrain (confidence)"] == "✗ 90.0%"
+    run["signals"]["tpr_at_fpr"] = {"loss": {"0.01": 0.25, "0.001": 0.0}}
+    assert vv.tpr_table({"run": run}).loc["run", "Loss attack TPR@1% FPR"] == 0.25
+
+
+def test_the_seed_table_says_how_many_seeds_succeeded():
+    from unlearn_core.viz.privacy import seeds_table
+
+    per_seed = [{"seed": 0, "runs": [{"method": "ga", "status": "ok", "values": {"forget_acc": 0.1}}]},
+                {"seed": 1, "runs": [{"method": "ga", "status": "failed", "values": {}}]}]
+    summary = {"seeds": [0, 1], "methods": ["ga"], "metrics": ["forget_acc"], "per_seed": per_seed,
+               "table": aggregate(per_seed)}
+    assert seeds_table(summary).loc["ga", "seeds ok"] == "1 of 2"

@@ -4,8 +4,9 @@ What happens (methods.md section 2.3, the official code's behaviour):
 1. G_l = sum over forget mini-batches of the gradient of the batch-mean cross-entropy (true labels) for every
    conv/linear weight; biases and normalisation layers are never touched. As in the official code the model is in
    train mode for this pass, so BatchNorm normalises with each batch's statistics (`gradient_mode="eval"` uses the
-   running statistics instead). The pass also moves BatchNorm's running estimates; they are put back afterwards
-   unless `keep_bn_updates` asks to keep them as the official code does.
+   running statistics instead; so does a batch of a single image, which has no batch statistics). The pass also
+   moves BatchNorm's running estimates; they are put back afterwards unless `keep_bn_updates` asks to keep them as
+   the official code does.
 2. Optional projection G_l <- G_l - (<G_l, W_l> / ||W_l||^p) W_l, p = 1 as in the official code, 2 for the exact
    orthogonal projection.
 3. SVD per layer (conv: one O x k*k matrix per input channel, batched); rank r from the explained-variance
@@ -248,8 +249,7 @@ class SEMU(UnlearningMethod):
         xf, yf = splits.forget()
         weights = weight_tensors(model)
         bn_before = _batchnorm_buffers(model)
-        model.train(cfg.gradient_mode == "train")
-        grads = self._forget_gradients(model, weights, xf, yf, cfg.batch_size)
+        grads = self._forget_gradients(model, weights, xf, yf, cfg.batch_size, cfg.gradient_mode == "train")
         model.eval()  # from here on BatchNorm uses its running statistics; only the cores are trained
         restore = bool(bn_before) and not cfg.keep_bn_updates
         if restore:
@@ -294,12 +294,18 @@ class SEMU(UnlearningMethod):
 
     @staticmethod
     def _forget_gradients(model: nn.Module, weights: dict[str, nn.Parameter], x: torch.Tensor, y: torch.Tensor,
-                          batch_size: int) -> dict[str, torch.Tensor]:
-        """Sum over consecutive mini-batches of the batch-mean CE gradient, as the official code accumulates it."""
+                          batch_size: int, train_mode: bool) -> dict[str, torch.Tensor]:
+        """Sum over consecutive mini-batches of the batch-mean CE gradient, as the official code accumulates it.
+
+        A batch of one image (a single forget image, or a last batch of one) has no batch statistics to normalise
+        with, where BatchNorm sees one value per channel; it is taken with the running statistics instead.
+        """
         names = list(weights)
         total = {name: torch.zeros_like(w) for name, w in weights.items()}
         for start in range(0, len(y), batch_size):
-            loss = F.cross_entropy(model(x[start:start + batch_size]), y[start:start + batch_size])
+            batch = slice(start, start + batch_size)
+            model.train(train_mode and len(y[batch]) > 1)
+            loss = F.cross_entropy(model(x[batch]), y[batch])
             for name, g in zip(names, torch.autograd.grad(loss, [weights[n] for n in names]), strict=True):
                 total[name] += g
         return total

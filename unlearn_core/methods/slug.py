@@ -214,7 +214,7 @@ LAYER_PANEL = Panel(
 @register_method("slug")
 class SLUG(UnlearningMethod):
     info = MethodInfo(
-        edits=("conv", "linear", "attention", "head"), norm_mode="eval",  # on any architecture (MethodInfo.edits)
+        edits=("conv", "linear", "attention", "norm", "head", "other"), norm_mode="eval",  # any architecture
         title="SLUG: single layer unlearning gradient",
         summary="One forget gradient, one layer picked on an importance/alignment Pareto front, one searched step.",
         paper="Cai, Tan, Asif, ICML 2025, arXiv:2407.11867",

@@ -20,8 +20,10 @@ def history_figure(history: list[dict], title: str = "Training curve") -> go.Fig
                                  mode="lines+markers", line=dict(color="#d62728")), secondary_y=False)
     for key, colour in (("test_acc", "#1f77b4"), ("forget_acc", "#ff7f0e"), ("retain_acc", "#2ca02c")):
         if any(key in h for h in history):
+            # connectgaps: some methods (SEMU) measure accuracies at a few epochs only
             fig.add_trace(go.Scatter(x=epochs, y=[h.get(key) for h in history], name=key.replace("_", " "),
-                                     mode="lines+markers", line=dict(color=colour)), secondary_y=True)
+                                     mode="lines+markers", line=dict(color=colour), connectgaps=True),
+                          secondary_y=True)
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss", secondary_y=False, rangemode="tozero")
     fig.update_yaxes(title="accuracy", secondary_y=True, tickformat=".0%", range=[0, 1.02])
