@@ -92,6 +92,10 @@ def model_card(key: str) -> None:
     cols[2].metric("Parameters", f"{meta.get('num_params', 0):,}")
     if meta.get("train_seconds") is not None:
         cols[3].metric("Training time", f"{meta['train_seconds']:.1f} s")
+    if meta.get("train_acc") is not None:
+        st.caption(f"Memorisation gap (training − test accuracy): {meta['train_acc'] - meta['test_acc']:+.1%}. "
+                   "Random forgetting and membership attacks work on this gap: with none, the model treats its "
+                   "training images like unseen ones and there is little to forget.")
     st.caption(f"{meta.get('kind', 'base')} model `{key}` · {spec.dataset} · {spec.arch} · "
                f"{'trained here' if meta.get('kind') == 'base' else 'imported from ' + str(meta.get('source'))}"
                f" · {meta.get('created', '')}")
