@@ -18,6 +18,7 @@ from unlearn_core.experiment import ExperimentSpec
 from unlearn_core.metrics.accuracy import confusion_matrix, per_class_accuracy
 from unlearn_core.models.checkpoint import read_state_dict_file
 from unlearn_core.models.training import TrainRecipe, default_recipe
+from unlearn_core.validation import SEED_MAX
 from unlearn_core.viz import model as vm
 
 RECIPE_HELP = {
@@ -91,6 +92,10 @@ def model_card(key: str) -> None:
     cols[2].metric("Parameters", f"{meta.get('num_params', 0):,}")
     if meta.get("train_seconds") is not None:
         cols[3].metric("Training time", f"{meta['train_seconds']:.1f} s")
+    if meta.get("train_acc") is not None:
+        st.caption(f"Memorisation gap (training − test accuracy): {meta['train_acc'] - meta['test_acc']:+.1%}. "
+                   "Random forgetting and membership attacks work on this gap: with none, the model treats its "
+                   "training images like unseen ones and there is little to forget.")
     st.caption(f"{meta.get('kind', 'base')} model `{key}` · {spec.dataset} · {spec.arch} · "
                f"{'trained here' if meta.get('kind') == 'base' else 'imported from ' + str(meta.get('source'))}"
                f" · {meta.get('created', '')}")
@@ -126,7 +131,7 @@ def body() -> None:
     shape, classes, n_train, known = archs_ui.dataset_size(dataset, spec.dataset_options if dataset == spec.dataset
                                                            else ())
     arch = archs_ui.arch_picker(c2, spec.arch, shape, classes)
-    seed = int(c3.number_input("Seed", min_value=0, value=spec.seed, step=1, key=S.W_SEED))
+    seed = int(c3.number_input("Seed", min_value=0, max_value=SEED_MAX, value=spec.seed, step=1, key=S.W_SEED))
     with st.expander("Training recipe", expanded=False):
         recipe = recipe_form(dataset, arch)
     archs_ui.cost_panel(arch, shape, classes, n_train, known, recipe)

@@ -474,7 +474,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from unlearn_core.bench import run_bench
 
     result = run_bench(args.scenario, device=args.device, progress=_progress_printer(True),
-                       out_dir=Path(args.out_dir) if args.out_dir else None)
+                       out_dir=Path(args.out_dir) if args.out_dir else None, max_train=args.max_train,
+                       max_test=args.max_test)
     _emit(args, result, result.get("markdown", json.dumps(result, indent=2, default=str)))
     return 0
 
@@ -727,6 +728,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default="smoke")
     p.add_argument("--device", default="auto")
     p.add_argument("--out-dir", default=None, help="folder for the markdown/JSON tables")
+    p.add_argument("--max-train", type=int, default=None, metavar="N",
+                   help="run a Fashion-MNIST scenario on a seeded subset of N training images (stated in the table)")
+    p.add_argument("--max-test", type=int, default=None, metavar="N", help="likewise for the test images")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 

@@ -40,7 +40,7 @@ from unlearn_core.methods import (
 )
 from unlearn_core.methods.base import execute_method, scenario_refusal
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
-from unlearn_core.metrics.evaluate import non_finite_keys
+from unlearn_core.metrics.evaluate import non_finite_keys, reference_outputs
 from unlearn_core.metrics.privacy import finite_only, privacy_bundle
 from unlearn_core.metrics.signals import model_signals
 from unlearn_core.metrics.threshold import forget_statistics
@@ -482,7 +482,7 @@ class Lab:
             retrain["verdict"] = verdict(retrain, original, retrain, band, role="retrain")
             original["verdict"] = verdict(original, original, retrain, band, role="original")
             return original, retrain
-        retrain_out, original_out = model_outputs(oracle.model, splits), model_outputs(base.model, splits)
+        retrain_out, original_out = reference_outputs(oracle.model, splits), reference_outputs(base.model, splits)
         retrain = compute_metrics(retrain_out, splits, oracle.model, base.model, seed)
         original = compute_metrics(original_out, splits, base.model, base.model, seed)
         add_gaps(retrain, retrain)

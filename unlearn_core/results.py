@@ -25,7 +25,7 @@ from typing import Any
 
 from unlearn_core.data import ForgetSpec
 
-PROBLEM_STATUSES = ("failed", "cancelled", "interrupted")
+PROBLEM_STATUSES = ("failed", "cancelled", "interrupted", "missing")  # missing: its folder was deleted
 
 
 def scenario_key(experiment_key: str | None, forget: Mapping[str, Any]) -> str:

@@ -20,6 +20,7 @@ from unlearn_core.data.base import LOADING_PROGRESS
 from unlearn_core.device import device_label
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.jobs import JobFailed, JobRunner, error_message
+from unlearn_core.metrics.evaluate import predict_probs
 from unlearn_core.progress import Progress
 from unlearn_core.results import IndexGroup, RunRecord, group_index_rows, group_records, scenario_key
 from unlearn_core.store import Store, workspace_root
@@ -112,10 +113,20 @@ def page_header(title: str, what: str, how: str) -> None:
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (UserInputError, OSError, torch.cuda.OutOfMemoryError)
 
 
+def show_repairs() -> None:
+    """Once per session: what opening the workspace repaired (e.g. an index rebuilt from the run folders)."""
+    if st.session_state.get(S.REPAIRS_SEEN):
+        return
+    st.session_state[S.REPAIRS_SEEN] = True
+    for notice in lab().store.notices:
+        st.info(f"Workspace repaired when the server started: {notice}", icon=":material/build:")
+
+
 def guarded(body: Callable[[], None]) -> None:
     """Runs a page body; an expected error (EXPECTED_ERRORS) becomes a one-line message instead of a traceback."""
     init_session()  # a bookmarked page can run before app.py has set up this session
     try:
+        show_repairs()
         body()
     except UserInputError as exc:
         st.error(str(exc))
@@ -262,9 +273,8 @@ def run_diagnostics(run_id: str) -> dict:
 
 @torch.inference_mode()
 def predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predicted class, confidence) for a batch."""
-    model.eval()
-    probs = torch.softmax(model(x.to(lab().device)).float(), 1).cpu()
+    """(predicted class, confidence) for any number of images (batched, without autograd)."""
+    probs = predict_probs(model, x.to(lab().device))
     conf, pred = probs.max(1)
     return pred, conf
 

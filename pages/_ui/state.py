@@ -9,6 +9,7 @@ from __future__ import annotations
 SESSION_ID = "session_id"  # identifies this browser session as the owner of its jobs
 EXPERIMENT = "experiment"  # ExperimentSpec.to_dict() of the active experiment
 FORGET = "forget_spec"  # ForgetSpec.to_dict() of the forget set being built
+REPAIRS_SEEN = "workspace_repairs_seen"  # the workspace repair notices were shown to this session
 SUBMITTED = "submitted_jobs"  # job ids this session queued, oldest first
 FINISHED_SEEN = "finished_jobs_seen"  # how many of them had finished at the last page refresh
 DEMO_SKIPPED = "demo_skipped"  # [{"method", "reason"}] of the last demo

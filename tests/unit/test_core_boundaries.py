@@ -32,7 +32,7 @@ LAYERS = [
     {"registry", "validation", "progress", "device", "results", "store", "data", "models", "persample", "metrics",
      "methods", "analysis", "viz"},
     {"experiment", "jobs"},
-    {"studies", "presets", "report", "bench", "bench_threads", "bench_archs", "card"},
+    {"studies", "presets", "report", "bench", "bench_threads", "bench_archs", "bench_scale", "card"},
     {"cli"},
 ]
 

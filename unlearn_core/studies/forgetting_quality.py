@@ -63,7 +63,11 @@ def _confidences_and_accuracies(model: torch.nn.Module, splits: Splits) -> tuple
     xr, yr = splits.retain()
     xt, yt = splits.test()
     retain_acc = float((predict_probs(model, xr).argmax(1) == yr.cpu()).float().mean())
-    test_acc = float((predict_probs(model, xt).argmax(1) == yt.cpu()).float().mean())
+    correct = predict_probs(model, xt).argmax(1) == yt.cpu()
+    # class forgetting: the utility is the kept classes' test accuracy (as in avg_gap); the whole test set holds
+    # the forgotten class, on which a model that did not forget would score a utility above 1
+    kept = ~splits.test_class_mask().cpu() if splits.forget_classes else torch.ones_like(correct)
+    test_acc = float(correct[kept].float().mean())
     return logit_confidence(model_logits(model, xf), yf), retain_acc, test_acc
 
 
