@@ -11,7 +11,9 @@ import torch
 from pages._ui import common
 from pages._ui import state as S
 from unlearn_core.analysis import embed_features
+from unlearn_core.analysis.embedding import EMBEDDING_SAMPLE, embedding_sample
 from unlearn_core.data import ForgetSpec, Splits
+from unlearn_core.validation import SEED_MAX
 from unlearn_core.viz import model as vm
 
 PAGE_SIZE = 24
@@ -25,10 +27,13 @@ def train_predictions(root: str, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def embedding(root: str, key: str, method: str) -> np.ndarray:
+def embedding(root: str, key: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """(training indices embedded, their 2-D coordinates): all images, or a seeded sample of large sets."""
     base = common.lab().base_model(common.experiment_spec())
-    x = common.lab().dataset(base.spec).x_train.to(common.lab().device)
-    return embed_features(base.model, x, method, seed=base.spec.seed)
+    dataset = common.lab().dataset(base.spec)
+    index = embedding_sample(dataset.y_train, seed=base.spec.seed)
+    x = dataset.x_train[torch.as_tensor(index)].to(common.lab().device)
+    return index, embed_features(base.model, x, method, seed=base.spec.seed)
 
 
 def toggle(index: int) -> None:
@@ -54,7 +59,7 @@ def add_lasso() -> None:
 def classes_section(dataset, spec: ForgetSpec) -> ForgetSpec:
     st.subheader("Whole classes")
     firsts = [int(torch.nonzero(dataset.y_train == k)[0]) for k in range(dataset.num_classes)]
-    st.plotly_chart(vm.image_tiles(dataset.to_display(dataset.x_train[firsts]),
+    common.chart(vm.image_tiles(dataset.to_display(dataset.x_train[firsts]),
                                    [f"class {c}" for c in dataset.class_names], columns=min(10, len(firsts)),
                                    tile_px=70), key="forget_class_tiles")
     names = list(range(dataset.num_classes))
@@ -68,7 +73,8 @@ def random_section(spec: ForgetSpec) -> ForgetSpec:
     on = st.checkbox("Forget a random share", value=spec.random_fraction is not None, key=S.W_RANDOM_ON)
     fraction = st.slider("Share", 0.01, 0.5, value=spec.random_fraction or 0.1, step=0.01, key=S.W_RANDOM_FRACTION,
                          disabled=not on)
-    seed = int(st.number_input("Seed of the draw", min_value=0, value=spec.seed, key=S.W_RANDOM_SEED, disabled=not on))
+    seed = int(st.number_input("Seed of the draw", min_value=0, max_value=SEED_MAX, value=spec.seed,
+                               key=S.W_RANDOM_SEED, disabled=not on))
     return replace(spec, random_fraction=float(fraction) if on else None, seed=seed if on else spec.seed)
 
 
@@ -113,12 +119,13 @@ def lasso_section(dataset, spec: ForgetSpec) -> None:
     method = st.radio("Embedding", list(labels), horizontal=True, key=S.W_EMBEDDING, format_func=labels.get)
     key = common.base_key(common.experiment_spec())
     with st.spinner("Embedding the penultimate features..."):
-        coords = embedding(common.workspace(), key, method)
-    selected = np.zeros(len(dataset.y_train), dtype=bool)
-    selected[common.forget_spec_indices(spec, dataset)] = True
-    fig = vm.embedding_scatter(coords, dataset.y_train.numpy(), dataset.class_names, selected,
-                               np.arange(len(dataset.y_train)))
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode="lasso", key=S.W_LASSO_CHART)
+        index, coords = embedding(common.workspace(), key, method)
+    selected = np.isin(index, common.forget_spec_indices(spec, dataset))
+    fig = vm.embedding_scatter(coords, dataset.y_train.numpy()[index], dataset.class_names, selected, index)
+    if len(index) < len(dataset.y_train):
+        st.caption(f"A seeded sample of {len(index):,} of the {len(dataset.y_train):,} training images (stratified "
+                   f"by class, seed {common.experiment_spec().seed}; at most {EMBEDDING_SAMPLE:,} are embedded).")
+    event = common.chart(fig, on_select="rerun", selection_mode="lasso", key=S.W_LASSO_CHART)
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     ids = sorted({int(p["customdata"]) for p in points if "customdata" in p})
     st.session_state[S.LASSO_IDS] = ids
@@ -139,7 +146,7 @@ def summary_section(dataset, spec: ForgetSpec) -> None:
     cols[2].metric("Scenario", summary["scenario"])
     cols[3].metric("Whole classes", ", ".join(map(str, summary["forget_classes"])) or "none")
     st.markdown(f"**Forget set:** {summary['description']}")
-    st.plotly_chart(vm.per_class_bars(
+    common.chart(vm.per_class_bars(
         [c / max(1, int((dataset.y_train == k).sum())) for k, c in enumerate(summary["forget_per_class"])],
         dataset.class_names, "Share of each class's training images being forgotten",
         y_title="share forgotten"), key="forget_share")

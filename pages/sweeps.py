@@ -66,7 +66,7 @@ def sweep_form() -> tuple[SweepSpec, str, int | None, str | None]:
                                key=S.W_SWEEP_EPOCHS, help="Training epochs of the base model and the retrain "
                                                           "oracles (the active experiment's by default).")
     seeds_text = middle.text_input("Seeds", value="0", key=S.W_SWEEP_SEEDS, help="comma-separated, e.g. 0,1,2")
-    seed_base = right.checkbox("Seeds retrain the base model too", value=True, key=S.W_SWEEP_SEED_BASE,
+    seed_base = right.checkbox("Seed the base model too", value=True, key=S.W_SWEEP_SEED_BASE,
                                help="On: seed s trains its own base model and oracle, so the spread covers training "
                                     "noise. Off: one base model; seeds vary only the method.")
     grids = grid_editor()
@@ -92,7 +92,7 @@ def start(spec: SweepSpec, executor: str, workers: int | None, address: str | No
 
     def work(progress, stop) -> dict:
         result = run_sweep(spec, executor=executor, workers=workers, address=address, lab=common.lab(),
-                           progress=progress, monitor=monitor, stop=stop, keep_executor=executor == "ray")
+                           progress=progress, monitor=monitor, stop=stop, keep_ray=True)
         return {"sweep": result.key, "status": result.status, "executor": result.executor}
 
     job = common.submit("sweep", f"sweep of {len(spec.cells())} cells on {executor}", work)

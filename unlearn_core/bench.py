@@ -127,12 +127,79 @@ def _shapes_resnet18(device: torch.device) -> Scenario:
         repeats=1, persample_samples=4, fisher_samples=1)
 
 
+# ---- Fashion-MNIST at real scale ------------------------------------------------------------------------------
+FMNIST_LOG_REASON = ("recording every training step's full update of the 421,642-parameter CNN takes 7.4 GiB over "
+                     "10 epochs of 60k images (4,690 steps; amnesiac storage); not run here")
+
+
+def _fmnist_cases(max_train: int | None, methods: tuple[str, ...], left_out: dict[str, str]) -> tuple[Case, ...]:
+    from unlearn_core.presets import FMNIST_PICKED_IMAGES
+
+    if max_train is None:
+        picked = FMNIST_PICKED_IMAGES
+    else:  # the preset's images index the full set: a reduced run draws its own 50, the same way
+        import numpy as np
+
+        picked = tuple(sorted(int(i) for i in np.random.default_rng(0).choice(max_train, 50, replace=False)))
+    return (Case("class 7 (sneaker)", ForgetSpec(classes=(7,)), methods, left_out=left_out),
+            Case("random 10%", ForgetSpec(random_fraction=0.1, seed=0), methods, left_out=left_out),
+            Case("50 hand-picked images", ForgetSpec(indices=picked), methods, left_out=left_out))
+
+
+def _size_options(max_train: int | None, max_test: int | None) -> dict[str, int]:
+    return {k: v for k, v in (("max_train", max_train), ("max_test", max_test)) if v}
+
+
+def _size_text(max_train: int | None, max_test: int | None) -> str:
+    if not (max_train or max_test):
+        return "the full official data (60,000 training, 10,000 test images)"
+    return (f"REDUCED to {max_train or 60_000:,} training and {max_test or 10_000:,} test images (seeded stratified "
+            "subsets of the official files; the scenario's definition is the full data)")
+
+
+def _fmnist_cnn(device: torch.device, max_train: int | None = None, max_test: int | None = None) -> Scenario:
+    """The default Fashion-MNIST experiment, CPU: the flattened-head CNN with its recipe, plus mnemonic codes (so
+    the mnemonic method runs on the same base model); the update-replaying methods are left out (storage)."""
+    spec = experiment_from_args("fashion_mnist", "cnn_flat", 0, dataset_options=_size_options(max_train, max_test),
+                                mnemonic_t_mix=0.1)
+    methods = tuple(m for m in list_methods() if m not in UPDATE_LOG_METHODS)
+    return Scenario(
+        "fmnist-cnn", f"Fashion-MNIST, {_size_text(max_train, max_test)}; the CNN with a flattened head (421,642 "
+        "parameters), its default recipe (Adam, cosine, 10 epochs) with mnemonic codes; every method but the "
+        "update-replaying ones on a class, a random 10% and 50 hand-picked images; one timed call per method", spec,
+        _fmnist_cases(max_train, methods, dict.fromkeys(UPDATE_LOG_METHODS, FMNIST_LOG_REASON)),
+        repeats=1, persample_samples=64, fisher_samples=4)
+
+
+def _fmnist_resnet18(device: torch.device, max_train: int | None = None, max_test: int | None = None) -> Scenario:
+    """Fashion-MNIST with ResNet-18 (SGD, cosine, 30 epochs): defined for a GPU."""
+    if device.type != "cuda":
+        raise UserInputError("fmnist-resnet18 is defined for a CUDA GPU (ResNet-18 on 60k images for 30 epochs); "
+                             "none is available here: run it with --device cuda on a GPU machine")
+    storage = ("recording every training step's update of ResNet-18's 11 M parameters would take hundreds of GB "
+               "(amnesiac storage); not run here")
+    spec = experiment_from_args("fashion_mnist", "resnet18", 0, dataset_options=_size_options(max_train, max_test))
+    methods = tuple(m for m in list_methods() if m not in UPDATE_LOG_METHODS)
+    return Scenario(
+        "fmnist-resnet18", f"GPU: Fashion-MNIST, {_size_text(max_train, max_test)}; ResNet-18 (CIFAR stem) with its "
+        "default recipe (SGD, cosine, 30 epochs); every method but the update-replaying ones on a class, a random "
+        "10% and 50 hand-picked images", spec,
+        _fmnist_cases(max_train, methods, dict.fromkeys(UPDATE_LOG_METHODS, storage)),
+        repeats=3, persample_samples=64, fisher_samples=4)
+
+
+# scenarios that can run on a stated subset (`unlearn bench --max-train N --max-test M`)
+SIZED_SCENARIOS: dict[str, Callable[..., Scenario]] = {"fmnist-cnn": _fmnist_cnn, "fmnist-resnet18": _fmnist_resnet18}
+
+
 SCENARIOS: dict[str, Callable[[torch.device], Scenario]] = {
     "smoke": _smoke,
     "digits-cnn": _digits_cnn,
     "shapes50k-resnet18": _shapes_resnet18,
+    **SIZED_SCENARIOS,
 }
-PREFERRED_DEVICE = {"smoke": "cpu", "digits-cnn": "cpu", "shapes50k-resnet18": "auto"}
+PREFERRED_DEVICE = {"smoke": "cpu", "digits-cnn": "cpu", "shapes50k-resnet18": "auto", "fmnist-cnn": "cpu",
+                    "fmnist-resnet18": "auto"}
 
 
 def _contention(device: torch.device, progress: Progress) -> dict:
@@ -162,6 +229,19 @@ def _sweep(device: torch.device, progress: Progress) -> dict:
 
 RUNNERS["sweep"] = _sweep  # the same 8-cell sweep on each executor (studies/sweep_bench.py)
 PREFERRED_DEVICE["sweep"] = "cpu"
+
+
+def _fmnist_scaling(device: torch.device, progress: Progress, max_train: int | None = None) -> dict:
+    from unlearn_core.bench_scale import SCALING_SIZES, run_scaling
+
+    sizes = tuple(s for s in SCALING_SIZES if s <= max_train) if max_train else SCALING_SIZES
+    if not sizes:
+        raise UserInputError(f"--max-train {max_train} is below the smallest scaling size {SCALING_SIZES[0]:,}")
+    return run_scaling(device, progress, sizes)
+
+
+RUNNERS["fmnist-scaling"] = _fmnist_scaling  # one-shot methods at 5k, 20k, 60k images (bench_scale.py)
+PREFERRED_DEVICE["fmnist-scaling"] = "cpu"
 
 
 # ---- measuring ------------------------------------------------------------------------------------------------
@@ -312,20 +392,27 @@ def _threads(device: torch.device) -> Iterator[int]:
 
 
 def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress | None = None,
-              out_dir: Path | None = None) -> dict:
+              out_dir: Path | None = None, max_train: int | None = None, max_test: int | None = None) -> dict:
     """Runs `scenario` and returns its tables as a dict (with a "markdown" key); writes `<scenario>.md` and
-    `<scenario>.json` into `out_dir` when given."""
+    `<scenario>.json` into `out_dir` when given. `max_train`/`max_test` run a SIZED_SCENARIOS entry on a stated
+    subset (named in its description)."""
     if scenario not in SCENARIOS and scenario not in RUNNERS:
         raise UserInputError(f"unknown scenario {scenario!r}; choose one of: {', '.join([*SCENARIOS, *RUNNERS])}")
+    if (max_train or max_test) and scenario not in SIZED_SCENARIOS and scenario != "fmnist-scaling":
+        raise UserInputError(f"--max-train/--max-test apply to {', '.join(SIZED_SCENARIOS)} and fmnist-scaling "
+                             f"(its largest size), not {scenario}")
+    if max_test and scenario == "fmnist-scaling":
+        raise UserInputError("fmnist-scaling takes --max-train (its largest size), not --max-test")
     progress = progress or quiet
     dev = select_device(PREFERRED_DEVICE[scenario] if device == "auto" else device)
     if scenario in RUNNERS:
-        result = RUNNERS[scenario](dev, progress)
+        result = RUNNERS[scenario](dev, progress, max_train) if max_train else RUNNERS[scenario](dev, progress)
         progress(1.0, "done")
         if out_dir is not None:
             _write_tables(out_dir, scenario, result)
         return result
-    sc = SCENARIOS[scenario](dev)
+    sized = SIZED_SCENARIOS.get(scenario)
+    sc = sized(dev, max_train, max_test) if sized else SCENARIOS[scenario](dev)
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M")
     with tempfile.TemporaryDirectory(prefix="unlearn-bench-") as home, _threads(dev) as threads:

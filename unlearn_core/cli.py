@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from unlearn_core import UserInputError, validation
+from unlearn_core.resources import dashboard_root
 
 
 class _Parser(argparse.ArgumentParser):
@@ -152,14 +153,14 @@ def _metric_line(metrics: dict | None) -> str:
 
 
 def _add_band_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--band", type=int, default=2, metavar="K",
+    p.add_argument("--band", type=COUNT_ARG, default=2, metavar="K",
                    help="train (or reuse) K independent retrains first, to calibrate the verdict (default: 2)")
     p.add_argument("--no-band", action="store_true",
                    help="skip the retrain band: the verdict is 'unverified' unless a band is already cached")
 
 
 def _ensure_bands(args: argparse.Namespace, lab: Any, spec: Any, forget: Any, methods: list[str], seed: int) -> None:
-    """Trains the retrain band of every distinct base model these methods ran on (cost said first, on stderr)."""
+    """Trains the retrain band of every distinct base model these methods run on (cost said first, on stderr)."""
     if args.no_band:
         return
     from unlearn_core.studies.band import band_cost, base_for_method, check_k, train_band
@@ -224,15 +225,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UserInputError("--method is required (or --config run.json)")
         spec, forget, method, seed = _spec(args), _forget(args), args.method, args.seed
         params = _key_values(args.set, "--set")
-    from unlearn_core.methods import get_method
 
-    get_method(method)
     lab = _lab(args)
+    lab.check_run(spec, forget, method, params, getattr(args, "model", None))  # refused before the band trains
+    _ensure_bands(args, lab, spec, forget, [method], seed)
     record = lab.run(spec, forget, method, params, seed=seed, progress=_progress_printer(True),
                      model_key=getattr(args, "model", None))
-    if record["status"] == "ok":  # after the run, so bad input fails first; the stored verdict is re-derived
-        _ensure_bands(args, lab, spec, forget, [method], seed)
-        record = lab.calibrated(record)
     if record["status"] != "ok":
         print(f"unlearn: {method} {record['status']}: {record.get('error')}", file=sys.stderr)
     text = (f"{record['run_id']} {method} [{record['status']}] {_metric_line(record.get('metrics'))}\n"
@@ -254,16 +252,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lab = _lab(args)
     from unlearn_core.methods import list_methods
 
+    for name in list_methods() if methods == "all" else methods:  # refused before the band trains
+        if not lab.applicability(name, spec, forget):
+            lab.check_run(spec, forget, name, None, args.model)
+
+    _ensure_bands(args, lab, spec, forget, list_methods() if methods == "all" else methods, args.seed)
     result = lab.compare(spec, forget, methods, seed=args.seed, progress=_progress_printer(True),
                          model_key=args.model)
-    _ensure_bands(args, lab, spec, forget, list_methods() if methods == "all" else methods, args.seed)
-    stored = [lab.calibrated(r) if r.get("run_id") else r for r in result["runs"]]
-    first = next((r for r in stored if r.get("run_id")), None)
-    if first is not None:  # the reference rows take the verdicts re-derived against the band
-        references = {"original": first["original"], "retrain": first["retrain"]}
-        stored = [{**r, "metrics": references[r["method"]]} if not r.get("run_id") and r["method"] in references
-                  else r for r in stored]
-    result["runs"] = stored
     lines = [f"{'method':26s} {'status':10s} metrics"]
     for run in result["runs"]:
         lines.append(f"{run['method']:26s} {run['status']:10s} {_metric_line(run.get('metrics'))}")
@@ -479,7 +474,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from unlearn_core.bench import run_bench
 
     result = run_bench(args.scenario, device=args.device, progress=_progress_printer(True),
-                       out_dir=Path(args.out_dir) if args.out_dir else None)
+                       out_dir=Path(args.out_dir) if args.out_dir else None, max_train=args.max_train,
+                       max_test=args.max_test)
     _emit(args, result, result.get("markdown", json.dumps(result, indent=2, default=str)))
     return 0
 
@@ -566,9 +562,11 @@ SAFE_SERVER_FLAGS = ("--server.headless", "true", "--server.enableXsrfProtection
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    if not app.is_file():
-        raise UserInputError(f"the dashboard needs app.py beside the package ({app}); run from a source checkout")
+    root = dashboard_root()
+    if root is None:
+        raise UserInputError("the dashboard files (app.py, pages/) are missing from this installation; reinstall "
+                             "with `pip install unlearning-lab` or run from a source checkout")
+    app = root / "app.py"
     validation.text(args.address, "--address", max_chars=253)
     if args.address not in LOOPBACK:
         print(f"unlearn: the dashboard will listen on {args.address}, reachable from other machines without a "
@@ -732,6 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default="smoke")
     p.add_argument("--device", default="auto")
     p.add_argument("--out-dir", default=None, help="folder for the markdown/JSON tables")
+    p.add_argument("--max-train", type=int, default=None, metavar="N",
+                   help="run a Fashion-MNIST scenario on a seeded subset of N training images (stated in the table)")
+    p.add_argument("--max-test", type=int, default=None, metavar="N", help="likewise for the test images")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 

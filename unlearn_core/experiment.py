@@ -40,7 +40,7 @@ from unlearn_core.methods import (
 )
 from unlearn_core.methods.base import execute_method, scenario_refusal
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
-from unlearn_core.metrics.evaluate import non_finite_keys
+from unlearn_core.metrics.evaluate import non_finite_keys, reference_outputs
 from unlearn_core.metrics.privacy import finite_only, privacy_bundle
 from unlearn_core.metrics.signals import model_signals
 from unlearn_core.metrics.threshold import forget_statistics
@@ -482,7 +482,7 @@ class Lab:
             retrain["verdict"] = verdict(retrain, original, retrain, band, role="retrain")
             original["verdict"] = verdict(original, original, retrain, band, role="original")
             return original, retrain
-        retrain_out, original_out = model_outputs(oracle.model, splits), model_outputs(base.model, splits)
+        retrain_out, original_out = reference_outputs(oracle.model, splits), reference_outputs(base.model, splits)
         retrain = compute_metrics(retrain_out, splits, oracle.model, base.model, seed)
         original = compute_metrics(original_out, splits, base.model, base.model, seed)
         add_gaps(retrain, retrain)
@@ -521,6 +521,28 @@ class Lab:
         if forget.scenario not in impl.info.scenarios:
             return scenario_refusal(method, impl.info, forget.scenario)
         return None
+
+    def check_run(self, spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dict[str, Any] | None = None,
+                  model_key: str | None = None) -> None:
+        """Raises UserInputError for anything `run` would refuse that a user can fix (parameters, scenario, forget
+        set, the method's own `check_inputs`), without training or loading weights: callers that do expensive work
+        before `run` (the CLI's retrain band) call it first, so a mistake is refused up front."""
+        impl = get_method(method)
+        cfg = impl.Config.from_values(params)
+        imported = self.stored_model(model_key) if model_key else None
+        spec = imported.spec if imported else spec.resolved()
+        reason = self.applicability(method, spec, forget)
+        if reason:
+            raise MethodNotApplicable(reason)
+        dataset = self.dataset(spec)
+        select_forget(forget, dataset)
+        if imported is not None:
+            model, artifacts = imported.model, imported.artifacts
+        else:  # the same architecture untrained: the names and shapes a method checks are already there
+            with torch.random.fork_rng():
+                model = build_model(spec.arch, dataset.input_shape, dataset.num_classes)
+            artifacts = self._artifacts(spec, dataset, None, None, {})
+        impl.check_inputs(model, Splits.build(dataset, forget, torch.device("cpu")), artifacts, cfg)
 
     def run(
         self,

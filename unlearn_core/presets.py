@@ -6,6 +6,11 @@ Built-in presets:
     random-10          SalUn's random-forgetting protocol (10% of the training set, seed 0) on the chosen data
     cifar10-resnet18   CIFAR-10 class-wise (class 0, as in the mnemonic-code paper's table), ResNet-18; offered
                        only when the CIFAR-10 files are in the data folder
+    fmnist-class       Fashion-MNIST (official 60k/10k), CNN with a flattened head, forget class 7 (sneaker)
+    fmnist-random-10   Fashion-MNIST, SalUn's random 10 % protocol
+    fmnist-50-images   Fashion-MNIST, 50 fixed training images (a deletion request naming individual images)
+    (the three Fashion-MNIST presets are offered when the files are found: Debian's dataset-fashion-mnist
+    package, or torchvision's layout in the data folder)
 
 User presets are JSON files `<UNLEARN_HOME>/presets/<name>.json` holding `Preset.to_dict()`; `preset_from_runs`
 builds one from stored runs of one scenario (their methods with the exact parameters they ran with).
@@ -28,7 +33,7 @@ from typing import Any
 from unlearn_core import UserInputError, validation
 from unlearn_core.data import ForgetSpec
 from unlearn_core.data.base import data_root
-from unlearn_core.data.torchvision_sets import missing_cifar_files
+from unlearn_core.data.torchvision_sets import SYSTEM_FOLDERS, idx_folder, missing_cifar_files
 from unlearn_core.experiment import ExperimentSpec, Lab
 from unlearn_core.methods import get_method, list_methods
 from unlearn_core.progress import Progress, quiet
@@ -42,6 +47,15 @@ RESERVED_NAMES = ("save", "delete", "list")  # words of the `unlearn preset` com
 # report on the same protocol
 RANDOM_PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "random_label", "l1_sparse", "salun", "semu",
                            "slug")
+# 50 training images of the official Fashion-MNIST order, drawn once with numpy.random.default_rng(0) and fixed
+# here: a deletion request names images, it does not re-draw them
+FMNIST_PICKED_IMAGES = (
+    164, 321, 497, 990, 1325, 1698, 2014, 2456, 4511, 4822, 5355, 7456, 10508, 10536, 15437, 16174, 16632, 17979,
+    18455, 23639, 24190, 25357, 28858, 30198, 30644, 31535, 32480, 32600, 33246, 33577, 36376, 36923, 37915, 38187,
+    38830, 38939, 40234, 43744, 43764, 45877, 48763, 48928, 50778, 50995, 51423, 51776, 54730, 56076, 58210, 59995,
+)
+FMNIST_COST = ("The full official data (60,000 training images): on two CPU cores the base model and each retrain "
+               "oracle take tens of minutes (benchmarks/fmnist-cnn.md); minutes on a GPU.")
 
 
 
@@ -84,6 +98,11 @@ class Preset:
                 return (f"needs the CIFAR-10 python batches in {folder} (missing: {', '.join(missing[:3])}"
                         f"{'…' if len(missing) > 3 else ''}); copy the official cifar-10-python files there or "
                         "set UNLEARN_DATA to the folder that holds cifar-10-batches-py")
+        if self.experiment.get("dataset") == "fashion_mnist" and not self.experiment.get("dataset_options", {}).get(
+                "root") and idx_folder("fashion_mnist", data_root(), False) is None:
+            system, package = SYSTEM_FOLDERS["fashion_mnist"]
+            return (f"needs the Fashion-MNIST files: `apt-get install {package}` (into {system}), or torchvision's "
+                    f"FashionMNIST/raw folder in {data_root()} (set UNLEARN_DATA to another folder that holds it)")
         unknown = [m for m in self.methods if m not in list_methods()]
         if unknown:
             return f"names methods this build does not have: {', '.join(unknown)}"
@@ -150,6 +169,22 @@ def builtin_presets() -> list[Preset]:
                "SalUn, random labels and the retrain oracle. Meant for a GPU; needs the CIFAR-10 files locally.",
                {"dataset": "cifar10", "arch": "resnet18", "seed": 0}, ForgetSpec(classes=(0,)).to_dict(),
                (*seed_methods, "salun", "random_label", "retrain")),
+        Preset("fmnist-class", "Fashion-MNIST: forget a class",
+               "Fashion-MNIST, the CNN with a flattened head (Adam, cosine, 10 epochs), forget class 7 (sneaker) with "
+               "every seed method, SalUn, random labels, SCRUB, SSD and the retrain oracle. " + FMNIST_COST,
+               {"dataset": "fashion_mnist", "arch": "cnn_flat", "seed": 0}, ForgetSpec(classes=(7,)).to_dict(),
+               (*seed_methods, "salun", "random_label", "scrub", "ssd", "retrain")),
+        Preset("fmnist-random-10", "Fashion-MNIST: random 10 %",
+               "SalUn's random-forgetting protocol on Fashion-MNIST: a seeded random 10 % (6,000 images) of the "
+               "training set; the CNN memorises part of its training set (train accuracy above test), which is what "
+               "random forgetting and the attacks work on. " + FMNIST_COST,
+               {"dataset": "fashion_mnist", "arch": "cnn_flat", "seed": 0},
+               ForgetSpec(random_fraction=0.1, seed=0).to_dict(), RANDOM_PROTOCOL_METHODS),
+        Preset("fmnist-50-images", "Fashion-MNIST: 50 hand-picked images",
+               "Fashion-MNIST, the CNN with a flattened head, forget 50 fixed training images spread over the classes, "
+               "as a deletion request naming individual images would. " + FMNIST_COST,
+               {"dataset": "fashion_mnist", "arch": "cnn_flat", "seed": 0},
+               ForgetSpec(indices=FMNIST_PICKED_IMAGES).to_dict(), RANDOM_PROTOCOL_METHODS),
     ]
 
 

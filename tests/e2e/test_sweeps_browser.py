@@ -4,13 +4,14 @@ progress, read the results table and figures, and open a cell on Compare."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.e2e
 
-SHOT = Path(os.environ.get("UNLEARN_E2E_SHOTS", "/tmp")) / "sweeps_page.png"  # the page as the test left it
+SHOTS = Path(os.environ.get("UNLEARN_E2E_SHOTS", "/tmp"))  # sweeps_results.png, and sweeps_end.png as left
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 
@@ -21,12 +22,22 @@ def test_sweep_page_runs_a_grid_and_links_a_cell_to_compare(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-        page.goto(f"{server}/sweeps")
+        page.goto(server)  # from Home through the navigation, as a user gets there
+        page.get_by_role("link", name="Sweeps").click()
         try:
             drive(page)
         finally:
-            page.screenshot(path=str(SHOT), full_page=True)
+            shoot(page, "sweeps_end")
             browser.close()
+
+
+def shoot(page, name: str) -> None:
+    """Streamlit scrolls inside its main container: stretch the viewport to the page's height, then shoot."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight || 1100")
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 7000)})
+    time.sleep(1.0)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size({"width": 1400, "height": 1100})
 
 
 def drive(page) -> None:
@@ -52,6 +63,7 @@ def drive(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
     body = page.inner_text("body")
     assert "Forgetting vs utility across cells" in body or page.locator(".js-plotly-plot").count() >= 2
+    shoot(page, "sweeps_results")
     grid = page.locator("[data-testid='stDataFrame']").first
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()

@@ -93,7 +93,7 @@ def test_class_in_nearly_every_batch_is_refused_up_front_with_the_share(digits_b
     assert any("forced" in note for note in forced.notes)
 
 
-def test_storage_diagnostics_follow_rho_and_masks_count_subtracted_steps(digits_base):
+def test_storage_diagnostics_follow_rho_and_masks_count_subtracted_steps(lab, digits_base):
     splits = _splits(indices=FEW_IMAGES)
     _, result = _run("partial_amnesiac", digits_base, splits, rho=0.05)
     storage, masks = result.diagnostics["storage"], result.diagnostics["masks"]
@@ -101,6 +101,10 @@ def test_storage_diagnostics_follow_rho_and_masks_count_subtracted_steps(digits_
     mb = 1024 * 1024
     assert storage["stored_mb"] == pytest.approx(log.stored_bytes(0.05) / mb)
     assert storage["full_mb"] == pytest.approx(log.stored_bytes(1.0) / mb)
+    # the figure in the run's note is what the base model's file really holds (codes and header aside)
+    on_disk = (lab.store.root / "models" / digits_base.key / "artifacts.safetensors").stat().st_size
+    assert storage["recorded_rho"] == 1.0 and 0 <= on_disk - storage["recorded_mb"] * mb < 64 * 1024
+    assert any(f"takes {storage['recorded_mb']:.1f} MB in its model file" in note for note in result.notes)
     assert [p["rho"] for p in storage["curve"]] == [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
     sizes = [p["stored_mb"] for p in storage["curve"]]
     assert sizes == sorted(sizes)

@@ -15,7 +15,8 @@ from unlearn_core.methods import list_methods
 
 def test_builtin_presets_cover_the_three_scenarios():
     by_name = {p.name: p for p in presets.builtin_presets()}
-    assert list(by_name) == ["teaching-demo", "random-10", "cifar10-resnet18"]
+    assert list(by_name) == ["teaching-demo", "random-10", "cifar10-resnet18", "fmnist-class", "fmnist-random-10",
+                             "fmnist-50-images"]
     demo = by_name["teaching-demo"]
     assert set(demo.methods) == {*list_methods("seed"), "retrain"}
     assert demo.forget_spec() == ForgetSpec(classes=(3,)) and demo.spec().dataset == "digits"
@@ -43,6 +44,27 @@ def test_cifar_preset_is_offered_only_with_its_files(tmp_path, monkeypatch):
         (folder / name).write_bytes(b"")
     assert cifar.unavailable() is None
     assert presets.get_preset("teaching-demo", tmp_path).unavailable() is None
+
+
+def test_fashion_mnist_presets_need_its_files(tmp_path, monkeypatch):
+    from unlearn_core.data import torchvision_sets
+
+    by_name = {p.name: p for p in presets.builtin_presets()}
+    assert by_name["fmnist-class"].forget_spec() == ForgetSpec(classes=(7,))
+    assert by_name["fmnist-random-10"].forget_spec().random_fraction == 0.1
+    picked = by_name["fmnist-50-images"].forget_spec()
+    assert picked.scenario == "images" and len(set(picked.indices)) == 50 and max(picked.indices) < 60_000
+    monkeypatch.setenv("UNLEARN_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(torchvision_sets, "SYSTEM_FOLDERS",
+                        {"fashion_mnist": (tmp_path / "not-installed", "dataset-fashion-mnist")})
+    for name in ("fmnist-class", "fmnist-random-10", "fmnist-50-images"):
+        assert "apt-get install dataset-fashion-mnist" in by_name[name].unavailable()
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        (raw / name).write_bytes(b"")
+    assert by_name["fmnist-class"].unavailable() is None
 
 
 def test_saved_presets_round_trip_and_bad_files_are_reported(tmp_path):

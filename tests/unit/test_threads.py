@@ -89,8 +89,11 @@ def test_the_lab_applies_and_records_the_choice(tmp_path: Path) -> None:
 
 
 def test_bad_threads_flag_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["train", "--threads", "0"]) == 2
-    assert "threads must be between 1 and 1024" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # refused by the argument parser, before any work
+        main(["train", "--threads", "0"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--threads" in err and "[1, 1024]" in err and len(err.strip().splitlines()) == 1
 
 
 def test_contention_table_reports_the_ratios() -> None:

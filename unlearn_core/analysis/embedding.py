@@ -6,20 +6,34 @@ import numpy as np
 import torch
 from torch import nn
 
+from unlearn_core.device import eval_batch_size
 from unlearn_core.models.architectures import penultimate_features
 
 EMBEDDINGS = ("pca", "tsne")
 
 
 @torch.inference_mode()
-def features(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> np.ndarray:
+def features(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> np.ndarray:
     """(N, D) penultimate features of `x`, computed in batches in eval mode (the model's mode is restored)."""
+    batch_size = batch_size or eval_batch_size(x.device)
     was_training = model.training
     model.eval()
     out = [penultimate_features(model, x[i : i + batch_size]).flatten(1).float().cpu()
            for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out).numpy()
+
+
+# Above this many training images the embedding is computed on a seeded, class-stratified sample: a scatter of 60k
+# points chokes the browser and t-SNE on them would take an hour on two CPU cores.
+EMBEDDING_SAMPLE = 3000
+
+
+def embedding_sample(y: torch.Tensor, seed: int = 0, limit: int = EMBEDDING_SAMPLE) -> np.ndarray:
+    """Training indices to embed: all of them up to `limit`, else a seeded stratified sample of `limit` (sorted)."""
+    from unlearn_core.data.base import stratified_subset
+
+    return stratified_subset(y.cpu(), limit, seed).numpy()
 
 
 def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:

@@ -1,15 +1,21 @@
-"""MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 through torchvision, read from a local folder.
+"""MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 in their official file formats, read from a local folder.
 
-The files are downloaded (by torchvision, which checks their checksums) only when they are missing and a
-network is reachable; otherwise the user gets a message naming the folder to fill. MNIST-style IDX files are
-parsed by torchvision; CIFAR's pickled batches are read with a restricted unpickler that only rebuilds numpy
-arrays, so a tampered file in the data folder cannot run code.
+MNIST-style IDX files are read plain or gzipped (unlearn_core.data.idx) from torchvision's folder layout
+(`<root>/FashionMNIST/raw/`) or from a flat folder; without a `root` option, Fashion-MNIST is also found where
+Debian's `dataset-fashion-mnist` package installs it (/usr/share/datasets/fashion-mnist/, read in place, no
+copy). CIFAR's pickled batches are read with a restricted unpickler that only rebuilds numpy arrays, so a
+tampered file in the data folder cannot run code. Missing files are downloaded (by torchvision, which checks
+their checksums) only when a network is reachable; otherwise the message says how to get them.
+
+The official files are read once per process (kept as uint8), and `max_train`/`max_test` subsets are taken
+before the images become float tensors, so a 5k-image experiment never holds 60k float images.
 """
 
 from __future__ import annotations
 
 import pickle
 import socket
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +30,7 @@ from unlearn_core.data.base import (
     register_dataset,
     stratified_subset,
 )
+from unlearn_core.data.idx import read_idx
 
 # (registry name, torchvision class name, title, sub-folder torchvision reads)
 _SETS = {
@@ -32,6 +39,19 @@ _SETS = {
     "cifar10": ("CIFAR10", "CIFAR-10 (32x32 RGB)", "cifar-10-batches-py"),
     "cifar100": ("CIFAR100", "CIFAR-100 (32x32 RGB)", "cifar-100-python"),
 }
+
+
+# Where Debian's packages put the official files (read in place); apt package that installs them
+SYSTEM_FOLDERS = {"fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist")}
+# the class names torchvision gives these sets (importing torchvision for them alone takes seconds)
+IDX_CLASSES = {
+    "mnist": ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+              "8 - eight", "9 - nine"],
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+}
+IDX_FILES = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
 
 def network_available(host: str = "pypi.org", timeout: float = 2.0) -> bool:
@@ -69,11 +89,17 @@ def _read_pickle(path: Path) -> dict:
         raise UserInputError(f"{path} is not a valid CIFAR batch file ({exc})") from None
 
 
+def _how_to_get(name: str) -> str:
+    system = SYSTEM_FOLDERS.get(name)
+    apt = f"install them with `apt-get install {system[1]}` (Debian/Ubuntu, into {system[0]}), " if system else ""
+    return f"{apt}copy the official files there, or set UNLEARN_DATA (or the root option) to a folder holding them"
+
+
 def _download(name: str, root: Path) -> None:
     if not network_available():
         raise UserInputError(
             f"{name} files are not in {root / _SETS[name][2]} and there is no network to download "
-            f"them; copy the official files there or set UNLEARN_DATA"
+            f"them; {_how_to_get(name)}"
         )
     import torchvision.datasets as tvd
 
@@ -105,48 +131,70 @@ def _read_cifar(name: str, root: Path, train: bool) -> tuple[np.ndarray, list[in
     return np.concatenate(data), labels, names
 
 
-def _read_idx(name: str, root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    import torchvision.datasets as tvd
+def _idx_file(folder: Path, base: str) -> Path | None:
+    for candidate in (folder / base, folder / f"{base}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
 
-    cls = getattr(tvd, _SETS[name][0])
-    try:
-        ds = cls(str(root), train=train, download=False)
-    except RuntimeError:
+
+def idx_folder(name: str, root: Path, explicit_root: bool) -> Path | None:
+    """The first folder holding all four IDX files of `name`: torchvision's layout under `root`, `root` itself
+    (a flat folder), then, unless the user named a root, the folder a system package installs."""
+    folders = [root / _SETS[name][2], root]
+    if not explicit_root and name in SYSTEM_FOLDERS:
+        folders.append(SYSTEM_FOLDERS[name][0])
+    for folder in folders:
+        if all(_idx_file(folder, base) for pair in IDX_FILES.values() for base in pair):
+            return folder
+    return None
+
+
+@lru_cache(maxsize=4)
+def _read_idx_split(folder: str, train: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images, labels) of one split, read once per process."""
+    images_file, labels_file = (_idx_file(Path(folder), base) for base in IDX_FILES[train])
+    images, labels = read_idx(images_file), read_idx(labels_file)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise UserInputError(f"{images_file} and {labels_file} do not form an image/label pair "
+                             f"(shapes {images.shape} and {labels.shape})")
+    return images, labels.astype(np.int64)
+
+
+def _read_mnist_style(name: str, root: Path, explicit_root: bool) -> tuple[Path, tuple, tuple, list[str]]:
+    folder = idx_folder(name, root, explicit_root)
+    if folder is None:
         _download(name, root)
-        ds = cls(str(root), train=train, download=False)
-    return ds.data, ds.targets, list(ds.classes)
+        folder = idx_folder(name, root, explicit_root)
+        if folder is None:
+            raise UserInputError(f"the download of {name} into {root} left files missing")
+    return folder, _read_idx_split(str(folder), True), _read_idx_split(str(folder), False), IDX_CLASSES[name]
 
 
-def _open(name: str, root: Path, train: bool) -> tuple[object, object, list[str]]:
-    """(images, labels, class names) of one split, as stored in the official files."""
-    if name in _CIFAR_FILES:
-        return _read_cifar(name, root, train)
-    return _read_idx(name, root, train)
-
-
-def _to_tensor(data) -> torch.Tensor:
-    """Torchvision keeps MNIST as (N, H, W) uint8 tensors and CIFAR as (N, H, W, C) uint8 arrays."""
-    arr = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-    arr = arr.astype(np.float32) / 255.0
-    if arr.ndim == 3:
-        arr = arr[:, None]
-    else:
-        arr = arr.transpose(0, 3, 1, 2)
-    return torch.from_numpy(np.ascontiguousarray(arr))
+def _to_tensor(data: np.ndarray) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, C) uint8 -> (N, C, H, W) floats in [0, 1]."""
+    images = torch.from_numpy(np.ascontiguousarray(data))
+    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
+    return images.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)  # one float copy
 
 
 def _load(name: str, root: str | None, max_train: int | None, max_test: int | None, seed: int) -> ImageDataset:
     folder = Path(root).expanduser() if root else data_root()
-    (train_x, train_y, classes), (test_x, test_y, _) = _open(name, folder, True), _open(name, folder, False)
+    if name in _CIFAR_FILES:
+        (train_x, train_labels, classes), (test_x, test_labels, _) = (_read_cifar(name, folder, True),
+                                                                      _read_cifar(name, folder, False))
+        train_y, test_y, source = np.asarray(train_labels), np.asarray(test_labels), folder / _SETS[name][2]
+    else:
+        source, (train_x, train_y), (test_x, test_y), classes = _read_mnist_style(name, folder, root is not None)
     y_train, y_test = torch.as_tensor(train_y).long(), torch.as_tensor(test_y).long()
-    x_train, x_test = _to_tensor(train_x), _to_tensor(test_x)
+    # the subset is chosen on the labels, so only the kept images are ever converted to floats
     if max_train:
         keep = stratified_subset(y_train, int(max_train), seed)
-        x_train, y_train = x_train[keep], y_train[keep]
+        train_x, y_train = train_x[keep.numpy()], y_train[keep]
     if max_test:
         keep = stratified_subset(y_test, int(max_test), seed)
-        x_test, y_test = x_test[keep], y_test[keep]
-    x_train, x_test, mean, std = normalise(x_train, x_test)
+        test_x, y_test = test_x[keep.numpy()], y_test[keep]
+    x_train, x_test, mean, std = normalise(_to_tensor(train_x), _to_tensor(test_x))
     return ImageDataset(
         name=name,
         x_train=x_train,
@@ -156,7 +204,8 @@ def _load(name: str, root: str | None, max_train: int | None, max_test: int | No
         class_names=[str(c) for c in classes],
         mean=mean,
         std=std,
-        options={"root": str(folder), "max_train": max_train, "max_test": max_test, "seed": seed},
+        options={"root": str(folder), "files": str(source), "max_train": max_train, "max_test": max_test,
+                 "seed": seed},
     )
 
 
@@ -167,8 +216,11 @@ def _register(name: str) -> None:
         DatasetInfo(
             name=name,
             title=title,
-            description=f"torchvision's {title} read from <data folder>/{sub}; downloaded only when missing "
-            "and a network exists. `max_train`/`max_test` keep a seeded stratified subset.",
+            description=f"{title}, the official files, read from <data folder>/{sub} (torchvision's layout)"
+            + (f" or from {SYSTEM_FOLDERS[name][0]} (apt-get install {SYSTEM_FOLDERS[name][1]})"
+               if name in SYSTEM_FOLDERS else "")
+            + "; downloaded only when missing and a network exists. `max_train`/`max_test` keep a seeded "
+            "stratified subset.",
             needs_files=True,
             default_options=(("root", None), ("max_train", None), ("max_test", None), ("seed", 0)),
         )

@@ -126,10 +126,13 @@ def subtract_recorded_updates(
 
 
 def storage_diagnostics(log: UpdateLog, rho: float, steps_touched: int) -> dict:
-    """Stored megabytes of the whole update log at keep ratio rho, against full (rho = 1) storage."""
+    """Stored megabytes of the whole update log at keep ratio rho, against full (rho = 1) storage, and what the
+    base model's log really takes on disk (`recorded_mb`, at the rho it was recorded with)."""
     mb = 1024 * 1024
     return {
         "rho": rho,
+        "recorded_rho": log.rho,
+        "recorded_mb": log.recorded_bytes() / mb,
         "stored_mb": log.stored_bytes(rho) / mb,
         "full_mb": log.stored_bytes(1.0) / mb,
         "steps_touched": steps_touched,

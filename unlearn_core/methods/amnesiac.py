@@ -6,7 +6,8 @@ partial amnesiac unlearning (rho < 1, no fine-tune) is compared against. It neve
 sits in nearly every batch the subtraction wrecks the model, and the notes say so up front.
 
 Diagnostics:
-    "storage": {"rho": 1, "stored_mb", "full_mb", "steps_touched", "steps_total", "curve": [{"rho", "stored_mb"}]}
+    "storage": {"rho": 1, "recorded_rho", "recorded_mb", "stored_mb", "full_mb", "steps_touched", "steps_total",
+                "curve": [{"rho", "stored_mb"}]}
     "masks": {param_name: {"updated_fraction", "count": 2-D tensor of subtracted steps per entry}}
     "history": [{"step", "forget_acc", "retain_acc"}]: step 0 is right after the subtraction, then every
         `eval_every` fine-tuning steps and the last one (retain_acc on at most 2048 retain images)

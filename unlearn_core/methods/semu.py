@@ -4,8 +4,9 @@ What happens (methods.md section 2.3, the official code's behaviour):
 1. G_l = sum over forget mini-batches of the gradient of the batch-mean cross-entropy (true labels) for every
    conv/linear weight; biases and normalisation layers are never touched. As in the official code the model is in
    train mode for this pass, so BatchNorm normalises with each batch's statistics (`gradient_mode="eval"` uses the
-   running statistics instead; so does a batch of a single image, which has no batch statistics). The pass also moves BatchNorm's running estimates; they are put back afterwards
-   unless `keep_bn_updates` asks to keep them as the official code does.
+   running statistics instead; so does a batch of a single image, which has no batch statistics). The pass also
+   moves BatchNorm's running estimates; they are put back afterwards unless `keep_bn_updates` asks to keep them as
+   the official code does.
 2. Optional projection G_l <- G_l - (<G_l, W_l> / ||W_l||^p) W_l, p = 1 as in the official code, 2 for the exact
    orthogonal projection.
 3. SVD per layer (conv: one O x k*k matrix per input channel, batched); rank r from the explained-variance

@@ -23,6 +23,8 @@ from torch import nn
 from unlearn_core.analysis.embedding import embed_2d
 from unlearn_core.analysis.embedding import features as penultimate
 from unlearn_core.data import Splits
+from unlearn_core.device import eval_batch_size
+from unlearn_core.metrics.evaluate import REFERENCES, splits_key
 
 
 def centred_gram(x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -57,7 +59,7 @@ def similarity_layers(model: nn.Module) -> list[str]:
 
 
 @torch.inference_mode()
-def layer_activations(model: nn.Module, x: torch.Tensor, layers: list[str], batch_size: int = 512
+def layer_activations(model: nn.Module, x: torch.Tensor, layers: list[str], batch_size: int | None = None
                       ) -> dict[str, torch.Tensor]:
     """Outputs of the named modules on x (flattened per sample, on the CPU), captured by forward hooks.
 
@@ -69,6 +71,7 @@ def layer_activations(model: nn.Module, x: torch.Tensor, layers: list[str], batc
     for name in layers:
         modules[name].register_forward_hook(
             lambda _m, _inp, out, name=name: captured[name].append(out.detach().flatten(1).float().cpu()))
+    batch_size = batch_size or eval_batch_size(x.device)
     for start in range(0, len(x), batch_size):
         model(x[start : start + batch_size])
     return {name: torch.cat(chunks) for name, chunks in captured.items()}
@@ -109,9 +112,15 @@ def cka_report(unlearned: nn.Module, original: nn.Module, retrain: nn.Module, sp
         if len(x) < 2:
             continue
         report["samples"][side] = len(x)
-        # one Gram matrix per model and layer, reused by both comparisons
-        grams = {role: {name: centred_gram(a) for name, a in layer_activations(m, x, layers).items()}
-                 for role, m in (("unlearned", unlearned), ("original", original), ("retrain", retrain))}
+        # one Gram matrix per model and layer, reused by both comparisons; the references' are computed once
+        # per (model, data) and reused by every run compared with them
+        def model_grams(m: nn.Module, x: torch.Tensor = x) -> dict[str, torch.Tensor]:
+            return {name: centred_gram(a) for name, a in layer_activations(m, x, layers).items()}
+
+        grams = {"unlearned": model_grams(unlearned)}
+        for role, m in (("original", original), ("retrain", retrain)):
+            key = ("cka_grams", splits_key(splits), side, seed, max_samples, tuple(layers))
+            grams[role] = REFERENCES.get(m, key, lambda m=m: model_grams(m))
         for key, role in (("vs_original", "original"), ("vs_retrain", "retrain")):
             report[key][side] = [cka_from_grams(grams["unlearned"][name], grams[role][name]) for name in layers]
     return report

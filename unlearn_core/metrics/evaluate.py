@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -11,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
+from unlearn_core.device import eval_batch_size
 from unlearn_core.metrics.accuracy import accuracy, confusion_matrix, per_class_accuracy
 from unlearn_core.metrics.mia import loss_attack, svc_mia_efficacy, true_class_confidence
 from unlearn_core.metrics.weights import changed_parameters
@@ -18,6 +23,52 @@ from unlearn_core.metrics.weights import changed_parameters
 # SalUn's Avg. Gap over FA, RA, TA and MIA-Efficacy; TA is the test accuracy on the kept classes in class
 # scenarios (SalUn's class-wise protocol), which test_acc_retain_classes equals (whole test set otherwise)
 GAP_KEYS = ("forget_acc", "retain_acc", "test_acc_retain_classes", "mia_efficacy")
+T = TypeVar("T")
+
+
+class ReferenceCache:
+    """Outputs of the reference models (the original and the retrain oracle), computed once per (model, data, kind)
+    and reused by every run evaluated against them.
+
+    Entries are held weakly by the model object, so they go when the model goes, and each key carries the
+    version counters of the model's tensors: an in-place change of any weight (an optimizer step, load_state_dict)
+    makes the entry stale instead of wrong."""
+
+    def __init__(self) -> None:
+        self._entries: weakref.WeakKeyDictionary[nn.Module, dict[tuple, Any]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _versions(model: nn.Module) -> tuple[int, ...]:
+        return tuple(t._version for t in (*model.parameters(), *model.buffers()))
+
+    def get(self, model: nn.Module, key: tuple, compute: Callable[[], T]) -> T:
+        full_key = (*key, self._versions(model))
+        with self._lock:
+            entries = self._entries.get(model)
+            if entries is not None and full_key in entries:
+                return entries[full_key]
+        value = compute()
+        with self._lock:
+            entries = self._entries.setdefault(model, {})
+            for stale in [k for k in entries if k[:-1] == key]:
+                del entries[stale]
+            entries[full_key] = value
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+REFERENCES = ReferenceCache()
+
+
+def splits_key(splits: Splits) -> tuple:
+    """What identifies the data of a Splits: the dataset (name and loader options) and the forget set."""
+    ds = splits.dataset
+    return (ds.name, tuple(sorted((k, str(v)) for k, v in ds.options.items())), len(ds.y_train), splits.spec.key,
+            str(splits.device))
 
 
 @dataclass
@@ -37,7 +88,8 @@ class Outputs:
 
 
 @torch.inference_mode()
-def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    batch_size = batch_size or eval_batch_size(x.device)
     was_training = model.training
     model.eval()
     out = [F.softmax(model(x[i : i + batch_size]).float(), dim=1) for i in range(0, len(x), batch_size)]
@@ -49,6 +101,11 @@ def model_outputs(model: nn.Module, splits: Splits) -> Outputs:
     x_train, _ = splits.train()
     x_test, _ = splits.test()
     return Outputs(predict_probs(model, x_train), predict_probs(model, x_test))
+
+
+def reference_outputs(model: nn.Module, splits: Splits) -> Outputs:
+    """`model_outputs` of a reference model (original or retrain oracle), cached in REFERENCES."""
+    return REFERENCES.get(model, ("outputs", splits_key(splits)), lambda: model_outputs(model, splits))
 
 
 def _nll(probs: torch.Tensor, target: torch.Tensor) -> np.ndarray:

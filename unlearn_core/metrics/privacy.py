@@ -26,7 +26,7 @@ from torch import nn
 
 from unlearn_core.data import Splits
 from unlearn_core.metrics.cka import cka_report
-from unlearn_core.metrics.evaluate import Outputs, model_outputs
+from unlearn_core.metrics.evaluate import REFERENCES, Outputs, model_outputs, splits_key
 from unlearn_core.metrics.mia import entropy, loss_attack, svc_mia_efficacy, true_class_confidence
 from unlearn_core.metrics.threshold import forget_statistics, threshold_summary
 
@@ -86,7 +86,9 @@ def privacy_bundle(model: nn.Module, original: nn.Module, retrain: nn.Module, sp
                            _nll(outputs.test_probs, y_test), seed=seed)
         attacks["loss_auc"], attacks["loss_accuracy"] = loss["auc"], loss["accuracy"]
     xf, yf = splits.forget()
-    attacks["threshold"] = threshold_summary(forget_statistics(model, xf, yf), forget_statistics(retrain, xf, yf))
+    retrain_stats = REFERENCES.get(retrain, ("forget_statistics", splits_key(splits)),
+                                   lambda: forget_statistics(retrain, xf, yf))
+    attacks["threshold"] = threshold_summary(forget_statistics(model, xf, yf), retrain_stats)
     return finite_only({"attacks": attacks, "cka": cka_report(model, original, retrain, splits, seed)})
 
 

@@ -31,7 +31,10 @@ ENTROPY_TEMPERATURE = 2.0
 
 
 @torch.inference_mode()
-def model_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+def model_logits(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    from unlearn_core.device import eval_batch_size
+
+    batch_size = batch_size or eval_batch_size(x.device)
     was_training = model.training
     model.eval()
     out = [model(x[i : i + batch_size]).float().cpu() for i in range(0, len(x), batch_size)]

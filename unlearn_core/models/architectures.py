@@ -147,6 +147,39 @@ def _cnn(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     return SmallCNN(input_shape[0], num_classes)
 
 
+class FlatCNN(nn.Module):
+    """SmallCNN's two conv layers with the whole last feature map flattened into fc 128 (no 2x2 average).
+
+    SmallCNN's 2x2 average suits 8x8 digits; on 28x28 images it throws away the 7x7 layout and caps the model
+    near 0.87 test accuracy on Fashion-MNIST with train accuracy no higher (nothing memorised). Flattened, this
+    is the classic Fashion-MNIST CNN (about 420k parameters at 28x28)."""
+
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__()
+        c, h, w = input_shape
+        self.c1 = nn.Conv2d(c, 32, 3, padding=1)
+        self.c2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.f1 = nn.Linear(64 * (h // 4) * (w // 4), 128)
+        self.f2 = nn.Linear(128, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations (input of the classifier layer)."""
+        x = self.pool(torch.relu(self.c1(x)))
+        x = self.pool(torch.relu(self.c2(x)))
+        return torch.relu(self.f1(torch.flatten(x, 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.f2(self.features(x))
+
+
+@register_arch(ArchInfo("cnn_flat", "CNN, flattened head",
+                        "SmallCNN's conv layers (32, 64) with the whole last map flattened into fc 128: the classic "
+                        "Fashion-MNIST CNN (about 420k parameters at 28x28)."))
+def _cnn_flat(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    return FlatCNN(tuple(input_shape), num_classes)
+
+
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()

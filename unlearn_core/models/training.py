@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core import UserInputError, validation
+from unlearn_core.device import eval_batch_size
 from unlearn_core.progress import Progress
 
 
@@ -111,6 +112,18 @@ def default_recipe(dataset: str, arch: str) -> TrainRecipe:
         return TrainRecipe(mnemonic_t_mix=0.1, record_updates=True)
     if dataset == "shapes":
         return TrainRecipe(epochs=10, batch_size=128)
+    if dataset in {"fashion_mnist", "mnist"} and arch == "cnn":
+        # Adam at a constant rate for 10 epochs left the loss falling (0.85 test, 0.86 train at 20k images); SGD
+        # with momentum and a cosine decay does better (0.859 test, 0.870 train at 20k images, 8 epochs, measured),
+        # but the 2x2 average of this CNN caps it there with nothing memorised: `cnn_flat` is the Fashion-MNIST CNN
+        return TrainRecipe(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine", epochs=10,
+                           batch_size=128)
+    if dataset in {"fashion_mnist", "mnist"} and arch == "cnn_flat":
+        # measured on 20k Fashion-MNIST images, 8 epochs: 0.923 train / 0.896 test accuracy (SmallCNN with SGD:
+        # 0.870 / 0.859); 10 epochs is what two CPU cores allow at 60k, and more epochs widen the train-test gap
+        return TrainRecipe(optimizer="adam", lr=1e-3, schedule="cosine", epochs=10, batch_size=128)
+    if dataset in {"fashion_mnist", "mnist"} and arch == "mlp":
+        return TrainRecipe(optimizer="adam", lr=1e-3, schedule="cosine", epochs=15, batch_size=128)
     return TrainRecipe(epochs=10, batch_size=128)
 
 
@@ -154,6 +167,11 @@ class UpdateLog:
         kept = sum(keep_count(math.prod(s), rho) for s in self.shapes)
         per_value = 4 if rho >= 1.0 else 8
         return steps * kept * per_value
+
+    def recorded_bytes(self) -> int:
+        """Bytes this log takes in its model file as recorded (at its own rho): the values (and positions), plus
+        each step's sample ids (int32) and the per-step id counts (int64)."""
+        return self.stored_bytes() + 4 * sum(len(b) for b in self.batch_ids) + 8 * len(self.batch_ids)
 
     def dense_step(self, t: int) -> torch.Tensor:
         """Step t's recorded change as a dense flat vector."""
@@ -275,9 +293,10 @@ def make_optimizer(params, name: str, lr: float, momentum: float = 0.9, weight_d
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> float:
     if len(y) == 0:
         return float("nan")
+    batch_size = batch_size or eval_batch_size(x.device)
     was_training = model.training
     model.eval()
     correct = 0

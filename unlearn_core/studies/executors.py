@@ -146,7 +146,7 @@ def execute_cell(task: CellTask, sink: Any = None, stop: Any = None, threads: in
     lab = _worker_lab(task.home, task.device, threads)
     row = lab.store.run_row(cell.run_id)
     if row is not None:
-        if row["status"] in ("ok", "failed"):
+        if row["status"] == "ok" or (row["status"] == "failed" and not str(row.get("error")).startswith("internal")):
             return CellOutcome(cell.key, cell.label(), cell.run_id, row["status"], row.get("error"), worker)
         if row["status"] == "running" and _pid_alive(row.get("pid")) and row.get("pid") != os.getpid():
             return CellOutcome(cell.key, cell.label(), cell.run_id, "busy",
@@ -338,8 +338,9 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, lab: Any, workers: int | None = None, address: str | None = None, threads: int | None = None,
-                 gpus_per_cell: float | None = None) -> None:
+                 gpus_per_cell: float | None = None, keep_instance: bool = False) -> None:
         self.lab = lab
+        self.keep_instance = keep_instance
         self.shipped: dict[str, Any] = {}  # model key -> object ref of its (kind, state, meta, tensors)
         self.address = address
         self.requested_workers = workers
@@ -430,9 +431,13 @@ class RayExecutor(Executor):
     def close(self) -> None:
         import ray
 
-        if self.started_here and ray.is_initialized():
+        if self.started_here and ray.is_initialized() and not self.keep_instance:
             ray.shutdown()
             self.started_here = False
+        elif ray.is_initialized() and hasattr(self, "flag"):  # the instance lives on: release this sweep's actors
+            self.sink.shutdown()
+            ray.kill(self.flag)
+        self.shipped.clear()
 
     def describe(self) -> dict:
         return {"name": self.name, "workers": self.slots, "threads_per_worker": self.threads,
@@ -483,7 +488,7 @@ def _execute_on_ray(task: CellTask, models: dict[str, Any], sink: Any, flag: Any
 def store_returned_run(store: Any, run_id: str, record: dict, state: dict | None, diagnostics: dict) -> None:
     """Stores a run computed elsewhere under its cell id (the same folder and index row as a local run)."""
     row = store.run_row(run_id)
-    if row is not None and row["status"] in ("ok", "failed"):
+    if row is not None and row["status"] == "ok":
         return  # another sweep stored this cell meanwhile: same content, same result
     if row is not None:
         store.delete_run(run_id)
@@ -492,8 +497,9 @@ def store_returned_run(store: Any, run_id: str, record: dict, state: dict | None
 
 
 def make_executor(name: str, *, workers: int | None = None, address: str | None = None, threads: int | None = None,
-                  gpus_per_cell: float | None = None, lab: Any = None) -> Executor:
-    """The executor called `name`; `address` is only for ray."""
+                  gpus_per_cell: float | None = None, lab: Any = None, keep_ray: bool = False) -> Executor:
+    """The executor called `name`; `address` and `keep_ray` (leave a Ray instance started here running) are only
+    for ray."""
     if name not in EXECUTORS:
         raise UserInputError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}")
     if address and name != "ray":
@@ -506,7 +512,7 @@ def make_executor(name: str, *, workers: int | None = None, address: str | None 
         return SequentialExecutor(lab)
     if name == "local":
         return LocalExecutor(workers, threads)
-    return RayExecutor(lab, workers, address, threads, gpus_per_cell)
+    return RayExecutor(lab, workers, address, threads, gpus_per_cell, keep_ray)
 
 
 __all__ = ["EXECUTORS", "CellOutcome", "CellTask", "Executor", "LocalExecutor", "RayExecutor", "SequentialExecutor",

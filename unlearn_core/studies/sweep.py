@@ -438,14 +438,16 @@ class CostEstimate:
 def estimate_cost(lab: Lab, spec: SweepSpec) -> CostEstimate:
     """Number of cells and estimated cost before the sweep starts (median past wall time per method)."""
     cells = spec.cells()
-    statuses = lab.store.run_statuses([c.run_id for c in cells])
-    pending = [c for c in cells if statuses.get(c.run_id) not in FINISHED_CELL]
+    statuses = finished_statuses(lab, cells)
+    pending = [c for c in cells if c.run_id not in statuses]
     rows = lab.store.list_runs(status="ok", limit=5000)
     experiment = spec.validated().experiment
     per_method: dict[str, list[float]] = {}
     for row in rows:
         if row["dataset"] == experiment.dataset and row["arch"] == experiment.arch and row.get("finished"):
-            per_method.setdefault(row["method"], []).append(row["finished"] - row["created"])
+            # a run a Ray worker computed is indexed when it comes back: its own `seconds` bounds it from below
+            wall = max(row["finished"] - row["created"], row.get("seconds") or 0.0)
+            per_method.setdefault(row["method"], []).append(wall)
     model_keys: set[str] = set()
     for cell in pending:
         variant = cell.experiment.with_artifacts(get_method(cell.method).info.needs_artifacts)
@@ -471,6 +473,19 @@ def estimate_cost(lab: Lab, spec: SweepSpec) -> CostEstimate:
 
 # ---- running ---------------------------------------------------------------------------------------------------
 FINISHED_CELL = ("ok", "failed")  # deterministic outcomes: re-running gives the same result, so never redone
+
+
+def finished_statuses(lab: Lab, cells: list[SweepCell]) -> dict[str, str]:
+    """{run id: status} of the cells whose run is finished for good. A run that failed on an internal error (a
+    crash, not the method's own failure) is not: it is run again."""
+    statuses = lab.store.run_statuses([c.run_id for c in cells])
+    out = {}
+    for run_id, status in statuses.items():
+        if status == "failed" and str((lab.store.run_row(run_id) or {}).get("error") or "").startswith("internal"):
+            continue
+        if status in FINISHED_CELL:
+            out[run_id] = status
+    return out
 CELL_STATES = ("queued", "running", "ok", "failed", "cancelled", "skipped", "done before")
 
 
@@ -542,13 +557,14 @@ class SweepResult:
 def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None = None, address: str | None = None,
               lab: Lab | None = None, device: str = "auto", threads: int | None = None,
               gpus_per_cell: float | None = None, progress: Progress = quiet, monitor: SweepMonitor | None = None,
-              stop: threading.Event | None = None, keep_executor: bool = False) -> SweepResult:
+              stop: threading.Event | None = None, keep_ray: bool = False) -> SweepResult:
     """Runs every cell of `spec` that has no finished run yet, on `executor` ("sequential", "local", "ray").
 
     Bad input (an invalid spec, a forget set the dataset cannot give, an unreachable Ray address) raises
     UserInputError before anything is trained or stored. `stop` (or `monitor.stop`) cancels: queued cells are
     never started and running ones are asked to stop (stored as cancelled, redone on the next run). A cell that
-    already has a finished run is reported as "done before" and not run again."""
+    already has a finished run is reported as "done before" and not run again. `keep_ray` leaves a Ray instance
+    started here running for the next sweep (the dashboard keeps one; a command-line sweep stops it)."""
     from unlearn_core.studies.executors import CellTask, make_executor
 
     started = time.time()
@@ -558,19 +574,19 @@ def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None =
     stop = stop or monitor.stop
     cells, skipped = check_scenarios(lab, spec, spec.cells())
     engine = make_executor(executor, workers=workers, address=address, threads=threads,
-                           gpus_per_cell=gpus_per_cell, lab=lab)
+                           gpus_per_cell=gpus_per_cell, lab=lab, keep_ray=keep_ray)
     engine.start()  # may raise UserInputError (e.g. Ray unreachable): nothing stored yet
     try:
         monitor.executor = engine.describe()
         key = spec.key
         lab.store.save_sweep(key, spec.to_dict(), "running", {"executor": monitor.executor, "started": started})
-        statuses = lab.store.run_statuses([c.run_id for c in cells])
+        statuses = finished_statuses(lab, cells)
         with monitor._lock:
             monitor.cells = {c.key: CellState(c.key, c.label(), c.run_id) for c in cells}
         for cell in cells:
-            if statuses.get(cell.run_id) in FINISHED_CELL:
+            if cell.run_id in statuses:
                 monitor.set(cell.key, status="done before", progress=1.0, message=statuses[cell.run_id])
-        pending = [c for c in cells if statuses.get(c.run_id) not in FINISHED_CELL]
+        pending = [c for c in cells if c.run_id not in statuses]
         monitor.phase = "preparing base models and retrain oracles"
         models: dict[str, tuple[str, ...]] = {}
         refused = prepare(lab, pending, lambda f, m: progress(0.2 * f, m), stop, models) if pending else []
@@ -590,8 +606,7 @@ def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None =
             engine.cancel()
             raise
     finally:
-        if not keep_executor:
-            engine.close()
+        engine.close()
     status = "cancelled" if stop.is_set() else "finished"
     monitor.phase, monitor.finished = status, time.time()
     counts = monitor.counts()
@@ -607,12 +622,14 @@ def _drive(engine: Any, tasks: list, monitor: SweepMonitor, stop: threading.Even
     inflight: dict[Any, str] = {}
     total = max(1, len(tasks))
     done = 0
+    cancelled = False
     while queue or inflight:
         while queue and len(inflight) < engine.slots and not stop.is_set():
             task = queue.pop(0)
             inflight[engine.submit(task)] = task.cell.key
             monitor.set(task.cell.key, status="running", message="submitted")
-        if stop.is_set():
+        if stop.is_set() and not cancelled:
+            cancelled = True
             for task in queue:
                 monitor.set(task.cell.key, status="cancelled", message="cancelled before it started")
             queue.clear()

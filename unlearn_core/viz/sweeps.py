@@ -117,7 +117,9 @@ def parallel_coordinates(rows: list[dict], method: str,
     fig = go.Figure(go.Parcoords(dimensions=dimensions,
                                  line=dict(color=colour, colorscale="Viridis", showscale=True,
                                            colorbar=dict(title="avg gap"))))
-    return styled(fig, f"{method}: grid parameters and metrics", height=400)
+    fig = styled(fig, f"{method}: grid parameters and metrics", height=420)
+    fig.update_layout(margin=dict(l=40, r=20, t=96, b=24))  # axis labels sit above the plot, below the title
+    return fig
 
 
 __all__ = [
