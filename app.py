@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages._ui import common
+from pages._ui import state as S
 from pages._ui.common import experiment_label, experiment_spec, forget_spec
 
 ROOT = Path(__file__).parent
@@ -39,8 +40,13 @@ PAGES = {
 }
 
 navigation = st.navigation(PAGES)
+st.session_state[S.FRAMED] = True
+if S.WANTED_PAGE in st.session_state:  # a deep link first served without this frame (see common.guarded)
+    st.switch_page(st.session_state.pop(S.WANTED_PAGE), query_params=dict(st.query_params))
+sidebar = st.sidebar.container()  # its place is fixed now; it is filled after the page ran, so it shows what
+navigation.run()                  # the page just changed (not the previous run's state)
 
-with st.sidebar:
+with sidebar:
     try:
         spec = experiment_spec()
         trained = common.base_is_trained(spec)
@@ -56,5 +62,4 @@ with st.sidebar:
             st.caption(f":material/pending: {len(active)} background job{plural} queued or running")
     except Exception as exc:  # the sidebar must never take the page down
         st.warning(f"Sidebar unavailable: {exc}")
-
-navigation.run()
+common.save_session()

@@ -25,8 +25,13 @@ def body() -> None:
     for skipped in st.session_state.get(S.DEMO_SKIPPED, []):
         st.caption(f"Demo skipped **{skipped['method']}**: {skipped['reason']}")
     group = common.group_selector()
+    demo = common.active_demo()
     if group is None:
-        st.info("No runs yet. Press **Run the demo** on Home, or queue methods on the Unlearn page.")
+        if demo is not None:
+            st.info(f"The demo is running ({demo.message}); each method's results appear here as soon as it "
+                    "finishes.")
+        else:
+            st.info("No runs yet. Press **Run the demo** on Home, or queue methods on the Unlearn page.")
         return
     view = common.group_view(group)
     if view.running:
@@ -64,17 +69,34 @@ def body() -> None:
     for entry in runs:
         for note in entry.get("notes") or []:
             st.caption(f"**{entry['label']}**: {note}")
-    st.plotly_chart(compare.forget_utility_scatter(view.entries, retrain), key="compare_scatter")
-    st.caption(captions.TRADE_OFF)
+    event = common.chart(compare.forget_utility_scatter(view.entries, retrain), key="compare_scatter",
+                         on_select="rerun", selection_mode="points")
+    open_clicked_run(event, runs)
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(compare.gap_bars(view.entries), key="compare_gaps")
+        common.chart(compare.gap_bars(view.entries), key="compare_gaps")
     with right:
-        st.plotly_chart(compare.cost_bars(view.entries), key="compare_costs")
+        common.chart(compare.cost_bars(view.entries), key="compare_costs")
     class_names = common.dataset_for(view.reference).class_names
-    st.plotly_chart(compare.per_class_heatmap(view.entries, class_names), key="compare_per_class")
-    st.caption(captions.PER_CLASS)
-    st.plotly_chart(compare.confusion_grid(view.entries, class_names), key="compare_confusion")
+    common.chart(compare.per_class_heatmap(view.entries, class_names, group.forget.classes), key="compare_per_class")
+    common.chart(compare.confusion_grid(view.entries, class_names), key="compare_confusion")
+
+
+def open_clicked_run(event: dict | None, runs: list[dict]) -> None:
+    """A click on a plotted run shows its parameters and opens it on Forget quality."""
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    by_id = {e["run_id"]: e for e in runs}
+    clicked = [by_id[p["customdata"]] for p in points if p.get("customdata") in by_id]
+    if not clicked:
+        st.caption("Click a point to see that run's parameters and open it on Forget quality.")
+        return
+    entry = clicked[0]
+    with st.container(border=True):
+        st.markdown(f"**{entry['label']}** · run `{entry['run_id']}`")
+        st.caption(", ".join(f"{k}={v}" for k, v in sorted((entry.get("params") or {}).items())) or "no parameters")
+        if st.button("Open this run on Forget quality", key=S.W_OPEN_RUN):
+            st.session_state[S.W_PRIVACY_RUN] = entry["run_id"]
+            common.switch_page("pages/privacy.py")
 
 
 common.guarded(body)

@@ -59,7 +59,7 @@ def add_lasso() -> None:
 def classes_section(dataset, spec: ForgetSpec) -> ForgetSpec:
     st.subheader("Whole classes")
     firsts = [int(torch.nonzero(dataset.y_train == k)[0]) for k in range(dataset.num_classes)]
-    st.plotly_chart(vm.image_tiles(dataset.to_display(dataset.x_train[firsts]),
+    common.chart(vm.image_tiles(dataset.to_display(dataset.x_train[firsts]),
                                    [f"class {c}" for c in dataset.class_names], columns=min(10, len(firsts)),
                                    tile_px=70), key="forget_class_tiles")
     names = list(range(dataset.num_classes))
@@ -125,7 +125,7 @@ def lasso_section(dataset, spec: ForgetSpec) -> None:
     if len(index) < len(dataset.y_train):
         st.caption(f"A seeded sample of {len(index):,} of the {len(dataset.y_train):,} training images (stratified "
                    f"by class, seed {common.experiment_spec().seed}; at most {EMBEDDING_SAMPLE:,} are embedded).")
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode="lasso", key=S.W_LASSO_CHART)
+    event = common.chart(fig, on_select="rerun", selection_mode="lasso", key=S.W_LASSO_CHART)
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     ids = sorted({int(p["customdata"]) for p in points if "customdata" in p})
     st.session_state[S.LASSO_IDS] = ids
@@ -146,7 +146,7 @@ def summary_section(dataset, spec: ForgetSpec) -> None:
     cols[2].metric("Scenario", summary["scenario"])
     cols[3].metric("Whole classes", ", ".join(map(str, summary["forget_classes"])) or "none")
     st.markdown(f"**Forget set:** {summary['description']}")
-    st.plotly_chart(vm.per_class_bars(
+    common.chart(vm.per_class_bars(
         [c / max(1, int((dataset.y_train == k).sum())) for k, c in enumerate(summary["forget_per_class"])],
         dataset.class_names, "Share of each class's training images being forgotten",
         y_title="share forgotten"), key="forget_share")

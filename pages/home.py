@@ -9,41 +9,38 @@ from pages._ui import state as S
 from unlearn_core.data import ForgetSpec
 from unlearn_core.experiment import ExperimentSpec
 from unlearn_core.methods import get_method, list_methods
+from unlearn_core.studies.demo import DemoPlan, plan_demo, run_demo
 
-DEMO_METHODS = ("semu", "slug", "mnemonic", "partial_label_flip", "partial_gradient_ascent", "partial_amnesiac")
+# partial_amnesiac is not in the demo: it refuses to forget a whole class by design (the class sits in nearly
+# every recorded training step, so undoing those steps would undo training itself); the note below says so
+DEMO_METHODS = ("semu", "slug", "mnemonic", "partial_label_flip", "partial_gradient_ascent")
+DEMO_LEFT_OUT = {"partial_amnesiac": "left out of the demo: it refuses to forget a whole class by design (the class "
+                                     "sits in nearly every recorded training step); try it on hand-picked images"}
 DEMO_FALLBACK = ("finetune", "gradient_ascent")  # shown only while no seed method is part of the build
 DEMO_FORGET = ForgetSpec(classes=(3,))
 
 
-def demo_plan(spec: ExperimentSpec, forget: ForgetSpec) -> tuple[list[str], list[dict]]:
-    """The demo's methods that can run here, and those skipped with the reason."""
+def demo_plan() -> DemoPlan:
+    """The demo's stages on this workspace (what is reused, what runs, the estimate), and what it skips."""
+    spec = ExperimentSpec()
     registered = set(list_methods())
-    chosen, skipped = [], []
-    for name in DEMO_METHODS:
-        if name not in registered:
-            skipped.append({"method": name, "reason": "not part of this build yet"})
-            continue
-        reason = common.lab().applicability(name, spec, forget)
-        if reason:
-            skipped.append({"method": name, "reason": reason})
-        else:
-            chosen.append(name)
-    if not chosen:
-        chosen = [name for name in DEMO_FALLBACK if name in registered]
-        skipped.append({"method": "seed methods", "reason": "none is available, so the demo runs the "
-                        f"{' and '.join(chosen)} baselines instead"})
-    return chosen, skipped
+    methods = tuple(m for m in DEMO_METHODS if m in registered) or tuple(m for m in DEMO_FALLBACK
+                                                                            if m in registered)
+    return plan_demo(common.lab(), spec, DEMO_FORGET, methods)
 
 
-def start_demo() -> None:
-    spec, forget = ExperimentSpec(), DEMO_FORGET
-    common.set_experiment(spec)
-    common.set_forget(forget)
-    chosen, skipped = demo_plan(spec, forget)
-    common.queue_reference(spec, forget)
-    for name in chosen:
-        common.queue_run(spec, forget, name)
-    st.session_state[S.DEMO_SKIPPED] = skipped
+def start_demo(plan: DemoPlan) -> None:
+    """Queues the demo as one background job (its stages report progress and time left on every page)."""
+    common.set_experiment(plan.spec)
+    common.set_forget(plan.forget)
+    left_out = [{"method": m, "reason": r} for m, r in DEMO_LEFT_OUT.items() if m in set(list_methods())]
+    st.session_state[S.DEMO_SKIPPED] = [*left_out, *plan.skipped]
+
+    def work(progress, stop) -> dict:
+        outcome = run_demo(common.lab(), plan, progress, stop)
+        return {"runs": outcome.run_ids, "reused": outcome.reused, "skipped": outcome.skipped}
+
+    common.submit("demo", f"demo: forget class 3 with {len(plan.methods)} methods", work)
     st.session_state[S.GROUP] = common.current_group_key()
 
 
@@ -71,9 +68,17 @@ def body() -> None:
             + (", ".join(f"`{n}`" for n in seeds) if seeds else "the available methods")
             + ", trains the retrain oracle, and opens **Compare** while the runs finish in the background."
         )
-        if st.button("▶ Run the demo", key=S.W_DEMO, type="primary"):
-            start_demo()
-            st.switch_page("pages/compare.py")
+        running = common.active_demo()
+        plan = demo_plan()
+        if running:
+            st.info(f"The demo is running: {running.message}. Its progress shows on top of every page.")
+        elif plan.methods and len(plan.reused) == len(plan.methods):
+            st.caption("Every demo run is already stored: pressing the button reuses them and opens Compare.")
+        else:
+            st.caption(f"Estimate: {plan.describe()}.")
+        if st.button("▶ Run the demo", key=S.W_DEMO, type="primary", disabled=running is not None):
+            start_demo(plan)
+            common.switch_page("pages/compare.py")
     with right:
         st.subheader("This machine")
         st.markdown(f"<span class='ul-badge'>device: {common.device_name()}</span>", unsafe_allow_html=True)

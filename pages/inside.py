@@ -8,6 +8,7 @@ import streamlit as st
 from pages._ui import common
 from unlearn_core.methods import HISTORY_PANEL, METHODS, PanelContext, PanelFigure, list_methods, panel_views
 from unlearn_core.viz import captions, inside
+from unlearn_core.viz.style import how_to_read
 
 
 def draw(figures: list[PanelFigure], key: str) -> None:
@@ -15,11 +16,12 @@ def draw(figures: list[PanelFigure], key: str) -> None:
     for i, item in enumerate(figures):
         if item.figure is not None:
             st.plotly_chart(item.figure, key=f"{key}_{i}")
-        if item.caption:
-            st.caption(item.caption)
+        caption = item.caption or (how_to_read(item.figure) if item.figure is not None else None)
+        if caption:
+            st.caption(caption)
 
 
-def method_sections(entries: list[dict], class_names: list[str]) -> None:
+def method_sections(entries: list[dict], class_names: list[str], forgotten: tuple[int, ...] = ()) -> None:
     """One section per panel of every run, methods in registry order; then which methods have not run yet."""
     not_run = []
     for method in list_methods():
@@ -29,7 +31,7 @@ def method_sections(entries: list[dict], class_names: list[str]) -> None:
                 not_run.append(method)
             continue
         for entry in runs:
-            ctx = PanelContext(entry["label"], tuple(class_names), entry.get("params") or {})
+            ctx = PanelContext(entry["label"], tuple(class_names), entry.get("params") or {}, tuple(forgotten))
             for panel, figures in panel_views(method, common.run_diagnostics(entry["run_id"]), ctx):
                 st.subheader(f"{entry['label']}: {panel.title}")
                 st.caption(panel.caption)
@@ -74,7 +76,7 @@ def body() -> None:
     if not entries:
         st.info("No finished run in this scenario yet.")
         return
-    method_sections(entries, common.dataset_for(view.reference).class_names)
+    method_sections(entries, common.dataset_for(view.reference).class_names, group.forget.classes)
     weight_change_view(entries)
 
 

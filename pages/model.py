@@ -13,6 +13,7 @@ import torch
 from pages._ui import architectures as archs_ui
 from pages._ui import common
 from pages._ui import state as S
+from unlearn_core import UserInputError
 from unlearn_core.data import dataset_info, list_datasets
 from unlearn_core.experiment import ExperimentSpec
 from unlearn_core.metrics.accuracy import confusion_matrix, per_class_accuracy
@@ -47,12 +48,21 @@ def recipe_form(dataset: str, arch: str) -> TrainRecipe:
             elif isinstance(value, bool):
                 values[f.name] = st.checkbox(f.name, value=value, key=key, help=RECIPE_HELP[f.name])
             elif isinstance(value, int):
-                values[f.name] = int(st.number_input(f.name, min_value=1, value=value, step=1, key=key,
-                                                     help=RECIPE_HELP[f.name]))
+                # no min/max on the widget: an out-of-range value stays visible and is refused below
+                values[f.name] = int(st.number_input(f.name, value=value, step=1, key=key, help=RECIPE_HELP[f.name]))
             else:
-                values[f.name] = float(st.number_input(f.name, min_value=0.0, value=float(value), format="%g",
-                                                       key=key, help=RECIPE_HELP[f.name]))
+                values[f.name] = float(st.number_input(f.name, value=float(value), format="%g", key=key,
+                                                       help=RECIPE_HELP[f.name]))
     return TrainRecipe(**values)
+
+
+def recipe_problem(recipe: TrainRecipe) -> str | None:
+    """Why the recipe cannot be trained (TrainRecipe.validate's one line), or None."""
+    try:
+        recipe.validate()
+    except UserInputError as exc:
+        return str(exc)
+    return None
 
 
 def import_checkpoint(upload, spec: ExperimentSpec, recipe_stated: bool) -> None:
@@ -102,17 +112,17 @@ def model_card(key: str) -> None:
     archs_ui.facts_panel(meta, dataset, key)
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(vm.per_class_bars(data["per_class"], dataset.class_names), key="model_per_class")
+        common.chart(vm.per_class_bars(data["per_class"], dataset.class_names), key="model_per_class")
         if meta.get("history"):
-            st.plotly_chart(vm.history_figure(meta["history"]), key="model_history")
+            common.chart(vm.history_figure(meta["history"]), key="model_history")
     with right:
-        st.plotly_chart(vm.confusion_figure(data["confusion"], dataset.class_names), key="model_confusion")
+        common.chart(vm.confusion_figure(data["confusion"], dataset.class_names), key="model_confusion")
     st.markdown("**Sample test predictions** (✓ correct, ✗ wrong; the number is the model's confidence)")
     gen = torch.Generator().manual_seed(0)
     idx = torch.randperm(len(dataset.y_test), generator=gen)[:16]
     titles = [f"{'✓' if int(data['pred'][i]) == int(dataset.y_test[i]) else '✗'} "
               f"{dataset.class_names[int(data['pred'][i])]} ({float(data['conf'][i]):.0%})" for i in idx]
-    st.plotly_chart(vm.image_tiles(dataset.to_display(dataset.x_test[idx]), titles, columns=8), key="model_samples")
+    common.chart(vm.image_tiles(dataset.to_display(dataset.x_test[idx]), titles, columns=8), key="model_samples")
 
 
 def body() -> None:
@@ -135,12 +145,17 @@ def body() -> None:
     with st.expander("Training recipe", expanded=False):
         recipe = recipe_form(dataset, arch)
     archs_ui.cost_panel(arch, shape, classes, n_train, known, recipe)
-    chosen = ExperimentSpec(dataset, arch, seed, recipe)
+    problem = recipe_problem(recipe)
+    if problem:
+        st.error(f"Training recipe: {problem}. Fix it to train or use this model.", icon=":material/block:")
+        chosen = spec
+    else:
+        chosen = ExperimentSpec(dataset, arch, seed, recipe)
     trained = common.base_is_trained(chosen)
     if chosen.resolved().to_dict() != spec.to_dict():
         common.set_experiment(chosen)
     label = "Use this trained model" if trained else "Train in the background"
-    if st.button(label, key=S.W_TRAIN, type="primary"):
+    if st.button(label, key=S.W_TRAIN, type="primary", disabled=problem is not None):
         common.queue_training(chosen)
     st.caption("This experiment is " + ("already trained: its card is below." if trained
                                         else "not trained yet; training starts when you press the button."))

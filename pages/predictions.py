@@ -56,7 +56,7 @@ def attribution_section(models: dict[str, nn.Module], x: torch.Tensor, y: torch.
     maps = {}
     for label in ("original", chosen, "retrain"):
         maps[label] = attribute(models[label], x.to(common.lab().device), y.to(common.lab().device), method)
-    st.plotly_chart(vm.attribution_grid(images, maps, titles, f"{TITLES[method]} for the true class"),
+    common.chart(vm.attribution_grid(images, maps, titles, f"{TITLES[method]} for the true class"),
                     key="pred_attr_grid")
 
 
@@ -145,7 +145,7 @@ def body() -> None:
     x, y = dataset.x_train[index], dataset.y_train[index]
     images = dataset.to_display(x)
     titles = [f"#{i} {s}" for i, s in zip(ids, splits, strict=True)]
-    st.plotly_chart(vm.image_tiles(images, titles, columns=8, tile_px=70), key="pred_tiles")
+    common.chart(vm.image_tiles(images, titles, columns=8, tile_px=70), key="pred_tiles")
     models = models_of(view)
     st.subheader("Predictions (class and confidence)")
     st.table(predictions_table(models, x, y, ids, splits, dataset.class_names))

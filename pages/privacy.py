@@ -88,8 +88,10 @@ def attack_panel(record: RunRecord, run_id: str) -> None:
                "a value on the 'unlearned' side of the dashed line 'unlearned'; its accuracy is the mean of the hit "
                "rates on the two models (0.5 = chance). The default threshold is the strongest one.")
     left, right = st.columns(2)
-    left.plotly_chart(viz.distribution_figure(view), key="privacy_distributions")
-    right.plotly_chart(viz.sweep_figure(view), key="privacy_sweep")
+    with left:
+        common.chart(viz.distribution_figure(view), key="privacy_distributions")
+    with right:
+        common.chart(viz.sweep_figure(view), key="privacy_sweep")
     for name, entry in view["vs_retrain"].items():
         at = entry["at_threshold"]
         st.markdown(f"**{name} vs retrain** at {threshold:.2f}: accuracy {at['accuracy']:.2f}, FPR {at['fpr']:.2f}, "
@@ -147,7 +149,7 @@ def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
                 f"{result['true_positive_rate']:.2f} on it, {result['true_negative_rate']:.2f} on retrain)"
                 + (f" · leave-one-pair-out on the shadows {shadow:.2f}" if shadow is not None else "")
                 + f" · {result['seconds']:.0f} s, K={result['config']['shadow_pairs']}, shadow epochs {epochs_used}")
-    st.plotly_chart(viz.ulira_figure(result), key="privacy_ulira")
+    common.chart(viz.ulira_figure(result), key="privacy_ulira")
     dataset = common.dataset_for(record)
     exposed = result["most_exposed"][:12]
     if exposed:
@@ -199,7 +201,7 @@ def representation_panel(record: RunRecord, run_id: str) -> None:
     st.caption("Linear CKA of each layer of this run against the original (grey) and retrain (green), on forget "
                "(solid) and retain (dotted) images. 1 = the same geometry. A run that forgot deeply moves its forget-"
                "image CKA towards retrain's in the later layers; one that only edited the head stays at 1 vs original.")
-    st.plotly_chart(viz.cka_figure(cka), key="privacy_cka")
+    common.chart(viz.cka_figure(cka), key="privacy_cka")
     method = st.radio("Embedding", ("pca", "tsne"), horizontal=True, key=S.W_EMBED,
                       format_func=lambda m: "PCA (instant)" if m == "pca" else "t-SNE (a few seconds)")
     if method == "pca" or st.button("Compute t-SNE", key=S.W_EMBED_GO):
@@ -208,7 +210,7 @@ def representation_panel(record: RunRecord, run_id: str) -> None:
                                   seed=int(record.seed or 0))
         st.caption("Penultimate features of the original and this run in one 2-D map; each red line goes from a "
                    "forget image's position in the original (open circle) to its position after unlearning (x).")
-        st.plotly_chart(viz.embedding_figure(emb, common.dataset_for(record).class_names), key="privacy_embedding_fig")
+        common.chart(viz.embedding_figure(emb, common.dataset_for(record).class_names), key="privacy_embedding_fig")
 
 
 def relearn_panel(record: RunRecord, run_id: str) -> None:
@@ -227,7 +229,7 @@ def relearn_panel(record: RunRecord, run_id: str) -> None:
         never = f"more than {steps}"
         st.markdown(f"Steps to {probe['target_acc']:.2f} forget accuracy: **this run {never if u is None else u}**, "
                     f"retrain {never if r is None else r}")
-        st.plotly_chart(viz.relearn_figure(probe), key="privacy_relearn")
+        common.chart(viz.relearn_figure(probe), key="privacy_relearn")
 
 
 def seeds_panel(record: RunRecord, spec: ExperimentSpec) -> None:
@@ -257,7 +259,7 @@ def seeds_panel(record: RunRecord, spec: ExperimentSpec) -> None:
         st.error(f"Seeds {job.status}: {job.error or 'no reason recorded'}")
     else:
         st.dataframe(viz.seeds_table(job.result), key="privacy_seed_table")
-        st.plotly_chart(viz.seeds_figure(job.result), key="privacy_seed_fig")
+        common.chart(viz.seeds_figure(job.result), key="privacy_seed_fig")
 
 
 def body() -> None:

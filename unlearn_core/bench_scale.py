@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +24,9 @@ from unlearn_core.data import ForgetSpec, Splits
 from unlearn_core.device import device_label, environment_versions
 from unlearn_core.experiment import Lab, experiment_from_args
 from unlearn_core.methods import get_method, list_methods
+from unlearn_core.progress import Progress
 from unlearn_core.store import Store
 
-Progress = Callable[[float, str], None]
 SCALING_SIZES = (5_000, 20_000, 60_000)
 SCALING_ARCH = "cnn_flat"
 # after 1 epoch on few images the 50 forget images sit in most batches, so partial_amnesiac would refuse; forced

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from unlearn_core import UserInputError, validation
+from unlearn_core.resources import dashboard_root
 
 
 class _Parser(argparse.ArgumentParser):
@@ -152,7 +153,7 @@ def _metric_line(metrics: dict | None) -> str:
 
 
 def _add_band_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--band", type=int, default=2, metavar="K",
+    p.add_argument("--band", type=COUNT_ARG, default=2, metavar="K",
                    help="train (or reuse) K independent retrains first, to calibrate the verdict (default: 2)")
     p.add_argument("--no-band", action="store_true",
                    help="skip the retrain band: the verdict is 'unverified' unless a band is already cached")
@@ -224,14 +225,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UserInputError("--method is required (or --config run.json)")
         spec, forget, method, seed = _spec(args), _forget(args), args.method, args.seed
         params = _key_values(args.set, "--set")
-    from unlearn_core.methods import get_method
 
-    get_method(method).Config.from_values(params)  # bad parameters fail before the band trains
     lab = _lab(args)
-    if not getattr(args, "model", None):
-        from unlearn_core.data import select_forget
-
-        select_forget(forget, lab.dataset(spec.resolved()))  # a bad forget set fails before the band trains
+    lab.check_run(spec, forget, method, params, getattr(args, "model", None))  # refused before the band trains
     _ensure_bands(args, lab, spec, forget, [method], seed)
     record = lab.run(spec, forget, method, params, seed=seed, progress=_progress_printer(True),
                      model_key=getattr(args, "model", None))
@@ -255,6 +251,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     spec, forget = _spec(args), _forget(args)
     lab = _lab(args)
     from unlearn_core.methods import list_methods
+
+    for name in list_methods() if methods == "all" else methods:  # refused before the band trains
+        if not lab.applicability(name, spec, forget):
+            lab.check_run(spec, forget, name, None, args.model)
 
     _ensure_bands(args, lab, spec, forget, list_methods() if methods == "all" else methods, args.seed)
     result = lab.compare(spec, forget, methods, seed=args.seed, progress=_progress_printer(True),
@@ -562,9 +562,11 @@ SAFE_SERVER_FLAGS = ("--server.headless", "true", "--server.enableXsrfProtection
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    if not app.is_file():
-        raise UserInputError(f"the dashboard needs app.py beside the package ({app}); run from a source checkout")
+    root = dashboard_root()
+    if root is None:
+        raise UserInputError("the dashboard files (app.py, pages/) are missing from this installation; reinstall "
+                             "with `pip install unlearning-lab` or run from a source checkout")
+    app = root / "app.py"
     validation.text(args.address, "--address", max_chars=253)
     if args.address not in LOOPBACK:
         print(f"unlearn: the dashboard will listen on {args.address}, reachable from other machines without a "

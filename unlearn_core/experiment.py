@@ -522,6 +522,28 @@ class Lab:
             return scenario_refusal(method, impl.info, forget.scenario)
         return None
 
+    def check_run(self, spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dict[str, Any] | None = None,
+                  model_key: str | None = None) -> None:
+        """Raises UserInputError for anything `run` would refuse that a user can fix (parameters, scenario, forget
+        set, the method's own `check_inputs`), without training or loading weights: callers that do expensive work
+        before `run` (the CLI's retrain band) call it first, so a mistake is refused up front."""
+        impl = get_method(method)
+        cfg = impl.Config.from_values(params)
+        imported = self.stored_model(model_key) if model_key else None
+        spec = imported.spec if imported else spec.resolved()
+        reason = self.applicability(method, spec, forget)
+        if reason:
+            raise MethodNotApplicable(reason)
+        dataset = self.dataset(spec)
+        select_forget(forget, dataset)
+        if imported is not None:
+            model, artifacts = imported.model, imported.artifacts
+        else:  # the same architecture untrained: the names and shapes a method checks are already there
+            with torch.random.fork_rng():
+                model = build_model(spec.arch, dataset.input_shape, dataset.num_classes)
+            artifacts = self._artifacts(spec, dataset, None, None, {})
+        impl.check_inputs(model, Splits.build(dataset, forget, torch.device("cpu")), artifacts, cfg)
+
     def run(
         self,
         spec: ExperimentSpec,

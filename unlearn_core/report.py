@@ -37,16 +37,18 @@ from unlearn_core.analysis import attribute
 from unlearn_core.data import ForgetSpec, ImageDataset, Splits
 from unlearn_core.device import device_label, environment_versions
 from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
+from unlearn_core.labels import variant_label
 from unlearn_core.methods import PanelContext, panel_views
 from unlearn_core.metrics import metric_info
 from unlearn_core.metrics.verdicts import LABELS, label_tone
+from unlearn_core.resources import assets_dir
 from unlearn_core.results import RunRecord, Scenario
 from unlearn_core.viz import captions, compare, inside
 from unlearn_core.viz import model as vm
 from unlearn_core.viz import privacy as vp
 from unlearn_core.viz import verdict as vv
+from unlearn_core.viz.style import how_to_read
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 THUMBNAILS = 16  # forget images shown as thumbnails
 ATTRIBUTED = 4  # forget images explained with Integrated Gradients
 ATTRIBUTED_RUNS = 6  # unlearned models in the attribution grid (beside original and retrain)
@@ -81,6 +83,7 @@ class Figures:
         self.count += 1
         div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{self.count}",
                           config={"displaylogo": False, "responsive": True})
+        caption = caption or how_to_read(fig)
         note = f"<p class='caption'>{esc(caption)}</p>" if caption else ""
         return f"<figure class='figure'>{div}{note}</figure>"
 
@@ -166,7 +169,7 @@ def markdown_html(text: str) -> str:
 
 def method_card(method: str) -> str:
     """The card's head (title, tagline, citation, idea) in view, the rest folded."""
-    path = ASSETS / "method_cards" / f"{method}.md"
+    path = assets_dir() / "method_cards" / f"{method}.md"
     if not path.is_file():
         return f"<div class='card'><h4>{esc(method)}</h4><p class='muted'>No method card for {esc(method)}.</p></div>"
     text = path.read_text()
@@ -299,12 +302,13 @@ def metrics_section(entries: list[dict], uid: str) -> str:
             f"<div class='table-wrap'>{metrics_table_html(entries, uid)}</div>")
 
 
-def comparison_figures(entries: list[dict], retrain: dict, class_names: list[str], figures: Figures) -> str:
+def comparison_figures(entries: list[dict], retrain: dict, class_names: list[str], figures: Figures,
+                       forgotten: tuple[int, ...] = ()) -> str:
     parts = ["<h3>Trade-off and cost</h3>",
-              figures.html(compare.forget_utility_scatter(entries, retrain), captions.TRADE_OFF),
+             figures.html(compare.forget_utility_scatter(entries, retrain)),
              figures.html(compare.gap_bars(entries)), figures.html(compare.cost_bars(entries)),
              "<h3>Per-class accuracy</h3>",
-             figures.html(compare.per_class_heatmap(entries, class_names), captions.PER_CLASS)]
+             figures.html(compare.per_class_heatmap(entries, class_names, tuple(forgotten)))]
     return "".join(parts)
 
 
@@ -319,7 +323,9 @@ def privacy_section(entries: list[dict]) -> str:
 
 def diagnostics_figures(entry: dict, diag: dict, class_names: list[str], figures: Figures) -> list[str]:
     """One run's panels (declared beside its method; the Inside page draws the same), as HTML."""
-    ctx = PanelContext(entry["label"], tuple(class_names), entry.get("params") or {})
+    record = entry.get("record")
+    forgotten = tuple(record.forget_spec().classes) if record is not None else ()
+    ctx = PanelContext(entry["label"], tuple(class_names), entry.get("params") or {}, forgotten)
     out = []
     for panel, items in panel_views(entry["method"], diag, ctx):
         out.append(f"<h5>{esc(panel.title)}</h5><p class='caption'>{esc(panel.caption)}</p>")
@@ -337,7 +343,7 @@ def internals_section(lab: Lab, scenario: Scenario, loaded: Loaded, entries: lis
     changes = {e["label"]: lab.layer_change(e["run_id"]) for e in entries if e.get("run_id")}
     changes = {label: change for label, change in changes.items() if change is not None}
     if changes:
-        parts.append(figures.html(inside.layer_change_bars(changes), captions.LAYER_CHANGE))
+        parts.append(figures.html(inside.layer_change_bars(changes)))
     for entry in entries:
         if not entry.get("run_id"):
             continue
@@ -395,7 +401,8 @@ def scenario_html(lab: Lab, scenario: Scenario, number: int, figures: Figures) -
              experiment_section(scenario, loaded), forget_section(scenario, loaded),
              verdict_section(scenario, entries, figures), metrics_section(entries, f"m{number}")]
     if scenario.records:
-        parts += [comparison_figures(entries, scenario.retrain, loaded.dataset.class_names, figures),
+        parts += [comparison_figures(entries, scenario.retrain, loaded.dataset.class_names, figures,
+                                     scenario.forget_spec().classes),
                   privacy_section(entries), attribution_section(loaded, figures)]
     parts.append(cards_section(entries, scenario.problems))
     if scenario.records:
@@ -440,7 +447,7 @@ def report_html(lab: Lab, run_ids: list[str]) -> str:
                        for r in collected.orphans)
         body.append(f"<section><h2>Runs without results</h2><ul>{rows}</ul></section>")
     versions = environment_versions()
-    css_path = ASSETS / "report.css"
+    css_path = assets_dir() / "report.css"
     css = css_path.read_text() if css_path.is_file() else ""
     n_runs = sum(len(s.records) + len(s.problems) for s in collected.scenarios) + len(collected.orphans)
     intro = ("<p class='lead'><b>Machine unlearning</b> removes the influence of chosen training images from a trained "
@@ -472,8 +479,8 @@ def metrics_frame(lab: Lab, run_ids: list[str]) -> pd.DataFrame:
     rows = []
     for number, s in enumerate(collected.scenarios, start=1):
         names = lab.dataset(ExperimentSpec.from_dict(dict(s.experiment))).class_names
-        entries = s.entries() + [{"label": p.method, "method": p.method, "metrics": None, "record": p}
-                                 for p in s.problems]
+        entries = s.entries() + [{"label": variant_label(p.method, p.params), "method": p.method, "metrics": None,
+                                  "record": p} for p in s.problems]
         for entry in entries:
             record = entry["record"].to_dict() if entry.get("record") else {}
             metrics = entry["metrics"] or {}

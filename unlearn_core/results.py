@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unlearn_core.data import ForgetSpec
+from unlearn_core.labels import run_labels, scenario_label
 
 PROBLEM_STATUSES = ("failed", "cancelled", "interrupted", "missing")  # missing: its folder was deleted
 
@@ -119,8 +120,7 @@ class Scenario:
 
     @property
     def title(self) -> str:
-        return f"{self.experiment.get('dataset')} · {self.experiment.get('arch')} · forget " \
-               f"{self.forget_spec().describe()}"
+        return scenario_label(self.experiment, self.forget, self.experiment_key)
 
     def forget_spec(self) -> ForgetSpec:
         return ForgetSpec.from_dict(dict(self.forget))
@@ -132,15 +132,16 @@ class Scenario:
 
     def entries(self) -> list[dict[str, Any]]:
         """original, retrain, then each finished run (a stored retrain run is the reference row itself, so it is
-        not repeated; a method run twice is labelled "name #2")."""
+        not repeated), named by unlearn_core.labels: a variant by what differs from its method's defaults
+        (`semu (tau=0.99)`), identical runs numbered by creation time (`slug #2`), the same on every page and in
+        the report."""
         out: list[dict[str, Any]] = [{"label": "original", "method": "original", "metrics": dict(self.original)},
                                      {"label": "retrain", "method": "retrain", "metrics": dict(self.retrain)}]
-        seen: dict[str, int] = {}
-        for rec in self.records:
-            if rec.method == "retrain":
-                continue
-            seen[rec.method] = seen.get(rec.method, 0) + 1
-            label = rec.method if seen[rec.method] == 1 else f"{rec.method} #{seen[rec.method]}"
+        runs = [rec for rec in self.records if rec.method != "retrain"]
+        labels = run_labels({"run_id": r.run_id, "method": r.method, "params": r.params, "created": r.created}
+                            for r in runs)
+        for rec in runs:
+            label = labels[rec.run_id]
             out.append({"label": label, "method": rec.method, "metrics": rec.metrics, "run_id": rec.run_id,
                         "record": rec, "params": dict(rec.params), "notes": list(rec.notes), "title": rec.title})
         return out
@@ -185,12 +186,14 @@ class IndexGroup:
     dataset: str
     arch: str
     runs: list[dict] = field(default_factory=list)
+    experiment: Mapping[str, Any] | None = None  # from a run record, when the caller read one (index rows lack it)
 
     @property
     def label(self) -> str:
         ok = sum(r["status"] == "ok" for r in self.runs)
         when = time.strftime("%H:%M", time.localtime(self.runs[0]["created"])) if self.runs else ""
-        return (f"{self.dataset} · {self.arch} · forget {self.forget.describe()} — {ok} finished run"
+        experiment = self.experiment or {"dataset": self.dataset, "arch": self.arch}
+        return (f"{scenario_label(experiment, self.forget, self.experiment_key)} — {ok} finished run"
                 f"{'s' if ok != 1 else ''} (latest {when})")
 
     @property

@@ -518,6 +518,31 @@ class Store:
         return [{**dict(r), "spec": json.loads(r["spec_json"]), "meta": json.loads(r["meta_json"] or "{}")}
                 for r in rows]
 
+    # ---- dashboard sessions (what a browser tab had chosen, so a reload or a restart restores it) ----------
+    @staticmethod
+    def _session_path_ok(session_id: str) -> bool:
+        # the id arrives in a URL: only plain hex names ever become a file name
+        return isinstance(session_id, str) and 8 <= len(session_id) <= 64 and all(
+            c in "0123456789abcdef" for c in session_id)
+
+    def save_session(self, session_id: str, state: dict) -> None:
+        """Writes a dashboard session's choices (plain JSON) atomically to sessions/<id>.json."""
+        if not self._session_path_ok(session_id):
+            raise UserInputError(f"not a session id: {session_id!r}")
+        folder = self.root / "sessions"
+        folder.mkdir(exist_ok=True)
+        atomic_write_json(folder / f"{session_id}.json", state)
+
+    def load_session(self, session_id: str) -> dict | None:
+        """A saved session's choices, or None (unknown, malformed id, or an unreadable file)."""
+        if not self._session_path_ok(session_id):
+            return None
+        try:
+            data = json.loads((self.root / "sessions" / f"{session_id}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     def delete_run(self, run_id: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM runs WHERE id=?", (run_id,))

@@ -3,10 +3,12 @@ and loading of stored runs grouped by scenario."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -24,6 +26,8 @@ from unlearn_core.metrics.evaluate import predict_probs
 from unlearn_core.progress import Progress
 from unlearn_core.results import IndexGroup, RunRecord, group_index_rows, group_records, scenario_key
 from unlearn_core.store import Store, workspace_root
+from unlearn_core.studies.demo import format_seconds
+from unlearn_core.viz.style import how_to_read
 
 log = logging.getLogger("unlearning_lab.dashboard")
 
@@ -58,8 +62,18 @@ def device_name() -> str:
 
 # ---- session ---------------------------------------------------------------------------------------------
 def init_session() -> None:
+    """Session defaults; on a new browser session whose URL names an earlier one (?sid=...), that session's
+    choices come back from the workspace: the forget set, the model, the scenario, and its jobs (so Cancel
+    stays with their owner)."""
+    if S.SESSION_ID not in st.session_state:
+        asked = st.query_params.get(S.QUERY_SESSION)
+        saved = lab().store.load_session(asked) if asked else None
+        st.session_state[S.SESSION_ID] = asked if saved is not None else uuid.uuid4().hex
+        for key, value in (saved or {}).items():
+            if key in S.PERSISTED:
+                st.session_state[key] = value
+        st.session_state[S.SAVED] = saved or {}
     defaults = {
-        S.SESSION_ID: uuid.uuid4().hex,
         S.EXPERIMENT: ExperimentSpec().to_dict(),
         S.FORGET: DEFAULT_FORGET.to_dict(),
         S.SUBMITTED: [],
@@ -69,6 +83,26 @@ def init_session() -> None:
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
+    if st.query_params.get(S.QUERY_SESSION) != st.session_state[S.SESSION_ID]:
+        st.query_params[S.QUERY_SESSION] = st.session_state[S.SESSION_ID]
+
+
+def switch_page(page: str) -> None:
+    """st.switch_page that keeps the session's query parameter (a plain switch clears it, and setting it again
+    in the new page's run would send the browser back to the old page)."""
+    st.switch_page(page, query_params={S.QUERY_SESSION: st.session_state[S.SESSION_ID]})
+
+
+def save_session() -> None:
+    """Writes this session's persisted choices to the workspace when they changed (called after each run)."""
+    state = {key: st.session_state[key] for key in S.PERSISTED if key in st.session_state}
+    if state != st.session_state.get(S.SAVED):
+        try:
+            lab().store.save_session(st.session_state[S.SESSION_ID], state)
+        except (OSError, UserInputError) as exc:  # a read-only workspace costs the reload memory, not the page
+            log.warning("session not saved: %s", exc)
+            return
+        st.session_state[S.SAVED] = state
 
 
 def experiment_spec() -> ExperimentSpec:
@@ -102,9 +136,21 @@ def experiment_label(spec: ExperimentSpec) -> str:
 
 # ---- pages -----------------------------------------------------------------------------------------------
 def page_header(title: str, what: str, how: str) -> None:
-    """Title plus one line on what the page shows and one on how to read it."""
+    """The session's running work (a live banner), then the title, one line on what the page shows and one on
+    how to read it. Every page starts here, so the banner is on every page (drawn inside the page: a fragment
+    in app.py outside the page breaks Streamlit's element tree when the page changes)."""
+    activity_banner()
     st.title(title)
     st.markdown(f"**What this shows:** {what}  \n**How to read it:** {how}")
+
+
+def chart(fig: Any, key: str, **kwargs: Any) -> Any:
+    """A Plotly figure with the "how to read" caption its builder attached (the report prints the same)."""
+    event = st.plotly_chart(fig, key=key, **kwargs)
+    caption = how_to_read(fig)
+    if caption:
+        st.caption(caption)
+    return event
 
 
 # Errors a page expects and explains in one line: bad input or a refused run (UserInputError, which includes the
@@ -125,6 +171,12 @@ def show_repairs() -> None:
 def guarded(body: Callable[[], None]) -> None:
     """Runs a page body; an expected error (EXPECTED_ERRORS) becomes a one-line message instead of a traceback."""
     init_session()  # a bookmarked page can run before app.py has set up this session
+    if not st.session_state.get(S.FRAMED):
+        # Right after a server start Streamlit serves a deep link (/compare) from its pages/ folder on its own,
+        # without app.py: no navigation, no sidebar, no layout. Open it again through app.py instead.
+        page = Path(inspect.stack()[1].filename).resolve()
+        st.session_state[S.WANTED_PAGE] = f"pages/{page.name}"
+        st.switch_page("app.py", query_params=dict(st.query_params))
     try:
         show_repairs()
         body()
@@ -179,13 +231,59 @@ def job_panel(recent: int = 4) -> None:
         st.rerun(scope="app")
 
 
+def active_demo() -> Any:
+    """The demo job now queued or running (anyone's: one demo at a time on the shared device), or None."""
+    return next((j for j in runner().jobs() if j.kind == "demo" and not j.done), None)
+
+
+def _time_left(job: Any) -> str:
+    """The job's own estimate when it gives one (the demo does), else one extrapolated from its progress."""
+    if "left" in job.message or job.status != "running":
+        return ""
+    if job.progress >= 0.05:
+        return f" · about {format_seconds(job.elapsed * (1 - job.progress) / job.progress)} left"
+    return ""
+
+
+def activity_banner() -> None:
+    """The session's queued and running jobs on top of every page: stage, progress and time left, from the
+    first second (a queued job says how many jobs are ahead of it). It polls only while such a job exists: a
+    polling fragment on the page being left races Streamlit's page switch (the old page's update lands in the
+    new page's element tree)."""
+    session = st.session_state.get(S.SESSION_ID)
+    if any(j.owner == session for j in runner().active()):
+        _live_banner()
+
+
+@st.fragment(run_every=1.0)
+def _live_banner() -> None:
+    session = st.session_state.get(S.SESSION_ID)
+    jobs = runner().jobs()
+    active = [j for j in jobs if not j.done]
+    mine = [j for j in active if j.owner == session]
+    box = st.container()  # always one block: a fragment whose element count changes breaks the page's tree
+    for job in mine:
+        if job.status == "queued":
+            ahead = sum(1 for j in active if j.status == "running" or (j.status == "queued" and j.created <
+                                                                        job.created))
+            text = f"{job.title}: waiting for the device ({ahead} job{'s' if ahead != 1 else ''} ahead)"
+        else:
+            text = f"{job.title}: {job.message}{_time_left(job)}"
+        box.progress(max(job.progress, 0.01), text=f":material/autorenew: {text}")
+    # no rerun from here: a tick of this fragment that belongs to the page being left would send the browser
+    # back to it; results pages refresh themselves (refresh_on_new_results)
+
+
 # ---- stored runs (the read model is unlearn_core.results; these add the dashboard's caching) ------------
 Group = IndexGroup  # all stored runs of one scenario, as index rows (newest first)
 
 
 def scenario_groups() -> list[Group]:
     """Stored runs grouped by (base model, forget set), most recently active first."""
-    return group_index_rows(lab().runs())
+    groups = group_index_rows(lab().runs())
+    for group in groups:  # the experiment (dataset options, seed) names the scenario; index rows lack it
+        group.experiment = run_record(group.runs[-1]["id"], group.runs[-1]["status"]).experiment or None
+    return groups
 
 
 def current_group_key(model_key: str | None = None) -> str:
@@ -193,8 +291,26 @@ def current_group_key(model_key: str | None = None) -> str:
     return scenario_key(model_key or base_key(experiment_spec()), forget_spec().to_dict())
 
 
+def refresh_on_new_results(finished: int) -> None:
+    """Polls for newly finished runs while a job runs (see _refresh)."""
+    if runner().active():
+        _refresh(finished)
+
+
+@st.fragment(run_every=2.0)
+def _refresh(finished: int) -> None:
+    """While any job runs, reruns the page as soon as a run has finished since the page was drawn (`finished`
+    runs then), so results pages fill in method by method during the demo."""
+    busy = bool(runner().active())
+    was_busy = st.session_state.get(S.BANNER_SEEN, False)
+    st.session_state[S.BANNER_SEEN] = busy
+    if (busy or was_busy) and finished != len(lab().runs(status="ok", limit=100000)):  # one look after the end
+        st.rerun(scope="app")
+
+
 def group_selector(label: str = "Scenario") -> Group | None:
     """Select box over the stored scenarios; defaults to the active one, else the latest."""
+    refresh_on_new_results(len(lab().runs(status="ok", limit=100000)))
     groups = scenario_groups()
     if not groups:
         return None
@@ -204,8 +320,16 @@ def group_selector(label: str = "Scenario") -> Group | None:
         wanted = current_group_key() if current_group_key() in keys else keys[0]
         st.session_state[S.GROUP] = wanted
     by_key = {g.key: g for g in groups}
-    chosen = st.selectbox(label, keys, key=S.GROUP, format_func=lambda k: by_key[k].label)
+    # the widget mirrors GROUP, which is not a widget key: Streamlit drops a widget's state on a page that does
+    # not draw it, and the choice must hold on every results page
+    st.session_state[S.W_GROUP] = wanted
+    chosen = st.selectbox(label, keys, key=S.W_GROUP, format_func=lambda k: by_key[k].label,
+                          on_change=_choose_group)
     return by_key[chosen]
+
+
+def _choose_group() -> None:
+    st.session_state[S.GROUP] = st.session_state[S.W_GROUP]
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
@@ -304,16 +428,10 @@ def queue_run(spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dic
               model_key: str | None = None) -> str:
     """Runs one method in the background (on a stored/imported model if `model_key` is given); the stored
     record is the result, a failure its reason."""
-    owner = st.session_state[S.SESSION_ID]
-
     def work(progress: Progress, stop: Any) -> dict:
         record = lab().run(spec, forget, method, params, progress=progress, stop=stop, model_key=model_key)
         if record["status"] == "failed":
             raise JobFailed(f"{method} failed: {record['error']}")
-        from pages._ui.band import DEFAULT_K, queue_band
-
-        # the retrain band calibrates this scenario's verdicts: queued behind the run, once per scenario
-        queue_band(lab(), runner(), record, DEFAULT_K, owner, str(lab().device))
         return record
 
     return submit("unlearn", f"{method} · forget {forget.describe()}", work)

@@ -15,7 +15,16 @@ FINISHED_SEEN = "finished_jobs_seen"  # how many of them had finished at the las
 DEMO_SKIPPED = "demo_skipped"  # [{"method", "reason"}] of the last demo
 IMPORTED_KEY = "imported_model_key"  # store key of the checkpoint imported in this session
 LASSO_IDS = "lasso_ids"  # training indices in the current lasso selection
-GROUP = "compare_group"  # scenario shown on Compare / Inside / Predictions (shared so pages agree)
+GROUP = "compare_group"  # scenario shown on every results page (not a widget key, so it outlives page changes)
+TARGET_MODEL = "target_model"  # Unlearn: "trained" or the store key of the imported checkpoint to unlearn
+BANNER_SEEN = "jobs_were_active"  # whether a job was running at the results pages' last refresh check
+SAVED = "saved_session"  # what was last written to the workspace's sessions/<id>.json
+FRAMED = "framed_by_app"  # set by app.py: pages run inside its navigation
+WANTED_PAGE = "wanted_page"  # a deep link that first ran without app.py, to open once app.py runs
+# restored from the workspace after a browser reload (the URL carries ?sid=<SESSION_ID>) or a server restart
+PERSISTED = ("experiment", "forget_spec", "submitted_jobs", "imported_model_key", "compare_group", "target_model",
+             "demo_skipped")
+QUERY_SESSION = "sid"  # query parameter naming the session
 ULIRA_JOBS = "privacy_ulira_jobs"  # Forget quality: {run_id or "original:<run_id>": job id}
 SEED_JOBS = "privacy_seed_jobs"  # Forget quality: {scenario key: job id}
 FQ_JOBS = "privacy_fq_jobs"  # Forget quality: {"<run id>:<N>": job id} of the NeurIPS 2023 forgetting quality
@@ -39,7 +48,9 @@ W_EMBEDDING, W_LASSO_CHART, W_LASSO_ADD = "forget_embedding", "forget_lasso_char
 W_CLEAR = "forget_clear"
 W_QUEUE = "unlearn_queue"
 W_TARGET_MODEL = "unlearn_target_model"
+W_GROUP = "scenario_select"  # the results pages' scenario select box (mirrors GROUP)
 W_INSIDE_RUNS = "inside_runs"
+W_OPEN_RUN = "compare_open_run"
 W_PRED_FORGET, W_PRED_RETAIN, W_ATTR_METHOD, W_ATTR_MODEL = (
     "pred_forget_images", "pred_retain_images", "pred_attribution", "pred_attribution_model")
 W_PRIVACY_RUN, W_PRIVACY_STAT, W_PRIVACY_THRESHOLD = "privacy_run", "privacy_statistic", "privacy_threshold"

@@ -110,7 +110,7 @@ def test_a_new_method_file_shows_up_everywhere(toy_method, lab, digits_base):
 
     at = open_page("pages/inside.py")
     assert_clean(at)
-    assert f"{NAME}: toy layer norms" in texts(at)
+    assert f"{NAME} (factor=0.25): toy layer norms" in texts(at)  # a variant is named by what differs
 
     html = report_html(lab, [record["run_id"]])
     assert "toy layer norms" in html and "Norm of every weight tensor after shrinking." in html

@@ -1,4 +1,5 @@
-"""The dashboard served as the README starts it, for the browser tests of this folder."""
+"""Browser-test fixtures: one app server on a workspace that already holds the demo's runs, shared by every
+browser test of the session (starting Streamlit and loading torch costs several seconds each time)."""
 
 from __future__ import annotations
 
@@ -13,20 +14,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-
+sys.path[:0] = [str(Path(__file__).parent)]  # the e2ehelpers module
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+# what the populated workspace holds: the demo's scenario, plus a variant and a second scenario
+POPULATED_METHODS = ("semu", "slug", "mnemonic", "partial_label_flip", "partial_gradient_ascent")
+VARIANT = ("semu", {"tau": 0.99})
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`streamlit run app.py` on a free port with a private workspace (one per test module); yields its URL."""
+def start_server(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` as the README starts it, on a free port with the given workspace."""
     port = free_port()
-    env = {**os.environ, "UNLEARN_HOME": str(tmp_path_factory.mktemp("e2e_home"))}
-    log = tmp_path_factory.mktemp("e2e_log") / "server.log"
+    env = {**os.environ, "UNLEARN_HOME": str(home)}
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -37,12 +40,62 @@ def server(tmp_path_factory):
     while time.monotonic() < deadline:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
+                return proc, url
         except OSError:
             time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail(f"the app did not start: {log.read_text()[-2000:]}")
+    proc.terminate()
+    pytest.fail(f"the app did not start: {log.read_text()[-2000:]}")
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on a private, empty workspace (one per test module); yields its URL."""
+    proc, url = start_server(tmp_path_factory.mktemp("e2e_home"), tmp_path_factory.mktemp("e2e_log") / "server.log")
     yield url
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def populated_home(lab, digits_base, tmp_path_factory) -> Path:
+    """A private workspace with the session's trained models and the demo's runs (class 3 forgotten), one
+    semu variant, and a second scenario (class 5)."""
+    from unlearn_core.data import ForgetSpec
+    from unlearn_core.experiment import ExperimentSpec, Lab
+    from unlearn_core.store import Store
+
+    home = tmp_path_factory.mktemp("e2e_populated")
+    store = Store(home)
+    for row in lab.store.list_models():
+        if row["kind"] != "imported":
+            state, meta, tensors = lab.store.load_model(row["key"])
+            store.save_model(row["key"], row["kind"], state, meta, tensors)
+    private = Lab(store, device="cpu")
+    spec = ExperimentSpec()
+    private.run(spec, ForgetSpec(classes=(5,)), "gradient_ascent", {})
+    for method in POPULATED_METHODS:
+        private.run(spec, ForgetSpec(classes=(3,)), method, {})
+    private.run(spec, ForgetSpec(classes=(3,)), VARIANT[0], dict(VARIANT[1]))
+    return home
+
+@pytest.fixture(scope="session")
+def app_server(populated_home, tmp_path_factory):
+    proc, url = start_server(populated_home, tmp_path_factory.mktemp("e2e_log") / "server.log")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+@pytest.fixture
+def context(browser):
+    """A fresh browser context (its own Streamlit session) per test."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield ctx
+    ctx.close()

@@ -7,9 +7,11 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -159,17 +161,26 @@ def test_image_folder_edge_cases(empty_home: Path, tmp_path: Path):
                                                  f"root={not_a_folder}")
 
 
-def test_decompression_bomb_is_skipped_from_its_header(tmp_path: Path):
-    """A PNG that claims 60000x60000 pixels (3.6 billion) is never decoded: the header is enough to refuse it."""
+def _claimed_size_png(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose (valid) header claims width x height pixels: a decompression bomb's first bytes."""
+    Image.new("RGB", (8, 8)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))  # IHDR's checksum, so the header is valid
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("side", [8000, 60000])  # below Pillow's own bomb warning (89 M pixels), and far above
+def test_decompression_bomb_is_skipped_from_its_header(tmp_path: Path, side: int):
+    """Never decoded: the header is enough to refuse it (8000x8000 RGB would take 192 MB, 60000x60000 10 GiB)."""
     from unlearn_core.data.imagefolder import _decode
 
-    bomb = tmp_path / "bomb.png"
-    Image.new("1", (60000, 60000)).save(bomb)  # 1-bit and empty: a few hundred KiB that would decode to 10 GiB
-    assert bomb.stat().st_size < 2**20
+    bomb = _claimed_size_png(tmp_path / "bomb.png", side, side)
     started = time.perf_counter()
     assert _decode(bomb, "RGB", 32) is None
     assert time.perf_counter() - started < 2
-    assert "decompression bomb" in validation.image_problem(bomb, 60000, 60000)
+    assert "decompression bomb" in validation.image_problem(bomb, side, side)
 
 
 # ---- paths -------------------------------------------------------------------------------------------------------

@@ -120,12 +120,18 @@ def forget_flags(draw) -> list[str]:
 @st.composite
 def argv_strategy(draw) -> list[str]:
     command = draw(st.sampled_from(["train", "run", "compare", "report", "preset", "import", "dashboard", "methods",
-                                    "archs"]))
+                                    "archs", "sweep"]))
     argv = [command]
     if command in ("train", "run", "compare", "import"):
         argv += draw(experiment_flags())
-    if command in ("run", "compare"):
+    if command in ("run", "compare", "sweep"):
         argv += draw(forget_flags())
+    if command == "sweep":
+        argv += ["--dry-run", "--method", draw(name_text)]
+        for pair in draw(st.lists(key_value, max_size=2)):
+            argv += ["--grid", pair]
+        if draw(st.booleans()):
+            argv += ["--seeds", draw(int_list_text)]
     if command == "run":
         argv += ["--method", draw(name_text)] if draw(st.booleans()) else []
         for pair in draw(st.lists(key_value, max_size=2)):

@@ -33,7 +33,7 @@ def test_config_file_binds_localhost_with_xsrf_and_an_upload_limit():
 @pytest.mark.parametrize("address, warned", [("127.0.0.1", False), ("0.0.0.0", True)])
 def test_unlearn_dashboard_pins_the_safe_flags(monkeypatch, address, warned):
     launched: list[list[str]] = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda command, **kwargs: launched.append(command) or 0)
+    monkeypatch.setattr(cli, "run_forwarding_signals", lambda command, **kwargs: launched.append(command) or 0)
     result = run_cli("dashboard", *(["--address", address] if address != "127.0.0.1" else []))
     assert result.code == 0
     flags = _flags(launched[0])

@@ -29,10 +29,10 @@ def test_core_never_imports_streamlit():
 # The orchestration layer (studies, presets, report, bench, cli) sits above the Lab, so the Lab and everything
 # it is built from never reach up into it.
 LAYERS = [
-    {"registry", "validation", "progress", "device", "results", "store", "data", "models", "persample", "metrics",
-     "methods", "analysis", "viz"},
+    {"registry", "validation", "labels", "resources", "progress", "device", "results", "store", "data", "models",
+     "persample", "metrics", "methods", "analysis", "viz"},
     {"experiment", "jobs"},
-    {"studies", "presets", "report", "bench", "bench_threads", "bench_archs", "card"},
+    {"studies", "presets", "report", "bench", "bench_threads", "bench_archs", "bench_scale", "card"},
     {"cli"},
 ]
 

@@ -74,7 +74,9 @@ def test_markdown_subset_escapes_first():
 def test_csv_and_json_hold_every_metric_and_config(lab, runs):
     ids = [r["run_id"] for r in runs]
     table = pd.read_csv(io.StringIO(metrics_csv(lab, ids)))
-    assert list(table["label"]) == ["original", "retrain", "slug", "gradient_ascent", "gradient_ascent"]
+    # the variant is named by what differs from gradient_ascent's defaults, the same in the table as on Compare
+    assert list(table["label"]) == ["original", "retrain", "slug", "gradient_ascent (epochs=2)",
+                                    "gradient_ascent (epochs=2)"]
     assert list(table["status"]) == ["ok", "ok", "ok", "ok", "failed"]
     slug = table[table["label"] == "slug"].iloc[0]
     assert slug["forget_acc"] == runs[0]["metrics"]["forget_acc"]

@@ -69,14 +69,17 @@ def test_column_labels_carry_direction_arrows():
     assert compare.column_label("test_acc", class_scenario=True).endswith("(closer to retrain)")
 
 
-def test_forget_utility_scatter_outlines_the_front(entries):
+def test_forget_utility_scatter_draws_the_front_among_methods(entries):
     fig = compare.forget_utility_scatter(entries, entries[1]["metrics"])
     front = next(t for t in fig.data if t.name == "Pareto front")
-    # points are (|forget_acc - 0|, utility): retrain (0, .98), gradient_ascent (.05, .985), finetune (.9, .99)
-    # are on the front; original (1, .99) is dominated by finetune and bad (.5, .5) by gradient_ascent
-    assert list(front.x) == [0.0, 0.05, 0.9]
-    labels = [t.text[0] for t in fig.data if t.mode == "markers+text"]
-    assert labels == ["original", "retrain", "finetune", "gradient_ascent", "bad"]
+    # points are (|forget_acc - 0|, utility): among the methods, gradient_ascent (.05, .985) and finetune (.9, .99)
+    # are on the front and bad (.5, .5) is dominated; original and retrain are references, not contenders
+    assert list(front.x) == [0.05, 0.9]
+    names = [t.name for t in fig.data if t.mode == "markers"]
+    assert names == ["original", "retrain", "finetune ◆ front", "gradient_ascent ◆ front", "bad"]
+    # every point carries its run id for the click-through
+    assert [t.customdata[0] for t in fig.data if t.mode == "markers"][2:] == [e.get("run_id", "") for e in
+                                                                              entries[2:]]
 
 
 def test_compare_figures_build(entries):
@@ -89,7 +92,8 @@ def test_compare_figures_build(entries):
 
 def test_method_colours_are_stable_and_references_fixed():
     assert method_color("retrain") == "#2ca02c"
-    assert method_color("finetune") == method_color("finetune #2")
+    assert method_color("finetune") != method_color("finetune (epochs=2)")  # a variant has its own shade
+    assert method_color("finetune (epochs=2)") == method_color("finetune (epochs=2)")
 
 
 def test_model_figures():
@@ -107,9 +111,11 @@ def test_semu_spectra_marks_rank_and_tau():
     spectra = {"c1": {"kind": "conv", "singular_values": sv, "energy": torch.cumsum(sv, 1) / sv.sum(1, keepdim=True),
                       "rank": 4, "tau": 0.9, "trainable": 16, "numel": 288}}
     fig = inside.semu_spectra(spectra)
-    assert fig.layout.shapes[0].x0 == 4
-    assert any(t.name == "τ" for t in fig.data)
-    assert fig.layout.yaxis.type == "log"
+    assert list(next(t for t in fig.data if t.name == "chosen rank r").x) == [4.0, 4.0]
+    assert any(t.name == "threshold τ" for t in fig.data)
+    assert fig.layout.yaxis.type == "log"  # 10 to 0.1 spans two decades
+    flat = {"c1": {**spectra["c1"], "singular_values": torch.linspace(3, 1, 12).repeat(3, 1)}}
+    assert inside.semu_spectra(flat).layout.yaxis.type == "linear"  # under a decade a log axis reads 2, 3, ..
     assert len(inside.semu_rank_bars(spectra).data) == 2
 
 
@@ -123,12 +129,19 @@ def test_slug_views():
     search = inside.slug_step_search([{"step": 0, "lambda": 1.0, "forget_acc": 0.5, "meets_target": False},
                                       {"step": 1, "lambda": 2.0, "forget_acc": 0.0, "meets_target": True}])
     assert list(search.data[0].marker.symbol) == ["circle-open", "circle"]
+    marked = inside.slug_step_search([{"step": 0, "lambda": 1.0, "forget_acc": 0.5, "meets_target": True}], "t", 1.0)
+    assert [t.name for t in marked.data][-1] == "chosen λ=1"
+    front = next(t for t in fig.data if t.name == "Pareto front")  # one front layer still draws its staircase
+    assert 0.2 in list(front.x) and 0.9 in list(front.y)
 
 
 def test_mnemonic_and_partial_views():
     fisher = {"c1.weight": {"log_ratio": torch.randn(32, 1, 3, 3)}, "f2.weight": {"log_ratio": torch.randn(10, 128)}}
-    fig = inside.fisher_heatmaps(fisher)
+    fig = inside.fisher_heatmaps(fisher, forgotten=(3,), num_classes=10)
     assert fig.data[0].z.shape == (32, 9)
+    assert fig.layout.coloraxis.cmid == 0 and fig.layout.coloraxis.cmin == -fig.layout.coloraxis.cmax
+    box = fig.layout.shapes[0]  # the forgotten class's row of the output layer
+    assert (box.y0, box.y1) == (2.5, 3.5) and box.xref == "x2"
     codes = inside.codes_to_images(torch.rand(10, 1, 8, 8))
     assert codes.shape == (10, 8, 8, 1) and codes.dtype == np.uint8
     moved = inside.moved_share_bars({"c1": {"1e-4": 0.5, "1e-3": 0.2, "1e-2": 0.01}})
@@ -137,9 +150,20 @@ def test_mnemonic_and_partial_views():
     assert "25.0% updated" in inside.mask_heatmaps(masks).layout.annotations[0].text
     curve = inside.storage_curve({"rho": 0.1, "stored_mb": 1.0, "full_mb": 10.0,
                                   "curve": [{"rho": 0.01, "stored_mb": 0.1}, {"rho": 1.0, "stored_mb": 10.0}]})
-    assert [t.name for t in curve.data] == ["stored updates", "this run"]
+    assert [t.name for t in curve.data] == ["stored updates", "full amnesiac (10.0 MB)", "this run (ρ=0.1)"]
 
 
-def test_layer_change_bars_keep_zero_changes_visible():
+def test_layer_change_marks_untouched_tensors_instead_of_drawing_them():
     fig = inside.layer_change_bars({"slug": {"c1.weight": 0.0, "f2.weight": 0.3}})
-    assert fig.data[0].y[0] > 0 and math.isclose(fig.data[0].customdata[0], 0.0)
+    heat = fig.data[0]
+    assert math.isnan(heat.z[0][0]) and heat.text[0][0] == "unchanged"
+    assert math.isclose(heat.z[1][0], math.log10(0.3)) and math.isclose(heat.customdata[0][0], 0.0)
+
+
+def test_every_figure_carries_a_how_to_read_caption(entries):
+    from unlearn_core.viz.style import how_to_read
+
+    figures = [compare.forget_utility_scatter(entries, entries[1]["metrics"]), compare.gap_bars(entries),
+               compare.cost_bars(entries), compare.per_class_heatmap(entries, ["a", "b"]),
+               compare.confusion_grid(entries, ["a", "b"]), inside.layer_change_bars({"x": {"w": 0.1}})]
+    assert all(how_to_read(f) for f in figures)

@@ -63,8 +63,8 @@ class SGDConfig(MethodConfig):
 
     epochs: int = param(5, min=1, max=100, help="passes over the retain set")
     lr: float = param(0.02, min=1e-6, max=1.0, log=True, help="SGD learning rate")
-    momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum")
-    weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay")
+    momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum", paper="0.9")
+    weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay", paper="5e-4")
     batch_size: int = param(64, min=1, max=4096, help="mini-batch size")
 
     def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:

@@ -100,6 +100,20 @@ class ParamSpec:
             origin += f" ({self.why})"
         return f"{self.help} [{origin}]" if self.help else f"[{origin}]"
 
+    def check(self, value: Any) -> str | None:
+        """Why `value` is not allowed for this parameter (one line), or None when it is; forms show it inline."""
+        if self.choices is not None and value not in self.choices:
+            return f"{self.name} must be one of {list(self.choices)}, got {value!r}"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{self.name} must be a finite number, got {value}"
+        if self.min is not None and value < self.min:
+            return f"{self.name} must be >= {self.min}, got {value}"
+        if self.max is not None and value > self.max:
+            return f"{self.name} must be <= {self.max}, got {value}"
+        return None
+
 
 def format_default(value: Any) -> str:
     """A default as the help text and `unlearn methods` print it: on/off for booleans, 'empty' for ''."""
@@ -148,17 +162,9 @@ class MethodConfig:
 
     def validate(self) -> None:
         for spec in self.params():
-            value = getattr(self, spec.name)
-            if spec.choices is not None and value not in spec.choices:
-                raise UserInputError(f"{spec.name} must be one of {list(spec.choices)}, got {value!r}")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            if isinstance(value, float) and not math.isfinite(value):
-                raise UserInputError(f"{spec.name} must be a finite number, got {value}")
-            if spec.min is not None and value < spec.min:
-                raise UserInputError(f"{spec.name} must be >= {spec.min}, got {value}")
-            if spec.max is not None and value > spec.max:
-                raise UserInputError(f"{spec.name} must be <= {spec.max}, got {value}")
+            problem = spec.check(getattr(self, spec.name))
+            if problem:
+                raise UserInputError(problem)
 
     @classmethod
     def from_values(cls, values: dict[str, Any] | None = None) -> MethodConfig:
@@ -281,6 +287,7 @@ class PanelContext:
     label: str  # the run's label in its scenario ("slug", "slug #2")
     class_names: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)  # the run's method parameters
+    forgotten: tuple[int, ...] = ()  # the classes the scenario forgets whole (marked on per-class figures)
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,6 @@ class FineTune(UnlearningMethod):
                             paper="10 (SalUn code)", why="adapted to digits")
         lr: float = param(0.02, min=1e-6, max=1.0, log=True, help="SGD learning rate",
                           paper="0.01 to 0.1 (SalUn code, swept)")
-        momentum: float = param(0.9, min=0.0, max=0.99, help="SGD momentum", paper="0.9")
-        weight_decay: float = param(5e-4, min=0.0, max=0.1, help="SGD weight decay", paper="5e-4")
         batch_size: int = param(64, min=1, max=4096, help="mini-batch size", paper="256",
                                 why="adapted to digits' 1,400 training images")
 

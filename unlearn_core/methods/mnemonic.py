@@ -147,9 +147,9 @@ def _fisher_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure
     from unlearn_core.viz import inside
     from unlearn_core.viz import model as vm
 
-    out = [PanelFigure(inside.fisher_heatmaps(diag["fisher"]),
-                       "log(F_forget / F_retain) per layer from the mnemonic codes: red parameters matter more to the "
-                       "forgotten class and are the ones moved.")]
+    # the figure carries its own how-to-read caption (centred scale, the forgotten class's row boxed)
+    out = [PanelFigure(inside.fisher_heatmaps(diag["fisher"], forgotten=ctx.forgotten,
+                                              num_classes=len(ctx.class_names) or None))]
     if diag.get("codes") is not None:
         codes = inside.codes_to_images(diag["codes"])
         out.append(PanelFigure(vm.image_tiles(codes, [f"code {c}" for c in ctx.class_names[: len(codes)]], columns=10,
@@ -238,7 +238,7 @@ class MnemonicCode(UnlearningMethod):
                 f"{s}: forget codes {v['forget_code_acc']:.2f}, kept codes {v['retain_code_acc']:.2f}"
                 for s, v in scores.items()),
             "the sign is judged on the codes only, never on images: for some classes it is the one that damages "
-            "real kept-class images (methods.md §10); compare test accuracy on kept classes with the original",
+            "real kept-class images; compare test accuracy on kept classes with the original",
         ]
         if scores["+"]["score"] == scores["-"]["score"] and cfg.sign == "auto":
             notes.append("both signs score the same on the codes; the official rule then takes '-'")

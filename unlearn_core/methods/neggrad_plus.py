@@ -39,7 +39,7 @@ class NegGradPlus(UnlearningMethod):
         family="baseline",
         needs_retain=True,
         inferred="beta's published default is not confirmed; 0.975 was chosen on digits class 3 "
-                 "(methods.md section 6). The pairing (cycle the forget batches over one retain pass) "
+                 "(benchmarks/digits_defaults.md). The pairing (cycle the forget batches over one retain pass) "
                  "follows DeepUnlearn's NG+ code.",
     )
 

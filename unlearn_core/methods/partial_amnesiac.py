@@ -61,7 +61,7 @@ class PartialAmnesiac(UnlearningMethod):
         one_shot=True,
         inferred=(
             "The paper's method section was not available: per-layer top-rho magnitude pruning of each step's update, "
-            "the default rho 0.03, and the refusal above max_touched_share are our reconstruction (methods.md §5.3)."
+            "the default rho 0.03, and the refusal above max_touched_share are our reconstruction."
         ),
     )
     panels = (STORAGE_PANEL, MASKS_PANEL)

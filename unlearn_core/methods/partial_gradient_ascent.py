@@ -38,7 +38,7 @@ class PartialGradientAscent(PartialUpdateMethod):
         inferred=(
             "The paper's method section was not available: the objective (ascent on forget cross-entropy, optional "
             "retain term), top-rho_u by |gradient| per parameter tensor at every step, masking of the whole update, "
-            "the optimiser and the stop rule are our reconstruction (methods.md §5.3)."
+            "the optimiser and the stop rule are our reconstruction."
         ),
     )
 

@@ -37,8 +37,7 @@ class PartialLabelFlip(PartialUpdateMethod):
         inferred=(
             "The paper's method section was not available: top-rho_u by |gradient| per parameter tensor at every step, "
             "masking of the whole update, the optional retain term and its default, the optimiser, and the stop "
-            "rule (class: forget accuracy target; images: the model's test accuracy) are our reconstruction "
-            "(methods.md §5.3)."
+            "rule (class: forget accuracy target; images: the model's test accuracy) are our reconstruction."
         ),
     )
 

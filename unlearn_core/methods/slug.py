@@ -175,7 +175,7 @@ def _layer_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure]
     out = [PanelFigure(scatter,
                        f"Layer importance against gradient alignment; chosen layer: {diag.get('chosen_layer')}.")]
     if diag.get("step_search"):
-        out.append(PanelFigure(inside.slug_step_search(diag["step_search"])))
+        out.append(PanelFigure(inside.slug_step_search(diag["step_search"], chosen_lambda=diag.get("lambda"))))
     if len(diag.get("front_search") or []) > 1:
         out.append(PanelFigure(inside.slug_front_search(diag["front_search"]),
                                "Every layer on the front gets its own step search, as in the official code; the kept "
@@ -183,7 +183,8 @@ def _layer_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure]
     for item in diag.get("per_class") or []:
         if item.get("step_search"):
             out.append(PanelFigure(inside.slug_step_search(
-                item["step_search"], f"SLUG step search for class {item['class']} (layer {item.get('chosen_layer')})")))
+                item["step_search"], f"SLUG step search for class {item['class']} (layer {item.get('chosen_layer')})",
+                chosen_lambda=item.get("lambda"))))
     if diag.get("chosen_layer"):
         lam = diag.get("lambda")
         out.append(PanelFigure(None, f"Chosen layer {diag['chosen_layer']}"

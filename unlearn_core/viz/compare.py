@@ -14,11 +14,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from unlearn_core.metrics import metric_info
-from unlearn_core.viz.style import method_color, styled
+from unlearn_core.viz.style import log_axis, method_color, styled
 
 TABLE_KEYS = ("forget_acc", "retain_acc", "test_acc", "test_acc_forget_classes", "test_acc_retain_classes",
               "mia_efficacy", "mia_loss_auc", "avg_gap", "changed_fraction", "seconds")
 UTILITY_KEY = "test_acc_retain_classes"
+REFERENCE_LABELS = ("original", "retrain")
 
 
 # metrics whose target is retrain's value when classes are forgotten, though "higher is better" otherwise:
@@ -144,8 +145,15 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 
+def percent_ticks(values: list[float]) -> str:
+    """A percent tick format with enough decimals that ticks over this span never repeat (97 %, 97 %, 98 %)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    span = (max(finite) - min(finite)) if len(finite) > 1 else 1.0
+    return ".0%" if span >= 0.08 else ".1%" if span >= 0.008 else ".2%"
+
+
 def forget_utility_points(entries: list[dict], retrain: dict) -> list[dict]:
-    """(forget gap to retrain, utility) of every entry that has both, with its label."""
+    """(forget gap to retrain, utility) of every entry that has both, with its label and run id."""
     out = []
     for e in entries:
         m = e.get("metrics") or {}
@@ -154,52 +162,76 @@ def forget_utility_points(entries: list[dict], retrain: dict) -> list[dict]:
         if forget is None or utility is None or target is None:
             continue
         out.append({"label": e["label"], "method": e.get("method", e["label"]), "x": abs(forget - target),
-                    "y": utility, "forget_acc": forget})
+                    "y": utility, "forget_acc": forget, "run_id": e.get("run_id") or ""})
     return out
 
 
 def forget_utility_scatter(entries: list[dict], retrain: dict) -> go.Figure:
-    """Forgetting (distance of forget accuracy to retrain's, left is better) against utility (up is better)."""
+    """Forgetting (distance of forget accuracy to retrain's, left is better) against utility (up is better).
+
+    The Pareto front is drawn among the unlearning runs (original and retrain are the references, drawn as a
+    grey square and a green star). Each point is named in the legend in its own colour rather than beside it,
+    because runs that forget alike sit on top of each other; `customdata` holds the run id, so a click on a
+    point can open that run.
+    """
     points = forget_utility_points(entries, retrain)
+    runs = [i for i, p in enumerate(points) if p["label"] not in REFERENCE_LABELS]
+    front = [runs[k] for k in pareto_front([(points[i]["x"], points[i]["y"]) for i in runs])]
     fig = go.Figure()
-    front = pareto_front([(p["x"], p["y"]) for p in points])
     if len(front) > 1:
         fig.add_trace(go.Scatter(x=[points[i]["x"] for i in front], y=[points[i]["y"] for i in front],
                                  mode="lines", line=dict(color="#999", dash="dash"), name="Pareto front",
                                  hoverinfo="skip"))
+    symbols = {"original": "square", "retrain": "star"}
     for i, p in enumerate(points):
+        on_front = i in front
         fig.add_trace(go.Scatter(
-            x=[p["x"]], y=[p["y"]], mode="markers+text", text=[p["label"]], textposition="top center",
-            marker=dict(size=13 if i in front else 10, color=method_color(p["label"]),
-                        line=dict(width=2 if i in front else 0, color="#222")),
-            name=p["label"], showlegend=False,
+            x=[p["x"]], y=[p["y"]], mode="markers", customdata=[p["run_id"]],
+            marker=dict(size=15 if p["label"] in symbols else 12 if on_front else 10, color=method_color(p["label"]),
+                        symbol=symbols.get(p["label"], "circle"),
+                        line=dict(width=2 if on_front else 0.5, color="#222")),
+            name=p["label"] + (" ◆ front" if on_front else ""),
             hovertemplate=(f"<b>{p['label']}</b><br>forget acc. {p['forget_acc']:.1%}<br>"
                            f"gap to retrain {p['x']:.1%}<br>utility {p['y']:.1%}<extra></extra>"),
         ))
     widest = max([p["x"] for p in points] + [0.05])
-    fig.update_xaxes(title="|forget acc. − retrain's|  (← forgets like retrain)", tickformat=".0%",
-                     range=[-0.08 * widest, 1.08 * widest])  # room for the labels of points at 0
-    fig.update_yaxes(title=f"{metric_info(UTILITY_KEY).title}  (↑ keeps utility)", tickformat=".0%")
-    return styled(fig, "Forgetting vs utility (outlined: on the Pareto front)", height=420)
+    fig.update_xaxes(title="|forget acc. − retrain's|  (← forgets like retrain)", tickformat=percent_ticks(
+        [0.0, widest]), range=[-0.05 * widest, 1.08 * widest], zeroline=False)
+    ys = [p["y"] for p in points]
+    pad = max(0.005, 0.08 * ((max(ys) - min(ys)) if ys else 1.0))
+    fig.update_yaxes(title=f"{metric_info(UTILITY_KEY).title}  (↑ keeps utility)", tickformat=percent_ticks(ys),
+                     range=[min(ys) - pad, min(1.0, max(ys)) + pad] if ys else None)
+    return styled(fig, "Forgetting vs utility", height=440, how_to_read=(
+        "Each point is a run. Left = its forget accuracy is as close to retrain's as it gets; up = it keeps "
+        "accuracy on the kept classes. Outlined points joined by the dashed line are the Pareto front among the "
+        "methods: no other run is both further left and higher. The green star is retrain itself, the grey "
+        "square the original model. Click a point to open that run."))
 
 
 def gap_bars(entries: list[dict]) -> go.Figure:
     """Per-metric absolute gap to the retrain oracle for every entry (shorter is better)."""
     fig = go.Figure()
+    shown = 0
+    keys: list[str] = []
     for e in entries:
         gaps = (e.get("metrics") or {}).get("gap_to_retrain") or {}
         if not gaps or e["label"] == "retrain":
             continue
-        keys = list(gaps)
-        fig.add_trace(go.Bar(x=[metric_info(k).title for k in keys], y=[gaps[k] for k in keys], name=e["label"],
-                             marker_color=method_color(e["label"])))
-    fig.update_yaxes(title="|value − retrain|  (↓ better)", tickformat=".0%")
-    fig.update_layout(barmode="group")
-    return styled(fig, "Gap to the retrain oracle per metric", height=380)
+        keys = keys or list(gaps)
+        shown += 1
+        fig.add_trace(go.Bar(y=[metric_info(k).title for k in keys], x=[gaps.get(k) for k in keys], name=e["label"],
+                             orientation="h", marker_color=method_color(e["label"]),
+                             hovertemplate=f"{e['label']}, %{{y}}: %{{x:.1%}}<extra></extra>"))
+    fig.update_xaxes(title="|value − retrain's|  (← better)", tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(barmode="group", bargap=0.25, legend=dict(traceorder="normal"))
+    return styled(fig, "Gap to the retrain oracle per metric", height=max(320, 110 + 14 * shown * max(1, len(keys))),
+                  how_to_read="One group of bars per metric, one bar per run: how far the run's value is from "
+                              "retrain's. Shorter is better; no bar means the run matches retrain exactly.")
 
 
-def per_class_heatmap(entries: list[dict], class_names: list[str]) -> go.Figure:
-    """Test accuracy per class (columns) for every model (rows)."""
+def per_class_heatmap(entries: list[dict], class_names: list[str], forgotten: tuple[int, ...] = ()) -> go.Figure:
+    """Test accuracy per class (columns) for every model (rows); forgotten classes are marked ✕."""
     labels, rows = [], []
     for e in entries:
         acc = (e.get("metrics") or {}).get("per_class_acc")
@@ -208,12 +240,16 @@ def per_class_heatmap(entries: list[dict], class_names: list[str]) -> go.Figure:
             rows.append([_number(a) for a in acc])
     z = np.array([[np.nan if a is None else a for a in r] for r in rows], dtype=float)
     text = [[("—" if a is None else f"{a:.0%}") for a in r] for r in rows]
-    fig = go.Figure(go.Heatmap(z=z, x=[str(c) for c in class_names], y=labels, text=text, texttemplate="%{text}",
-                               colorscale="RdYlGn", zmin=0, zmax=1, colorbar=dict(title="acc.", tickformat=".0%"),
+    names = [f"{c} ✕" if k in forgotten else str(c) for k, c in enumerate(class_names)]
+    fig = go.Figure(go.Heatmap(z=z, x=names, y=labels, text=text, texttemplate="%{text}",
+                               colorscale="RdYlGn", zmin=0, zmax=1,
+                               colorbar=dict(title=dict(text="acc.", side="right"), tickformat=".0%"),
                                hovertemplate="%{y}, class %{x}: %{text}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title="class", type="category")
-    return styled(fig, "Per-class test accuracy", height=max(260, 60 + 34 * len(labels)))
+    fig.update_xaxes(title="class (✕ forgotten)" if forgotten else "class", type="category")
+    return styled(fig, "Per-class test accuracy", height=max(260, 90 + 30 * len(labels)), how_to_read=(
+        "Rows are models, columns classes, cells test accuracy (green high, red low). A good run copies the "
+        "retrain row: low on the forgotten classes (✕), as high as the original on the others."))
 
 
 def confusion_grid(entries: list[dict], class_names: list[str], columns: int = 4) -> go.Figure:
@@ -223,7 +259,7 @@ def confusion_grid(entries: list[dict], class_names: list[str], columns: int = 4
     columns = max(1, min(columns, len(items)))
     rows = max(1, math.ceil(len(items) / columns))
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=[label for label, _ in items],
-                        horizontal_spacing=0.04, vertical_spacing=0.12)
+                        horizontal_spacing=0.05, vertical_spacing=0.3 / rows)
     names = [str(c) for c in class_names]
     for i, (label, cm) in enumerate(items):
         counts = np.array(cm, dtype=float)
@@ -231,26 +267,37 @@ def confusion_grid(entries: list[dict], class_names: list[str], columns: int = 4
         fig.add_trace(go.Heatmap(z=share, x=names, y=names, coloraxis="coloraxis", customdata=counts,
                                  hovertemplate=(f"{label}<br>true %{{y}} → predicted %{{x}}: %{{customdata:.0f}}"
                                                 "<extra></extra>")), i // columns + 1, i % columns + 1)
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(type="category")
-    fig.update_layout(coloraxis=dict(colorscale="Blues", cmin=0, cmax=1, colorbar=dict(title="share of row")))
-    return styled(fig, "Confusion matrices (rows: true class, columns: predicted)", height=80 + 260 * rows)
+    fig.update_yaxes(autorange="reversed", type="category", tickfont_size=10)
+    fig.update_xaxes(type="category", tickfont_size=10)
+    fig.update_layout(coloraxis=dict(colorscale="Blues", cmin=0, cmax=1,
+                                     colorbar=dict(title=dict(text="share of row", side="right"))))
+    return styled(fig, "Confusion matrices (rows: true class, columns: predicted)", height=100 + 270 * rows,
+                  how_to_read="One matrix per model: row = the true class of a test image, column = what the model "
+                              "predicted, darker = a larger share of that row. A model that forgot a class has an "
+                              "empty diagonal cell there, its images spread over the other columns, as in retrain.")
 
 
 def cost_bars(entries: list[dict]) -> go.Figure:
-    """Run time and share of changed parameters per run."""
+    """Run time (log scale) and share of changed parameters per run, one row per run, one panel above the other
+    (side by side they leave each panel too narrow for its title in a half-width column)."""
     runs = [e for e in entries if e["label"] not in ("original",)]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["Run time (s, log)", "Changed parameters (share)"])
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=False, vertical_spacing=0.5 / max(4, len(runs)) + 0.06,
+                        subplot_titles=["run time in seconds (log scale)", "share of parameters changed"])
     for e in runs:
         m = e.get("metrics") or {}
         colour = method_color(e["label"])
         seconds, changed = _number(m.get("seconds")), _number(m.get("changed_fraction"))
         if seconds is not None:
-            fig.add_trace(go.Bar(x=[e["label"]], y=[max(seconds, 1e-3)], marker_color=colour, showlegend=False,
-                                 hovertemplate=f"{e['label']}: {seconds:.2f} s<extra></extra>"), 1, 1)
+            fig.add_trace(go.Bar(y=[e["label"]], x=[max(seconds, 1e-3)], marker_color=colour, showlegend=False,
+                                 orientation="h", hovertemplate=f"{e['label']}: {seconds:.2f} s<extra></extra>"),
+                          1, 1)
         if changed is not None:
-            fig.add_trace(go.Bar(x=[e["label"]], y=[changed], marker_color=colour, showlegend=False,
-                                 hovertemplate=f"{e['label']}: {changed:.2%}<extra></extra>"), 1, 2)
-    fig.update_yaxes(type="log", row=1, col=1)
-    fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    return styled(fig, "Cost: run time and parameters touched", height=360)
+            fig.add_trace(go.Bar(y=[e["label"]], x=[changed], marker_color=colour, showlegend=False,
+                                 orientation="h", hovertemplate=f"{e['label']}: {changed:.2%}<extra></extra>"), 2, 1)
+    log_axis(fig, "x", row=1, col=1)
+    fig.update_xaxes(tickformat=".0%", range=[0, 1.0], row=2, col=1)
+    fig.update_yaxes(autorange="reversed", type="category")
+    return styled(fig, "Cost: run time and parameters touched", height=max(320, 150 + 2 * 22 * len(runs)),
+                  how_to_read="Top: wall time of the unlearning itself on a log scale (each grid line is ten times "
+                              "the last; retrain's bar is what every method tries to undercut). Bottom: the share "
+                              "of the model's parameters whose value changed; one-shot methods touch few.")

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from unlearn_core.viz.style import PALETTE, method_color, styled
+from unlearn_core.viz.style import PALETTE, method_color, short, styled, wrap
 
 
 def to_numpy(value: Any) -> np.ndarray:
@@ -55,6 +55,11 @@ def top_layers(scores: dict[str, float], k: int | None) -> tuple[list[str], str]
 
 
 # ---- SEMU -----------------------------------------------------------------------------------------------
+def _decades(values: np.ndarray) -> float:
+    positive = values[np.isfinite(values) & (values > 0)]
+    return float(np.log10(positive.max() / positive.min())) if positive.size > 1 else 0.0
+
+
 def semu_spectra(spectra: dict[str, dict], columns: int = 2, top_k: int | None = TOP_PANELS) -> go.Figure:
     """Per layer: singular values (log scale, mean over rows with min-max band), cumulative energy (right
     axis) with the threshold tau, and the chosen rank as a vertical line; the `top_k` layers with the most
@@ -64,11 +69,11 @@ def semu_spectra(spectra: dict[str, dict], columns: int = 2, top_k: int | None =
     titles = []
     for name in layers:
         item = spectra[name]
-        titles.append(f"{name} ({item.get('kind', '')}): rank {item.get('rank', '?')}, "
-                      f"{int(item.get('trainable', 0)):,} of {int(item.get('numel', 0)):,} params trainable")
+        share = int(item.get("trainable", 0)) / max(1, int(item.get("numel", 0) or 1))
+        titles.append(f"{short(name, 22)}: rank {item.get('rank', '?')}, {share:.1%} trainable")
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles,
                         specs=[[{"secondary_y": True}] * columns for _ in range(rows)],
-                        horizontal_spacing=0.12, vertical_spacing=0.16)
+                        horizontal_spacing=0.14, vertical_spacing=0.5 / max(rows, 1) ** 0.5 / 2.2)
     for i, name in enumerate(layers):
         item = spectra[name]
         row, col = i // columns + 1, i % columns + 1
@@ -80,71 +85,119 @@ def semu_spectra(spectra: dict[str, dict], columns: int = 2, top_k: int | None =
                                      mode="lines", line=dict(width=0), fillcolor="rgba(31,119,180,0.15)",
                                      hoverinfo="skip", name="min-max over rows", showlegend=first), row, col)
         fig.add_trace(go.Scatter(x=idx, y=sv.mean(0), mode="lines", line=dict(color="#1f77b4"),
-                                 name="singular value σᵢ", showlegend=first,
+                                 name="singular value σᵢ (left, log)", showlegend=first,
                                  hovertemplate="σ_%{x}: %{y:.3g}<extra></extra>"), row, col, secondary_y=False)
         if "energy" in item:
             energy = as_2d(item["energy"]).mean(0)
             fig.add_trace(go.Scatter(x=idx, y=energy, mode="lines", line=dict(color="#ff7f0e"),
-                                     name="cumulative energy", showlegend=first,
+                                     name="cumulative energy (right)", showlegend=first,
                                      hovertemplate="first %{x}: %{y:.1%}<extra></extra>"), row, col, secondary_y=True)
         if item.get("tau") is not None:
             fig.add_trace(go.Scatter(x=[idx[0], idx[-1]], y=[item["tau"]] * 2, mode="lines",
-                                     line=dict(color="#ff7f0e", dash="dot"), name="τ", showlegend=first,
+                                     line=dict(color="#ff7f0e", dash="dot"), name="threshold τ", showlegend=first,
                                      hoverinfo="skip"), row, col, secondary_y=True)
         if item.get("rank") is not None:
-            fig.add_vline(x=float(item["rank"]), line=dict(color="#d62728", dash="dash"), row=row, col=col)
-        fig.update_yaxes(type="log", row=row, col=col, secondary_y=False)
-        fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=row, col=col, secondary_y=True)
-    fig.update_xaxes(title="index i")
-    return styled(fig, "SEMU: singular values per layer (red dashed: chosen rank)"
-                  + (left_out and f"{left_out} by trainable parameters"), height=60 + 300 * rows)
+            fig.add_trace(go.Scatter(x=[float(item["rank"])] * 2, y=[0, 1], mode="lines", name="chosen rank r",
+                                     line=dict(color="#d62728", dash="dash"), showlegend=first,
+                                     hovertemplate=f"chosen rank {item['rank']}<extra></extra>"),
+                          row, col, secondary_y=True)
+        values = np.r_[sv.max(0), sv.min(0)]
+        if _decades(values) >= 1:
+            fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=row, col=col, secondary_y=False)
+        else:  # under one decade a log axis only has 2..9 to label: a plain axis reads better
+            fig.update_yaxes(type="linear", nticks=6, tickformat=".2~g", row=row, col=col, secondary_y=False)
+        # no 0 % tick: it would sit on the last x tick label in the panel's lower right corner
+        fig.update_yaxes(range=[0, 1.02], tickvals=[0.5, 1], tickformat=".0%", showgrid=False, row=row,
+                         col=col, secondary_y=True)
+        fig.update_xaxes(nticks=6, row=row, col=col)
+    fig.update_xaxes(title_text="index i", row=rows)
+    return styled(fig, "SEMU: singular values per layer" + (left_out and f"{left_out} by trainable parameters"),
+                  height=110 + 260 * rows, legend="top", how_to_read=(
+        "One panel per edited layer. Blue: the singular values of the layer's forget gradient, largest first "
+        "(left axis). Orange: the share of the gradient's energy in the first i directions (right axis). SEMU "
+        "keeps the first r directions, where the orange curve first reaches the dotted threshold τ (red dashed "
+        "line), and trains only an r×r matrix there."))
 
 
 def semu_rank_bars(spectra: dict[str, dict], top_k: int | None = TOP_BARS) -> go.Figure:
     """Chosen rank and trainable share per layer (the `top_k` highest ranks when there are more layers)."""
     layers, left_out = top_layers({n: float(spectra[n].get("rank") or 0) for n in spectra}, top_k)
+    names = [short(n, 22) for n in layers]
     share = [spectra[n].get("trainable", 0) / max(1, spectra[n].get("numel", 1)) for n in layers]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["chosen rank r", "trainable share of the layer"])
-    fig.add_trace(go.Bar(x=layers, y=[spectra[n].get("rank") for n in layers], marker_color="#1f77b4",
-                         showlegend=False), 1, 1)
-    fig.add_trace(go.Bar(x=layers, y=share, marker_color="#ff7f0e", showlegend=False,
-                         hovertemplate="%{x}: %{y:.2%}<extra></extra>"), 1, 2)
-    fig.update_yaxes(tickformat=".1%", row=1, col=2)
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=["chosen rank r", "trainable share of the layer"])
+    fig.add_trace(go.Bar(y=names, x=[spectra[n].get("rank") for n in layers], marker_color="#1f77b4",
+                         orientation="h", showlegend=False, hovertemplate="%{y}: rank %{x}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Bar(y=names, x=share, marker_color="#ff7f0e", showlegend=False, orientation="h",
+                         hovertemplate="%{y}: %{x:.2%}<extra></extra>"), 1, 2)
+    fig.update_xaxes(tickformat=".1%", row=1, col=2)
+    fig.update_yaxes(autorange="reversed", type="category")
     return styled(fig, "SEMU: rank and trainable parameters per layer" + (left_out and f"{left_out} by rank"),
-                  height=300)
+                  height=max(240, 100 + 24 * len(layers)),
+                  how_to_read="Per edited layer: the rank r SEMU chose and the share of the layer's parameters "
+                              "that rank makes trainable (r×r of the layer's size).")
 
 
 # ---- SLUG -----------------------------------------------------------------------------------------------
+def _padded(values: np.ndarray, log: bool, pad: float = 0.12) -> list[float]:
+    v = np.log10(values) if log else values
+    lo, hi = float(v.min()), float(v.max())
+    span = hi - lo or (abs(hi) or 1.0) * 0.5
+    return [lo - pad * span, hi + pad * span]
+
+
 def slug_scatter(layer_scores: list[dict], front: list[str], chosen: str | None) -> go.Figure:
-    """Importance against alignment per layer (log-log when all positive); Pareto layers outlined, chosen starred."""
+    """Importance against alignment per layer (log-log when all positive); the Pareto front drawn as the
+    boundary of the layers it dominates, front layers outlined and named, the chosen layer starred."""
     names = [s["layer"] for s in layer_scores]
     imp = np.array([s["importance"] for s in layer_scores], dtype=float)
     ali = np.array([s["alignment"] for s in layer_scores], dtype=float)
     log_axes = bool((imp > 0).all() and (ali > 0).all())
+    x_range, y_range = _padded(ali, log_axes, 0.18), _padded(imp, log_axes, 0.2)
+    y_range[1] += 0.12 * (y_range[1] - y_range[0])  # headroom for the name above the top point
     fig = go.Figure()
-    on_front = [n in front or s.get("on_front") for n, s in zip(names, layer_scores, strict=True)]
+    on_front = [n in front or bool(s.get("on_front")) for n, s in zip(names, layer_scores, strict=True)]
     order = sorted((i for i in range(len(names)) if on_front[i]), key=lambda i: ali[i])
-    if len(order) > 1:
-        fig.add_trace(go.Scatter(x=ali[order], y=imp[order], mode="lines", line=dict(color="#999", dash="dash"),
+    if order:
+        # the front as a staircase: every layer below and to the right of it is dominated
+        edge_x = 10 ** x_range[1] if log_axes else x_range[1]
+        edge_y = 10 ** y_range[0] if log_axes else y_range[0]
+        xs, ys = [float(ali[order[0]])], [edge_y]
+        for i in order:
+            xs += [float(ali[i]), float(ali[i])]
+            ys += [ys[-1], float(imp[i])]
+        xs.append(edge_x)
+        ys.append(ys[-1])
+        fig.add_trace(go.Scatter(x=xs[1:], y=ys[1:], mode="lines", line=dict(color="#999", dash="dash"),
                                  name="Pareto front", hoverinfo="skip"))
-    # on a deep network, names beside every point overlap: only the front and the chosen layer are labelled
-    labels = names if len(names) <= TOP_BARS else [n if (f or n == chosen) else "" for n, f in
-                                                   zip(names, on_front, strict=True)]
+    labelled = [f or n == chosen for n, f in zip(names, on_front, strict=True)]
     fig.add_trace(go.Scatter(
-        x=ali, y=imp, mode="markers+text", text=labels, textposition="top center", name="layers",
-        marker=dict(size=[16 if f else 10 for f in on_front], color=["#d62728" if f else "#1f77b4" for f in on_front],
+        x=ali, y=imp, mode="markers+text", text=[short(n, 18) if lab else "" for n, lab in zip(names, labelled,
+                                                                                               strict=True)],
+        textposition="top center", cliponaxis=False, name="layers", showlegend=False,
+        marker=dict(size=[18 if n == chosen else 13 if f else 9 for n, f in zip(names, on_front, strict=True)],
+                    color=["#d62728" if f else "#1f77b4" for f in on_front],
                     symbol=["star" if n == chosen else "circle" for n in names], line=dict(width=1, color="#222")),
-        customdata=[[n, s.get("numel", 0)] for n, s in zip(names, layer_scores, strict=True)],
+        customdata=np.array([[n, s.get("numel", 0)] for n, s in zip(names, layer_scores, strict=True)],
+                            dtype=object),
         hovertemplate="<b>%{customdata[0]}</b><br>alignment %{x:.3g}<br>importance %{y:.3g}<br>"
                       "%{customdata[1]:,} params<extra></extra>",
     ))
-    fig.update_xaxes(title="gradient alignment with the retain set (← better)", type="log" if log_axes else "linear")
-    fig.update_yaxes(title="layer importance for the forget set (↑ better)", type="log" if log_axes else "linear")
-    return styled(fig, f"SLUG: layer importance vs alignment (★ chosen: {chosen or '—'})", height=420)
+    axis = dict(type="log", dtick=1, exponentformat="power") if log_axes else dict(type="linear")
+    fig.update_xaxes(title="alignment with the retain set (← better)", range=x_range, **axis)
+    fig.update_yaxes(title="importance for the forget set (↑ better)", range=y_range, **axis)
+    return styled(fig, f"SLUG: layers (★ edited: {short(chosen, 20) if chosen else 'none'})",
+                  height=420, how_to_read=(
+                      "One point per weight tensor. Up: its gradient matters to the forget set; left: editing it "
+                      "disturbs the retain set little. Red, named points are on the Pareto front (the dashed "
+                      "staircase; every layer below and right of it is beaten on both counts); SLUG edits the "
+                      "starred one, hover a blue point for its name."))
 
 
-def slug_step_search(step_search: list[dict], title: str = "SLUG: step-size search") -> go.Figure:
-    """Forget / retain / test accuracy at each tried step size; hollow markers missed the target."""
+def slug_step_search(step_search: list[dict], title: str = "SLUG: step-size search",
+                     chosen_lambda: float | None = None) -> go.Figure:
+    """Forget / retain / test accuracy at each tried step size; hollow markers missed the target; the chosen
+    step size as a red line."""
     steps = sorted(step_search, key=lambda s: s.get("lambda", 0))
     lam = [s.get("lambda") for s in steps]
     fig = go.Figure()
@@ -155,10 +208,18 @@ def slug_step_search(step_search: list[dict], title: str = "SLUG: step-size sear
                 line=dict(color=colour),
                 marker=dict(size=9, symbol=["circle" if s.get("meets_target") else "circle-open" for s in steps]),
             ))
+    if chosen_lambda is not None:
+        fig.add_trace(go.Scatter(x=[chosen_lambda] * 2, y=[0, 1.02], mode="lines", name=f"chosen λ={chosen_lambda:.3g}",
+                                 line=dict(color="#d62728", dash="dash"), hoverinfo="skip"))
     positive = all(v is not None and v > 0 for v in lam)
-    fig.update_xaxes(title="step size λ", type="log" if positive else "linear")
+    spread = positive and len(lam) > 1 and max(lam) / min(lam) >= 10
+    fig.update_xaxes(title="step size λ", type="log" if spread else "linear", nticks=6, tickformat=".3~g",
+                     **({"dtick": 1, "exponentformat": "power"} if spread else {}))
     fig.update_yaxes(title="accuracy", tickformat=".0%", range=[0, 1.02])
-    return styled(fig, title + " (filled: meets the target)", height=340)
+    return styled(fig, title, height=340, legend="top", how_to_read=(
+        "Each tried step size λ (x) and the accuracies it gives. Filled markers meet the forget target, hollow "
+        "ones miss it; SLUG keeps the smallest step that meets it (red dashed line), so retain and test "
+        "accuracy stay as high as possible."))
 
 
 def slug_front_search(front_search: list[dict], title: str = "SLUG: the step search on every front layer"
@@ -223,26 +284,40 @@ def ssd_compositions(compositions: dict[str, dict]) -> go.Figure:
 
 # ---- mnemonic code --------------------------------------------------------------------------------------
 def fisher_heatmaps(fisher: dict[str, dict], columns: int = 2, max_side: int = 128,
+                    forgotten: tuple[int, ...] = (), num_classes: int | None = None,
                     top_k: int | None = TOP_PANELS) -> go.Figure:
-    """log(F_forget / F_retain) per layer; red: parameters more sensitive to the forgotten class; the `top_k`
-    layers with the largest ratio when there are more."""
+    """log(F_forget / F_retain) per layer on a diverging scale centred on 0 (equally sensitive); red:
+    parameters more sensitive to the forgotten class. In a layer whose rows are the classes (the output layer),
+    the forgotten class's row is boxed. The `top_k` layers with the largest ratio when there are more."""
     layers, left_out = top_layers({n: float(np.nanmax(to_numpy(fisher[n]["log_ratio"]), initial=-np.inf))
                                    for n in fisher if "log_ratio" in fisher[n]}, top_k)
     rows, columns = _grid(len(layers), columns)
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=layers, horizontal_spacing=0.06,
-                        vertical_spacing=0.14)
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[short(n, 40) for n in layers],
+                        horizontal_spacing=0.06, vertical_spacing=0.4 / max(rows, 1))
     maps = [as_2d(fisher[n]["log_ratio"])[:max_side, :max_side * 4] for n in layers]
-    bound = max([float(np.nanpercentile(np.abs(m), 99)) for m in maps if m.size] + [1e-6])
+    # the 90th percentile keeps a few extreme ratios from washing every other cell out to white
+    bound = max([float(np.nanpercentile(np.abs(m[np.isfinite(m)]), 90)) for m in maps if np.isfinite(m).any()]
+                + [1e-6])
     for i, m in enumerate(maps):
+        row, col = i // columns + 1, i % columns + 1
         fig.add_trace(go.Heatmap(z=m, coloraxis="coloraxis",
-                                 hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"),
-                      i // columns + 1, i % columns + 1)
+                                 hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"), row, col)
+        if num_classes and m.shape[0] == num_classes and m.shape[0] > 1:
+            for k in forgotten:
+                fig.add_shape(type="rect", x0=-0.5, x1=m.shape[1] - 0.5, y0=k - 0.5, y1=k + 0.5, row=row, col=col,
+                              line=dict(color="#111", width=2))
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
-    fig.update_layout(coloraxis=dict(colorscale="RdBu_r", cmin=-bound, cmax=bound,
-                                     colorbar=dict(title="log F_f/F_r")))
+    fig.update_layout(coloraxis=dict(colorscale="RdBu_r", cmid=0, cmin=-bound, cmax=bound,
+                                     colorbar=dict(title=dict(text="log F_f/F_r", side="right"))))
+    marked = f"; the boxed row of the output layer is the forgotten class {', '.join(map(str, forgotten))}" \
+        if forgotten and num_classes else ""
     return styled(fig, "Mnemonic code: Fisher sensitivity per layer (rows: output units)"
-                  + (left_out and f"{left_out} by largest ratio"), height=60 + 280 * rows)
+                  + (left_out and f"{left_out} by largest ratio"), height=80 + 230 * rows,
+                  how_to_read=(
+                      "Each cell is one parameter: red = it matters more to the forgotten class's code than to "
+                      "the others' (the method moves these), blue = less, white = equally. The scale is centred "
+                      f"on 0 and ends at the 90th percentile, so the rarer extremes saturate{marked}."))
 
 
 def codes_to_images(codes: Any) -> np.ndarray:
@@ -259,12 +334,17 @@ def moved_share_bars(moved_share: dict[str, dict], top_k: int | None = TOP_BARS)
                                    for n in moved_share}, top_k)
     fig = go.Figure()
     for j, t in enumerate(thresholds):
-        fig.add_trace(go.Bar(x=layers, y=[moved_share[n].get(t) for n in layers], name=f"|δ| > {t}",
-                             marker_color=PALETTE[j % len(PALETTE)]))
+        fig.add_trace(go.Bar(y=[short(n, 24) for n in layers], x=[moved_share[n].get(t) for n in layers],
+                             name=f"|δ| > {t}", orientation="h", marker_color=PALETTE[j % len(PALETTE)],
+                             hovertemplate="%{y}: %{x:.2%}<extra>" + f"|δ| > {t}</extra>"))
     fig.update_layout(barmode="group")
-    fig.update_yaxes(tickformat=".1%", title="share of the layer")
+    fig.update_xaxes(tickformat=".0%", title="share of the layer's parameters", rangemode="tozero")
+    fig.update_yaxes(autorange="reversed", type="category")
     return styled(fig, "Mnemonic code: parameters moved per layer" + (left_out and f"{left_out} by share moved"),
-                  height=320)
+                  height=max(280, 90 + 12 * len(layers) *
+                                                                             max(1, len(thresholds))),
+                  how_to_read="Per layer, the share of its parameters the edit moved by more than each threshold "
+                              "(one bar per threshold). Long bars at the largest threshold mean a broad edit.")
 
 
 # ---- partial methods ------------------------------------------------------------------------------------
@@ -275,27 +355,32 @@ def mask_heatmaps(masks: dict[str, dict], columns: int = 2, max_side: int = 128,
     layers, left_out = top_layers({n: float(masks[n].get("updated_fraction") or 0) for n in masks
                                    if "count" in masks[n]}, top_k)
     rows, columns = _grid(len(layers), columns)
-    titles = [f"{n}: {masks[n].get('updated_fraction', 0):.1%} updated" for n in layers]
+    titles = [f"{short(n, 30)}: {masks[n].get('updated_fraction', 0):.1%} updated" for n in layers]
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.06,
-                        vertical_spacing=0.14)
+                        vertical_spacing=0.4 / max(rows, 1))
     for i, n in enumerate(layers):
         fig.add_trace(go.Heatmap(z=as_2d(masks[n]["count"])[:max_side, :max_side * 4], coloraxis="coloraxis",
                                  hovertemplate="row %{y}, col %{x}: %{z:.0f} updates<extra></extra>"),
                       i // columns + 1, i % columns + 1)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
-    fig.update_layout(coloraxis=dict(colorscale="Viridis", colorbar=dict(title="updates")))
+    fig.update_layout(coloraxis=dict(colorscale="Viridis", colorbar=dict(title=dict(text="updates", side="right"))))
     return styled(fig, "Update masks per layer (how many steps touched each parameter)"
-                  + (left_out and f"{left_out} by updated share"), height=60 + 280 * rows)
+                  + (left_out and f"{left_out} by updated share"), height=80 + 230 * rows,
+                  how_to_read="Each cell is one parameter of the layer (rows: output units); its colour counts the "
+                              "steps that updated it. Dark = never touched: partial methods change only the top "
+                              "share ρ of each layer per step.")
 
 
 def updated_fraction_bars(masks: dict[str, dict], label: str = "", top_k: int | None = TOP_BARS) -> go.Figure:
     layers, left_out = top_layers({n: float(masks[n].get("updated_fraction") or 0) for n in masks}, top_k)
-    fig = go.Figure(go.Bar(x=layers, y=[masks[n].get("updated_fraction") for n in layers],
-                           marker_color=method_color(label) if label else "#1f77b4",
-                           hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
-    fig.update_yaxes(tickformat=".1%", title="share of parameters updated")
-    return styled(fig, "Updated share per layer" + left_out, height=300)
+    fig = go.Figure(go.Bar(y=[short(n, 24) for n in layers], x=[masks[n].get("updated_fraction") for n in layers],
+                           orientation="h", marker_color=method_color(label) if label else "#1f77b4",
+                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig.update_xaxes(tickformat=".1%", title="share of parameters updated")
+    fig.update_yaxes(autorange="reversed", type="category")
+    return styled(fig, "Updated share per layer" + left_out, height=max(240, 90 + 22 * len(layers)),
+                  how_to_read="Per layer, the share of its parameters updated at least once.")
 
 
 def storage_curve(storage: dict) -> go.Figure:
@@ -306,32 +391,51 @@ def storage_curve(storage: dict) -> go.Figure:
         fig.add_trace(go.Scatter(x=[c["rho"] for c in curve], y=[c["stored_mb"] for c in curve],
                                  mode="lines+markers", name="stored updates", line=dict(color="#1f77b4")))
     if storage.get("full_mb") is not None:
-        fig.add_hline(y=storage["full_mb"], line=dict(color="#999", dash="dot"),
-                      annotation_text=f"full amnesiac: {storage['full_mb']:.1f} MB")
+        xs = [c["rho"] for c in curve] or [storage.get("rho") or 1.0]
+        fig.add_trace(go.Scatter(x=[min(xs), max([*xs, 1.0])], y=[storage["full_mb"]] * 2, mode="lines",
+                                 line=dict(color="#999", dash="dot"), hoverinfo="skip",
+                                 name=f"full amnesiac ({storage['full_mb']:.1f} MB)"))
     if storage.get("rho") is not None and storage.get("stored_mb") is not None:
-        fig.add_trace(go.Scatter(x=[storage["rho"]], y=[storage["stored_mb"]], mode="markers", name="this run",
+        fig.add_trace(go.Scatter(x=[storage["rho"]], y=[storage["stored_mb"]], mode="markers",
+                                 name=f"this run (ρ={storage['rho']:.3g})",
                                  marker=dict(size=14, color="#d62728", symbol="star")))
-    fig.update_xaxes(title="per-layer keep ratio ρ", type="log")
+    fig.update_xaxes(title="per-layer keep ratio ρ", type="log", dtick=1, exponentformat="power")
     fig.update_yaxes(title="stored MB", rangemode="tozero")
-    return styled(fig, "Partial amnesiac: storage against ρ", height=320)
+    return styled(fig, "Partial amnesiac: storage against ρ", height=320, legend="top",
+                  how_to_read="How many megabytes of recorded training updates must be kept for each keep ratio "
+                              "ρ (log scale); the star is this run, the dotted line what full amnesiac stores.")
 
 
 # ---- every method ---------------------------------------------------------------------------------------
 def layer_change_bars(changes: dict[str, dict[str, float]], top_k: int | None = TOP_BARS) -> go.Figure:
-    """||θ − θ₀|| / ||θ₀|| per parameter tensor (log scale) for every run; zero changes sit on the axis; the
+    """||θ − θ₀|| / ||θ₀|| per parameter tensor (rows) for every run (columns), on a log colour scale; a
+    tensor a run left exactly as it was reads "unchanged" on a blank cell instead of a bar of nothing; the
     `top_k` tensors that changed most in any run when there are more."""
+    runs = list(changes)
     largest: dict[str, float] = {}
     for per_layer in changes.values():
         for name, value in per_layer.items():
             largest[name] = max(largest.get(name, 0.0), float(value))
-    shown, left_out = top_layers(largest, top_k)
-    fig = go.Figure()
-    for label, per_layer in changes.items():
-        names = [n for n in shown if n in per_layer]
-        values = [per_layer[n] for n in names]
-        fig.add_trace(go.Bar(x=names, y=[max(v, 1e-9) for v in values], name=label, marker_color=method_color(label),
-                             customdata=values, hovertemplate=f"{label}, %{{x}}: %{{customdata:.3g}}<extra></extra>"))
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(type="log", title="relative change (log)")
+    tensors, left_out = top_layers(largest, top_k)
+    values = np.array([[changes[r].get(t, np.nan) for r in runs] for t in tensors], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(values > 0, np.log10(values), np.nan)
+    text = [["unchanged" if v == 0 else "" if not np.isfinite(v) else f"{v:.2g}" for v in row] for row in values]
+    finite = z[np.isfinite(z)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-6.0, 0.0)
+    ticks = list(range(int(np.floor(lo)), int(np.ceil(hi)) + 1)) or [0]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[wrap(r) for r in runs], y=[short(t, 28) for t in tensors], text=text, texttemplate="%{text}",
+        textfont_size=10,
+        colorscale="Viridis", zmin=lo, zmax=max(hi, lo + 1e-9), xgap=1, ygap=1,
+        colorbar=dict(title=dict(text="relative change", side="right"), tickvals=ticks,
+                      ticktext=[f"10<sup>{t}</sup>" for t in ticks]),
+        customdata=values, hovertemplate="%{x}, %{y}: %{customdata:.3g}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", tickangle=0)
     return styled(fig, "Relative weight change per parameter tensor" + (left_out and f"{left_out} by change"),
-                  height=380)
+                  height=max(260, 110 + 24 * len(tensors)),
+                  how_to_read="Rows are the model's weight tensors, columns the runs; each cell is ‖θ − θ₀‖ / ‖θ₀‖, "
+                              "how far the run moved that tensor relative to its size (brighter = further; log "
+                              "scale). 'unchanged' cells were left exactly as in the original: one-shot methods "
+                              "edit few tensors, fine-tuning methods move them all.")

@@ -15,8 +15,7 @@ from plotly.subplots import make_subplots
 from unlearn_core.viz.style import empty_figure, method_color, styled
 
 MODEL_COLORS = {"original": method_color("original"), "retrain": method_color("retrain"), "unlearned": "#1f77b4"}
-STATISTIC_LABELS = {"confidence": "logit-scaled confidence  log(p_y / (1 - p_y))",
-                    "entropy": "entropy of softmax(logits / 2)"}
+STATISTIC_LABELS = {"confidence": "confidence, log(p_y / (1 − p_y))", "entropy": "entropy of softmax(logits / 2)"}
 
 
 def attack_table(entries: dict[str, dict]) -> pd.DataFrame:
@@ -47,7 +46,10 @@ def distribution_figure(view: dict) -> go.Figure:
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title=STATISTIC_LABELS.get(view["statistic"], view["statistic"]))
     fig.update_yaxes(title="forget samples")
-    return styled(fig, "Forget-sample distributions")
+    return styled(fig, "Forget-sample distributions", legend="top", how_to_read=(
+        "How the forget images' statistic is distributed under each model. The attack guesses 'trained on' on "
+        "one side of the red threshold; when the unlearned histogram lies on top of retrain's, no threshold can "
+        "tell them apart."))
 
 
 def sweep_figure(view: dict, model: str = "unlearned") -> go.Figure:
@@ -60,11 +62,15 @@ def sweep_figure(view: dict, model: str = "unlearned") -> go.Figure:
     for key, color, label in (("accuracy", "#1f77b4", "attack accuracy"), ("fpr", "#ff7f0e", "FPR"),
                               ("fnr", "#9467bd", "FNR")):
         fig.add_trace(go.Scatter(x=x, y=s[key], name=label, mode="lines", line=dict(color=color)))
-    fig.add_hline(y=0.5, line_dash="dot", line_color="#999", annotation_text="chance")
+    fig.add_trace(go.Scatter(x=[min(x), max(x)], y=[0.5, 0.5], mode="lines", name="chance",
+                             line=dict(color="#999", dash="dot"), hoverinfo="skip"))
     fig.add_vline(x=view["threshold"], line_dash="dash", line_color="#d62728")
     fig.update_xaxes(title="threshold")
     fig.update_yaxes(title="rate", range=[0, 1.02])
-    return styled(fig, f"Telling {model} from retrain ({entry['direction']} threshold = {model})")
+    return styled(fig, f"Telling {model} from retrain", legend="top",
+                  how_to_read="For every threshold: how often the attack is right when it calls a forget image "
+                              f"'{model}' {entry['direction']} it and 'retrain' otherwise. A curve that stays near "
+                              "the dotted chance line means the run is indistinguishable from retrain.")
 
 
 def cka_figure(cka: dict) -> go.Figure:
@@ -84,7 +90,10 @@ def cka_figure(cka: dict) -> go.Figure:
                                      name=f"{ref.replace('_', ' ')}, {side} samples"))
     fig.update_yaxes(title="linear CKA", range=[min(0.0, *_all_values(cka)) - 0.02, 1.02])
     fig.update_xaxes(title="layer")
-    return styled(fig, "Layer-wise similarity (CKA)")
+    return styled(fig, "Layer-wise similarity (CKA)", how_to_read=(
+        "Per layer, how similar this run's representations are to the original's (grey) and to retrain's "
+        "(green), on forget images (solid) and retain images (dotted); 1 = the same up to rotation and scale. "
+        "A good run moves towards green on forget images and stays near 1 on retain images."))
 
 
 def _all_values(cka: dict) -> list[float]:
@@ -117,7 +126,10 @@ def embedding_figure(emb: dict, class_names: list[str] | None = None) -> go.Figu
                                  hovertemplate="train #%{customdata}<extra>" + label + "</extra>"))
     fig.update_xaxes(title=f"{emb['method'].upper()} 1")
     fig.update_yaxes(title=f"{emb['method'].upper()} 2")
-    return styled(fig, "Penultimate features: where the forget samples went", height=460)
+    return styled(fig, "Penultimate features: where the forget samples went", height=460, how_to_read=(
+        "Every image placed by its penultimate features in one 2-D map. Red circles are the forget images under "
+        "the original model, red crosses the same images after unlearning, linked by a line: long lines into "
+        "other classes' clusters mean the run moved them away from what it had learned."))
 
 
 def ulira_figure(result: dict) -> go.Figure:
@@ -136,7 +148,10 @@ def ulira_figure(result: dict) -> go.Figure:
                                  marker=dict(size=5, color=color), line=dict(color=color)))
     fig.update_xaxes(title="forget examples, most exposed first")
     fig.update_yaxes(title="phi = log(p_y / (1 - p_y))")
-    return styled(fig, f"U-LiRA-lite: attack accuracy {result['accuracy']:.2f} (0.5 = cannot tell)")
+    return styled(fig, f"U-LiRA-lite: attack accuracy {result['accuracy']:.2f} (0.5 = cannot tell)",
+                  how_to_read="Per forget image (most exposed first): where the evaluated model's confidence "
+                              "statistic phi falls between the shadow models' 'unlearned' (blue) and 'retrained' "
+                              "(green) means. Red points close to the green line look retrained.")
 
 
 def relearn_figure(probe: dict) -> go.Figure:
@@ -150,7 +165,9 @@ def relearn_figure(probe: dict) -> go.Figure:
                   annotation_text=f"target {probe['target_acc']:.2f}")
     fig.update_xaxes(title="fine-tuning steps on the forget set")
     fig.update_yaxes(title="forget accuracy", range=[0, 1.02])
-    return styled(fig, "Relearn probe")
+    return styled(fig, "Relearn probe", legend="top", how_to_read=(
+        "Fine-tuning a copy on the forget images: forget accuracy after each step, for this run and for retrain. "
+        "A run that relearns much faster than retrain still holds the forgotten knowledge."))
 
 
 def seeds_table(summary: dict) -> pd.DataFrame:
@@ -180,4 +197,7 @@ def seeds_figure(summary: dict, metrics: tuple[str, ...] = ("forget_acc", "test_
         fig.add_trace(go.Bar(x=methods, y=[lookup[(m, metric)]["mean"] for m in methods],
                              error_y=dict(type="data", array=[lookup[(m, metric)]["std"] for m in methods]),
                              marker_color=[method_color(m) for m in methods], showlegend=False), row=1, col=col)
-    return styled(fig, f"Mean ± std over {len(summary['seeds'])} seeds", height=380)
+    fig.update_xaxes(tickangle=0, tickfont_size=10)
+    return styled(fig, f"Mean ± std over {len(summary['seeds'])} seeds", height=380, how_to_read=(
+        "Each bar is a method's mean over the seeds, the whisker one standard deviation: differences smaller "
+        "than the whiskers are within seed noise."))
