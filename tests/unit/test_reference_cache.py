@@ -20,7 +20,7 @@ def test_entries_are_reused_until_a_weight_changes_in_place() -> None:
 
     def compute() -> float:
         calls.append(1)
-        return float(weight.sum())
+        return float(weight.detach().sum())
 
     first = cache.get(model, ("sum",), compute)
     assert cache.get(model, ("sum",), compute) == first and len(calls) == 1
