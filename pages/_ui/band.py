@@ -1,6 +1,6 @@
-"""The retrain band in the dashboard: its status and cost, training it in the background, and queuing it
-automatically after a run whose scenario has none (so Compare turns the "unverified" verdicts into
-calibrated ones once it finishes; verdicts are re-derived on read by Lab.calibrated)."""
+"""The retrain band in the dashboard: its status and its cost before it starts, and training it in the background
+(once per scenario), so Compare turns the "unverified" verdicts into calibrated ones once it finishes (verdicts
+are re-derived on read by Lab.calibrated)."""
 
 from __future__ import annotations
 

@@ -428,16 +428,10 @@ def queue_run(spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dic
               model_key: str | None = None) -> str:
     """Runs one method in the background (on a stored/imported model if `model_key` is given); the stored
     record is the result, a failure its reason."""
-    owner = st.session_state[S.SESSION_ID]
-
     def work(progress: Progress, stop: Any) -> dict:
         record = lab().run(spec, forget, method, params, progress=progress, stop=stop, model_key=model_key)
         if record["status"] == "failed":
             raise JobFailed(f"{method} failed: {record['error']}")
-        from pages._ui.band import DEFAULT_K, queue_band
-
-        # the retrain band calibrates this scenario's verdicts: queued behind the run, once per scenario
-        queue_band(lab(), runner(), record, DEFAULT_K, owner, str(lab().device))
         return record
 
     return submit("unlearn", f"{method} · forget {forget.describe()}", work)
