@@ -15,8 +15,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(Path(__file__).parent)]  # the e2ehelpers module
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 # what the populated workspace holds: the demo's scenario, plus a variant and a second scenario
 POPULATED_METHODS = ("semu", "slug", "mnemonic", "partial_label_flip", "partial_gradient_ascent")
 VARIANT = ("semu", {"tau": 0.99})
@@ -83,15 +81,6 @@ def app_server(populated_home, tmp_path_factory):
     yield url
     proc.terminate()
     proc.wait(timeout=20)
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 @pytest.fixture
 def context(browser):

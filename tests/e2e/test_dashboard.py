@@ -15,8 +15,6 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots" if os.environ.get("UNLEARN_SCREENSHOTS") == "1" else None
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 # pages/home.py's demo (partial_amnesiac is left out: it refuses a whole class by design)
 DEMO_METHODS = ("semu", "slug", "mnemonic", "partial_label_flip", "partial_gradient_ascent")
 # each page with the heading it draws last, so a screenshot waits for the whole page
@@ -28,14 +26,10 @@ DEMO_TIMEOUT_S = float(os.environ.get("UNLEARN_E2E_DEMO_TIMEOUT", "600"))
 
 
 @pytest.fixture(scope="module")
-def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        yield context.new_page()
-        browser.close()
+def page(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield context.new_page()
+    context.close()
 
 
 def wait_idle(page, timeout_s: float = 60) -> None:

@@ -14,21 +14,17 @@ from unlearn_core.report import write_report
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 
-def test_report_opens_offline_with_every_figure_drawn(lab, digits_base, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_report_opens_offline_with_every_figure_drawn(lab, digits_base, tmp_path, browser):
     spec, forget = ExperimentSpec(), ForgetSpec(classes=(3,))
     runs = [lab.run(spec, forget, m, p) for m, p in (("slug", {}), ("mnemonic", {}), ("gradient_ascent", {}))]
     report = write_report(lab, [r["run_id"] for r in runs], tmp_path / "report.html")
     expected = report.read_text().count('class="plotly-graph-div"')
     blocked, errors = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    try:
+        page = context.new_page()
 
         def offline(route) -> None:
             if route.request.url.startswith("file:"):
@@ -52,7 +48,8 @@ def test_report_opens_offline_with_every_figure_drawn(lab, digits_base, tmp_path
         shot = Path(os.environ.get("REPORT_SCREENSHOT") or tmp_path / "report.png")
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
-        browser.close()
+    finally:
+        context.close()
     assert errors == [] and blocked == []
     assert expected >= 10 and drawn == expected
     assert images == 16

@@ -12,23 +12,18 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 SHOTS = Path(os.environ.get("UNLEARN_E2E_SHOTS", "/tmp"))  # sweeps_results.png, and sweeps_end.png as left
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 
-def test_sweep_page_runs_a_grid_and_links_a_cell_to_compare(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-        page.goto(server)  # from Home through the navigation, as a user gets there
-        page.get_by_role("link", name="Sweeps").click()
-        try:
-            drive(page)
-        finally:
-            shoot(page, "sweeps_end")
-            browser.close()
+def test_sweep_page_runs_a_grid_and_links_a_cell_to_compare(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.goto(server)  # from Home through the navigation, as a user gets there
+    page.get_by_role("link", name="Sweeps").click()
+    try:
+        drive(page)
+    finally:
+        shoot(page, "sweeps_end")
+        context.close()
 
 
 def shoot(page, name: str) -> None:

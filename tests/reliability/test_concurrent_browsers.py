@@ -17,8 +17,6 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 JOBS = {"finetune": "session A", "gradient_ascent": "session B"}
 # session A's job runs long enough (several seconds) that session B queues while it is still running, so the
 # shared queue is visible from B whatever the machine's speed
@@ -83,17 +81,15 @@ def _queue(page, url: str, method: str) -> None:
     page.get_by_text(f"Queued {method}").wait_for(timeout=30_000)
 
 
-def test_two_sessions_share_one_queue_and_get_their_own_results(server, lab):
-    from playwright.sync_api import sync_playwright
-
+def test_two_sessions_share_one_queue_and_get_their_own_results(server, lab, browser):
     from unlearn_core.data import ForgetSpec
     from unlearn_core.experiment import ExperimentSpec
     from unlearn_core.store import Store
 
     url, home = server
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        pages = {m: browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for m in JOBS}
+    contexts = {m: browser.new_context(viewport={"width": 1400, "height": 1000}) for m in JOBS}
+    try:
+        pages = {m: context.new_page() for m, context in contexts.items()}
         for method, page in pages.items():
             _queue(page, url, method)
         saw_other_session = False
@@ -108,7 +104,9 @@ def test_two_sessions_share_one_queue_and_get_their_own_results(server, lab):
             time.sleep(1)
         for method, page in pages.items():
             assert page.locator("[data-testid='stException']").count() == 0, method
-        browser.close()
+    finally:
+        for context in contexts.values():
+            context.close()
 
     assert set(finished) == set(JOBS), "a session's job did not finish in time"
     assert saw_other_session  # the queue is shared: one session saw the other's job waiting or running

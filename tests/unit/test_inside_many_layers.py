@@ -32,8 +32,9 @@ def test_views_of_sixty_layers_show_the_top_ones():
     assert len(fig.data) == 8 and "features.59.block.0.weight" in fig.layout.annotations[-1].text
     assert len(inside.updated_fraction_bars(masks).data[0].x) == inside.TOP_BARS
     changes = {"slug": {n: (1.0 if n == LAYERS[3] else 0.0) for n in LAYERS}, "ssd": {n: 0.01 for n in LAYERS}}
-    bars = inside.layer_change_bars(changes)
-    assert LAYERS[3] in bars.data[0].x and len(bars.data[0].x) == inside.TOP_BARS
+    heat = inside.layer_change_bars(changes)  # tensors are the heatmap's rows, runs its columns
+    assert LAYERS[3] in heat.data[0].y and len(heat.data[0].y) == inside.TOP_BARS
     scores = [{"layer": n, "importance": 1.0 + i, "alignment": 0.5, "on_front": i == 59} for i, n in enumerate(LAYERS)]
     scatter = inside.slug_scatter(scores, [LAYERS[59]], LAYERS[59])
-    assert [t for t in scatter.data[-1].text if t] == [LAYERS[59]]  # only the front and the chosen are labelled
+    # only the front and the chosen are labelled (names shortened so labels stay inside the plot)
+    assert [t for t in scatter.data[-1].text if t] == [inside.short(LAYERS[59], 18)]
