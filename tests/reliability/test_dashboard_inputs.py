@@ -97,7 +97,8 @@ def test_a_damaged_index_is_rebuilt_and_a_deleted_run_shows_as_missing(home: Pat
     assert any("recovered 1 run" in i.value for i in at.info), [i.value for i in at.info]
     at.switch_page("pages/compare.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any(label.startswith("finetune") for label in at.table[0].value.index)  # the run is listed again (its metrics: test_store_recovery)
+    # the run is listed again (its metrics: test_store_recovery)
+    assert any(label.startswith("finetune") for label in at.table[0].value.index)
 
     shutil.rmtree(home / "runs" / record["run_id"])
     at.run()
