@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# AppTest runs app.py, which imports the `pages` package from the repository root; the helpers module sits here
-sys.path[:0] = [str(Path(__file__).parent), str(ROOT)]
+# AppTest runs app.py, which imports the `pages` package from the repository root; the AppTest helpers are the
+# ones tests/app uses (apphelpers), the other helper modules sit here
+sys.path[:0] = [str(Path(__file__).parent), str(ROOT / "tests" / "app"), str(ROOT)]
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ def _wait_for_text(at, text: str, timeout_s: float = 120) -> str:
 
 
 def test_ui_refuses_bad_values_and_keeps_serving(home: Path):
-    from apptools import open_page
+    from apphelpers import open_page
 
     at = open_page("pages/unlearn.py")
     at.checkbox(key="unlearn_use_finetune").check().run()
@@ -160,7 +160,7 @@ def test_ui_refuses_bad_values_and_keeps_serving(home: Path):
 
 
 def test_ui_jobs_with_bad_forget_set_or_full_disk_fail_with_their_reason(home: Path, monkeypatch):
-    from apptools import open_page
+    from apphelpers import open_page
 
     at = open_page("pages/forget_set.py")
     at.multiselect(key="forget_classes").set_value(list(range(10))).run()

@@ -29,7 +29,7 @@ def _still_serving(at) -> None:
 
 
 def test_hostile_session_values_get_a_message_and_the_app_keeps_serving(home: Path):
-    from apptools import open_page
+    from apphelpers import open_page
 
     at = open_page("pages/forget_set.py")
     for experiment, reason in (({**VALID_EXPERIMENT, "seed": 2**40}, "seed must be in [0, 4294967295]"),
@@ -50,7 +50,7 @@ def test_hostile_session_values_get_a_message_and_the_app_keeps_serving(home: Pa
 
 
 def test_bad_preset_files_are_listed_as_skipped_beside_the_presets(home: Path):
-    from apptools import open_page
+    from apphelpers import open_page
 
     folder = home / "presets"
     folder.mkdir()
@@ -69,7 +69,7 @@ def test_bad_preset_files_are_listed_as_skipped_beside_the_presets(home: Path):
 
 
 def test_upload_of_float64_weights_beyond_float32_is_refused(home: Path):
-    from apptools import open_page
+    from apphelpers import open_page
 
     state = {k: v.double() for k, v in build_model("cnn", (1, 8, 8), 10).state_dict().items()}
     state["f1.weight"][0, 0] = -1e200
@@ -82,7 +82,7 @@ def test_upload_of_float64_weights_beyond_float32_is_refused(home: Path):
 
 
 def test_a_damaged_index_is_rebuilt_and_a_deleted_run_shows_as_missing(home: Path, private_lab):
-    from apptools import open_page
+    from apphelpers import open_page
 
     record = private_lab.run(ExperimentSpec(), ForgetSpec(classes=(3,)), "finetune", {"epochs": 1})
     assert record["status"] == "ok"

@@ -111,7 +111,7 @@ def test_metric_undefined_for_a_tiny_forget_set_is_null_not_a_failure(private_la
 
 
 def test_compare_page_lists_failed_runs_with_reasons_and_shows_no_nan(private_lab, home: Path):
-    from apptools import open_page
+    from apphelpers import open_page
 
     private_lab.run(ExperimentSpec(), CLASS_3, "finetune", {"epochs": 1})
     private_lab.run(ExperimentSpec(), CLASS_3, "gradient_ascent", {"lr": 1.0})

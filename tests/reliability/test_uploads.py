@@ -86,7 +86,7 @@ def test_cli_import_size_limit_mismatch_and_success(home, tmp_path, monkeypatch)
 
 def test_model_page_upload_path(home, tmp_path, monkeypatch):
     """The Model page's uploader and Import button, driven by AppTest with real file contents."""
-    from apptools import open_page
+    from apphelpers import open_page
 
     marker = tmp_path / "created_by_page_payload"
     at = open_page("pages/model.py")
