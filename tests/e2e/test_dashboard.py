@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from e2ehelpers import wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -30,18 +31,6 @@ def page(server, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     yield context.new_page()
     context.close()
-
-
-def wait_idle(page, timeout_s: float = 60) -> None:
-    """Waits until Streamlit has finished the current script run (no 'running' status widget)."""
-    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if page.locator("[data-testid='stStatusWidget']").count() == 0:
-            time.sleep(0.5)
-            if page.locator("[data-testid='stStatusWidget']").count() == 0:
-                return
-        time.sleep(0.3)
 
 
 def assert_no_exception(page, name: str) -> None:
