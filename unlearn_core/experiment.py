@@ -557,12 +557,17 @@ class Lab:
         store_run: bool = True,
         model_key: str | None = None,
         run_id: str | None = None,
+        retrain_seed: int | None = None,
     ) -> dict:
         """Runs one method and returns the run record of design.md section 5 (also stored).
 
         `model_key` runs on a stored model (e.g. an imported checkpoint) instead of the one `spec` trains; its
         retrain oracle is trained with the default recipe of its dataset and architecture. `run_id` stores the
-        run under that id (a sweep's content-addressed cell id) instead of a fresh one."""
+        run under that id (a sweep's content-addressed cell id) instead of a fresh one. `retrain_seed` (method
+        `retrain` only) makes the run an independent retrain trained with that seed (the retrain band's model,
+        cached like the oracle), evaluated against the oracle like any run."""
+        if retrain_seed is not None and method != "retrain":
+            raise UserInputError(f"a retrain seed is for the method retrain, not {method}")
         impl = get_method(method)
         cfg = impl.Config.from_values(params)
         imported = self.stored_model(model_key) if model_key else None
@@ -612,6 +617,8 @@ class Lab:
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             "original": original_metrics, "retrain": retrain_metrics, "run_id": run_id,
         }
+        if retrain_seed is not None:
+            record["retrain_seed"] = int(retrain_seed)
         run_id = self.store.start_run(record) if store_run else None
         record["run_id"] = run_id
         oracle_for_method = OracleModel(oracle.model, float(oracle.meta.get("train_seconds") or 0.0),
@@ -619,6 +626,12 @@ class Lab:
         ctx = UnlearnContext(self.device, seed, scaled(progress, 0.6, 0.95), stop, oracle_for_method)
         state = diagnostics = None
         try:
+            if retrain_seed is not None:  # inside the try: a cancel while it trains stores the run as cancelled
+                retrain = self.retrain_oracle(base, forget, scaled(progress, 0.6, 0.9), stop, seed=retrain_seed)
+                ctx = replace(ctx, oracle=OracleModel(retrain.model, float(retrain.meta.get("train_seconds") or 0.0),
+                                                      retrain.meta.get("history", [])))
+                notes.append(f"an independent retrain with training seed {retrain_seed} ({retrain.key}), not the "
+                             "oracle: one model of the retrain band (studies/band.py)")
             execution = execute_method(impl, base.model, splits, base.artifacts, cfg, ctx)
             model, seconds = execution.result.model, execution.seconds
             diagnostics = execution.result.diagnostics
