@@ -514,6 +514,32 @@ class Lab:
         metrics["verdict"] = verdict(metrics, original_metrics, retrain_metrics, self.cached_band(oracle.key, seed))
         return metrics
 
+    def reevaluate(self, run_id: str) -> dict:
+        """Evaluates a finished run's stored model again with this build's metrics (a run evaluated by an earlier
+        build lacks the signals its verdict's evidence needs) and stores the record back; returns it. The
+        weights, parameters and run time are the run's own; a note says when it was re-evaluated."""
+        record = self.store.get_run(run_id)
+        model = self.run_model(run_id) if record.get("status") == "ok" else None
+        if model is None:
+            raise UserInputError(f"run {run_id} has no stored model to evaluate ({record.get('status')})")
+        base = self.base_for_record(record)
+        forget = ForgetSpec.from_dict(record["forget"])
+        splits = Splits.build(self.dataset(base.spec), forget, self.device)
+        seed = int(record.get("seed") or 0)
+        oracle = self.retrain_oracle(base, forget)
+        original, retrain = self._reference_metrics(base, oracle, splits, seed)
+        metrics = self.evaluate(model, base, retrain, splits, seed)
+        metrics["seconds"] = (record.get("metrics") or {}).get("seconds", record.get("seconds"))
+        if non_finite_keys(metrics):
+            metrics = _undefined_as_none(metrics)
+        notes = [*record.get("notes", []), f"re-evaluated on {time.strftime('%Y-%m-%d %H:%M')} by a later build "
+                 "(the weights are the run's own)"]
+        record = {**record, "metrics": metrics, "original": original, "retrain": retrain, "notes": notes,
+                  "versions": environment_versions()}
+        self.store.finish_run(run_id, record, self.store.load_run_state(run_id),
+                              self.store.load_run_diagnostics(run_id) or None)
+        return record
+
     # ---- runs ---------------------------------------------------------------------------------------
     def applicability(self, method: str, spec: ExperimentSpec, forget: ForgetSpec) -> str | None:
         """None if `method` can run on this scenario (possibly on a variant base model), else why not."""
@@ -521,6 +547,17 @@ class Lab:
         if forget.scenario not in impl.info.scenarios:
             return scenario_refusal(method, impl.info, forget.scenario)
         return None
+
+    def variant_refusal(self, method: str, spec: ExperimentSpec) -> str | None:
+        """Why the base model `method` runs on (`spec` with the artifacts it needs) cannot be trained here (its
+        update log would exceed the limit), or None; a model already stored is never refused."""
+        variant = spec.resolved().with_artifacts(get_method(method).info.needs_artifacts)
+        if self.store.has_model("base-" + variant.key):
+            return None
+        dataset = self.dataset(variant)
+        refusal = update_log_refusal(variant.recipe, len(dataset.y_train), count_parameters(
+            variant.arch, dataset.input_shape, dataset.num_classes))
+        return f"{method} cannot run on {variant.arch}: {refusal}" if refusal else None
 
     def check_run(self, spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dict[str, Any] | None = None,
                   model_key: str | None = None) -> None:
@@ -594,12 +631,9 @@ class Lab:
                 notes.append(f"{method} needs a base model trained with {', '.join(impl.info.needs_artifacts)}; "
                              f"this run uses (and trains once if needed) that variant of the chosen model, with "
                              f"its own original and retrain oracle")
-            if variant.key != spec.key and not self.store.has_model("base-" + variant.key):
-                dataset = self.dataset(variant)
-                refusal = update_log_refusal(variant.recipe, len(dataset.y_train), count_parameters(
-                    variant.arch, dataset.input_shape, dataset.num_classes))
-                if refusal:
-                    raise MethodNotApplicable(f"{method} cannot run on {variant.arch}: {refusal}")
+            refusal = self.variant_refusal(method, spec) if variant.key != spec.key else None
+            if refusal:
+                raise MethodNotApplicable(refusal)
             base = self.base_model(variant, scaled(progress, 0.0, 0.3), stop)
         dataset = self.dataset(variant)
         splits = Splits.build(dataset, forget, self.device)

@@ -423,7 +423,8 @@ def check_scenarios(lab: Lab, spec: SweepSpec, cells: list[SweepCell]) -> tuple[
         select_forget(forget, dataset)
     runnable, skipped = [], {}
     for cell in cells:
-        reason = lab.applicability(cell.method, cell.experiment, cell.forget)
+        reason = lab.applicability(cell.method, cell.experiment, cell.forget) or (
+            None if cell.model_key else lab.variant_refusal(cell.method, cell.experiment))
         if reason:
             entry = skipped.setdefault((cell.method, cell.forget.key), [cell.forget.describe(), reason, 0])
             entry[2] += 1
@@ -764,7 +765,8 @@ ROW_METRICS = ("forget_acc", "retain_acc", "test_acc", "test_acc_retain_classes"
 
 def sweep_rows(lab: Lab, spec: SweepSpec) -> list[dict]:
     """One row per cell: method, grid values, seed, forget set, status, run id, scalar metrics and the gap of
-    forget accuracy to the retrain oracle (the x axis of the forgetting/utility plot)."""
+    forget accuracy to the retrain oracle (the x axis of the forgetting/utility plot); `retrain_seed` marks a
+    band cell (None for the others)."""
     cells = spec.cells()
     statuses = lab.store.run_statuses([c.run_id for c in cells])
     rows = []
@@ -772,7 +774,8 @@ def sweep_rows(lab: Lab, spec: SweepSpec) -> list[dict]:
         status = statuses.get(cell.run_id, "not run")
         row: dict[str, Any] = {"cell": cell.key, "run_id": cell.run_id if cell.run_id in statuses else None,
                                "method": cell.method, "seed": cell.seed, "forget": cell.forget.describe(),
-                               "params": dict(cell.params), "status": status, "metrics": {}}
+                               "params": dict(cell.params), "status": status, "metrics": {},
+                               "retrain_seed": cell.retrain_seed}
         if status == "ok":
             record = lab.store.get_run(cell.run_id)
             values = scalar_values(record.get("metrics"))
