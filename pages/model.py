@@ -3,6 +3,7 @@ read the model card of the active model."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import fields
 from pathlib import Path
@@ -67,9 +68,10 @@ def recipe_problem(recipe: TrainRecipe) -> str | None:
 
 def import_checkpoint(upload, spec: ExperimentSpec, recipe_stated: bool) -> None:
     """Writes the upload to a temp file, validates it against the architecture, registers it."""
-    suffix = Path(upload.name).suffix or ".bin"
+    # the temp file keeps the user's file name (its last part only), so a refusal names the file they chose
+    name = re.sub(r"[^\w .()-]", "_", Path(upload.name).name).lstrip(".") or "checkpoint.bin"
     with tempfile.TemporaryDirectory(prefix="unlearn-upload-") as folder:
-        path = Path(folder) / f"upload{suffix}"
+        path = Path(folder) / name
         path.write_bytes(upload.getbuffer())
         state = read_state_dict_file(path)
     base = common.lab().register_imported(spec, state, upload.name, recipe_stated)
