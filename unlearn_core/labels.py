@@ -115,3 +115,19 @@ def forget_label(spec: ForgetSpec, shown: int = 3) -> str:
         count = f"{len(spec.indices)} chosen image" + ("s" if len(spec.indices) > 1 else "")
         text = text.replace(count, f"{count} {first}{more}", 1)
     return text
+
+
+def model_label(meta: Mapping[str, Any], key: str) -> str:
+    """A stored model as a list entry: `fashion_mnist · cnn_flat · epochs=1 · seed 0 · test 87% (base-3f2a…)`,
+    with the same option, recipe and seed parts as scenario labels."""
+    experiment = meta.get("spec") or {}
+    parts = [str(experiment.get("dataset", meta.get("dataset", "?"))), str(experiment.get("arch", meta.get("arch")))]
+    parts += [f"{k}={format_value(v)}" for k, v in sorted(dict(experiment.get("dataset_options") or {}).items())]
+    if meta.get("kind") != "imported":
+        parts += [f"{k}={format_value(v)}" for k, v in recipe_differences(experiment).items()]
+    parts.append(f"seed {experiment.get('seed') or 0}")
+    if meta.get("kind") == "imported":
+        parts.append(f"imported from {meta.get('source')}")
+    if meta.get("test_acc") is not None:
+        parts.append(f"test {float(meta['test_acc']):.0%}")
+    return " · ".join(parts) + f" ({key})"

@@ -92,6 +92,10 @@ def method_param(name: str, param: str) -> str:
     return f"unlearn_param_{name}_{param}"
 
 
+def dataset_option(dataset: str, option: str) -> str:
+    return f"model_dataset_option_{dataset}_{option}"
+
+
 def recipe_field(name: str) -> str:
     return f"model_recipe_{name}"
 
