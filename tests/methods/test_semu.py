@@ -130,10 +130,25 @@ def test_forgets_class_3_with_defaults(digits_base, splits3):
     assert accuracy(edited, *splits3.test_retain()) >= accuracy(digits_base.model, *splits3.test_retain()) - 0.10
     history = result.diagnostics["history"]
     assert [h["epoch"] for h in history] == list(range(1, 21)) and result.diagnostics["early_exit_epoch"] is None
-    # accuracies at 5 evenly spaced epochs only, so the history costs little next to the training itself
-    assert set(history[0]) == {"epoch", "loss", "lr"}
+    # forget accuracy every epoch from the training steps' logits; retain accuracy measured at 5 epochs only, so
+    # the history costs little next to the training itself
+    assert set(history[0]) == {"epoch", "loss", "lr", "forget_acc"}
     assert [h["epoch"] for h in history if "retain_acc" in h] == [4, 8, 12, 16, 20]
     assert set(history[-1]) == {"epoch", "forget_acc", "retain_acc", "loss", "lr"}
+    # the forget set is one batch, read before the first step: the original model's forget accuracy
+    assert history[0]["forget_acc"] == pytest.approx(accuracy(digits_base.model, *splits3.forget()))
+
+
+@pytest.mark.parametrize("use_retain_data", [False, True])
+def test_history_does_not_change_the_trained_weights(digits_base, splits3, monkeypatch, use_retain_data):
+    """The cheap history reads the training steps' logits and a separate sample: the weights are those of a run
+    that monitors nothing."""
+    monitored, _ = _run(digits_base.model, splits3, epochs=4, use_retain_data=use_retain_data)
+    monkeypatch.setattr("unlearn_core.methods.semu.monitored_epochs", lambda epochs, points=5: set())
+    silent, result = _run(digits_base.model, splits3, epochs=4, use_retain_data=use_retain_data)
+    assert not any("retain_acc" in h for h in result.diagnostics["history"]) or use_retain_data
+    assert all(torch.equal(p, q) for p, q in zip(monitored.state_dict().values(), silent.state_dict().values(),
+                                                 strict=True))
 
 
 def test_same_seed_same_weights(digits_base, splits3):

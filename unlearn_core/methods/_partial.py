@@ -35,10 +35,11 @@ from unlearn_core.methods.base import (
     UnlearnResult,
     param,
 )
-from unlearn_core.models.training import UpdateLog, keep_count, prune_per_layer
+from unlearn_core.models.training import UpdateLog, keep_count
 
 STORAGE_CURVE_RHOS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-MONITOR_SIZE = 2048  # retain images used to chart retain accuracy per epoch (monitoring only)
+PRUNE_CHUNK_ENTRIES = 1 << 23  # dense entries (steps x parameters) pruned at once: 32 MiB of float32
+MONITOR_SIZE = 128  # retain images charting retain accuracy per epoch when no retain term is trained (monitoring)
 
 
 def top_fraction_mask(values: torch.Tensor, rho: float) -> torch.Tensor:
@@ -95,23 +96,28 @@ def subtract_recorded_updates(
 
     Pruning the top-rho of a stored step here equals pruning at record time as long as rho does not exceed the
     rho the log was recorded at (the top-k of a top-k' list, k <= k', is the top-k of the whole). Returns
-    per-entry counts of how many subtracted steps touched each parameter, keyed by parameter name.
+    per-entry counts of how many subtracted steps changed each parameter (kept a non-zero value), keyed by name.
     """
     if rho > log.rho:
         raise ValueError(f"cannot prune to rho={rho}: the updates were recorded at rho={log.rho}")
     slices = log.layer_slices()
     total = torch.zeros(log.numel, dtype=torch.float32)
     touched = torch.zeros(log.numel, dtype=torch.int32)
-    for t in steps:
-        dense = log.dense_step(t).float()
+    # steps are pruned a chunk at a time (one top-k per layer over a (steps, entries) block instead of one per step
+    # and layer) and added one step after another, in step order, so the sums are those of a plain loop
+    chunk = max(1, PRUNE_CHUNK_ENTRIES // max(log.numel, 1))
+    for first in range(0, len(steps), chunk):
+        dense = torch.stack([log.dense_step(t).float() for t in steps[first:first + chunk]])
         if rho < 1.0:
-            positions, values = prune_per_layer(dense, slices, rho)
-            positions = positions.long()
-            total[positions] += values
-            touched[positions] += 1
-        else:
-            total += dense
-            touched += (dense != 0).to(torch.int32)
+            kept = torch.zeros_like(dense)
+            for sl in slices:
+                part = dense[:, sl]
+                top = torch.topk(part.abs(), keep_count(part.shape[1], rho), dim=1, sorted=False).indices
+                kept[:, sl] = torch.zeros_like(part).scatter_(1, top, part.gather(1, top))
+            dense = kept
+        for row in dense:
+            total += row
+            touched += (row != 0).to(torch.int32)
     params = dict(model.named_parameters())
     missing = [name for name in log.names if name not in params]
     if missing:
@@ -193,7 +199,10 @@ class PartialUpdateMethod(UnlearningMethod):
         xf, yf = splits.forget()
         xr, yr = splits.retain()
         gen = ctx.generator()
-        monitor_idx = torch.randperm(len(yr), generator=ctx.generator(1))[:MONITOR_SIZE].to(ctx.device)
+        train_retain = cfg.use_retain and len(yr) > 0
+        # with a retain term the history's retain accuracy is read from its batches' logits, for free
+        monitor_idx = None if train_retain else \
+            torch.randperm(len(yr), generator=ctx.generator(1))[:MONITOR_SIZE].to(ctx.device)
         target, target_text = self._target(splits, cfg, model)
         optimizer = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, 0.9, 0.0)
         partial = PartialStep(model, optimizer, cfg.rho_u)
@@ -201,18 +210,23 @@ class PartialUpdateMethod(UnlearningMethod):
         for epoch in range(1, cfg.epochs + 1):
             wrong = random_wrong_labels(yf, splits.num_classes, gen)
             model.train()
+            retain_hits = retain_seen = 0
             for idx in minibatches(len(yf), cfg.batch_size, gen, ctx.device):
                 loss = self.forget_loss(model(xf[idx]), yf[idx], wrong[idx])
-                if cfg.use_retain and len(yr) > 0:
+                if train_retain:
                     ridx = torch.randint(0, len(yr), (len(idx),), generator=gen).to(ctx.device)
-                    loss = loss + cfg.retain_weight * F.cross_entropy(model(xr[ridx]), yr[ridx])
+                    retain_logits = model(xr[ridx])
+                    loss = loss + cfg.retain_weight * F.cross_entropy(retain_logits, yr[ridx])
+                    retain_hits += int((retain_logits.detach().argmax(1) == yr[ridx]).sum())
+                    retain_seen += len(ridx)
                 check_finite_loss(loss, f"{self.name} epoch {epoch}")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 partial.step()
-            forget_acc = accuracy(model, xf, yf)
-            history.append({"epoch": epoch, "forget_acc": forget_acc,
-                            "retain_acc": accuracy(model, xr[monitor_idx], yr[monitor_idx])})
+            forget_acc = accuracy(model, xf, yf)  # the stop rule reads it after every epoch
+            retain_acc = retain_hits / retain_seen if train_retain else \
+                accuracy(model, xr[monitor_idx], yr[monitor_idx])
+            history.append({"epoch": epoch, "forget_acc": forget_acc, "retain_acc": retain_acc})
             ctx.report(epoch / cfg.epochs, f"epoch {epoch}/{cfg.epochs}, forget acc {forget_acc:.3f}")
             if target is not None and forget_acc <= target:
                 stopped = epoch

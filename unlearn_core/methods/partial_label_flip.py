@@ -11,7 +11,9 @@ updates (methods.md §10: 51 points lost at rho_u 0.01 without retain data, 1 to
 Diagnostics:
     "masks": {param_name: {"updated_fraction": share of entries changed at least once,
                            "count": 2-D tensor, per entry the number of steps that changed it}}
-    "history": [{"epoch", "forget_acc", "retain_acc"}], retain_acc on at most 2048 retain images (monitoring only)
+    "history": [{"epoch", "forget_acc", "retain_acc"}], forget_acc on the whole forget set after each epoch (the
+        stop rule reads it); retain_acc (monitoring only) read from the retain term's logits during the epoch's steps
+        (train mode, before each update), or on a fixed sample of 128 retain images when no retain term is trained
 """
 
 from __future__ import annotations
