@@ -104,11 +104,13 @@ def subtract_recorded_updates(
     total = torch.zeros(log.numel, dtype=torch.float32)
     touched = torch.zeros(log.numel, dtype=torch.int32)
     if rho == log.rho < 1.0:
-        # recorded at this rho, as the paper's Alg. 1 stores them: the stored entries are each step's top-rho ones
-        for t in steps:
-            positions, values = log.positions[t].long(), log.values[t].float()
-            total[positions] += values
-            touched[positions] += (values != 0).to(torch.int32)
+        # recorded at this rho, as the paper's Alg. 1 stores them: the stored entries are each step's top-rho ones,
+        # added in step order (index_add_ on the CPU runs through the index in order)
+        if steps:
+            positions = torch.cat([log.positions[t] for t in steps]).long()
+            values = torch.cat([log.values[t] for t in steps]).float()
+            total.index_add_(0, positions, values)
+            touched = torch.bincount(positions[values != 0], minlength=log.numel).to(torch.int32)
     else:
         # steps are pruned a block at a time (one top-k per layer over a (steps, entries) block instead of one per
         # step and layer) and added one step after another, in step order, so the sums are those of a plain loop
