@@ -58,7 +58,7 @@ from unlearn_core.models.training import (
     train_model,
     update_log_refusal,
 )
-from unlearn_core.progress import Progress, quiet, scaled
+from unlearn_core.progress import Progress, quiet, scaled, staged
 from unlearn_core.results import RunRecord, Scenario, group_records
 from unlearn_core.store import Store
 from unlearn_core.validation import SEED_MAX
@@ -396,13 +396,18 @@ class Lab:
                 "train_seconds": outcome.seconds}
         return self._store_imported(new_key, replace(spec, recipe=codes_recipe), model, dataset, meta, codes)
 
+    @staticmethod
+    def oracle_key(base_key: str, forget: ForgetSpec) -> str:
+        """The store key of the retrain oracle of (base model, forget set)."""
+        return f"retrain-{base_key.split('-', 1)[1]}-{forget.key}"
+
     def retrain_oracle(self, base: BaseModel, forget: ForgetSpec, progress: Progress = quiet,
                        stop: threading.Event | None = None, seed: int | None = None) -> BaseModel:
         """Same recipe on the retain set only; trained once per (base model, forget set, seed) and cached.
 
         `seed` None is the oracle (the base model's seed); another seed is an independent retrain, as the
         retrain band (studies/band.py) needs."""
-        key = f"retrain-{base.key.split('-', 1)[1]}-{forget.key}"
+        key = self.oracle_key(base.key, forget)
         if seed is not None and seed != base.spec.seed:
             key += f"-s{int(seed)}"
         train_seed = base.spec.seed if seed is None else int(seed)
@@ -595,13 +600,20 @@ class Lab:
                     variant.arch, dataset.input_shape, dataset.num_classes))
                 if refusal:
                     raise MethodNotApplicable(f"{method} cannot run on {variant.arch}: {refusal}")
-            base = self.base_model(variant, scaled(progress, 0.0, 0.3), stop)
+        # each stage that has work to do gets a share of the bar (a cached model none) and names itself in it
+        base_key = imported.key if imported is not None else "base-" + variant.key
+        stage = staged(progress, [
+            ("original model", 0.0 if self.store.has_model(base_key) else 1.0),
+            ("retrain oracle", 0.0 if self.store.has_model(self.oracle_key(base_key, forget)) else 1.0),
+            (method, 1.0)], end=0.95)
+        if imported is None:
+            base = self.base_model(variant, stage["original model"], stop)
         dataset = self.dataset(variant)
         splits = Splits.build(dataset, forget, self.device)
         if impl.applicability(splits, base.artifacts) is not None:
             raise MethodNotApplicable(impl.applicability(splits, base.artifacts))
         impl.check_inputs(base.model, splits, base.artifacts, cfg)  # user errors refused before the run is stored
-        oracle = self.retrain_oracle(base, forget, scaled(progress, 0.3, 0.6), stop)
+        oracle = self.retrain_oracle(base, forget, stage["retrain oracle"], stop)
         threads = self.use_threads(base.model)
         original_metrics, retrain_metrics = self._reference_metrics(base, oracle, splits, seed)
         record: dict[str, Any] = {
@@ -616,7 +628,7 @@ class Lab:
         record["run_id"] = run_id
         oracle_for_method = OracleModel(oracle.model, float(oracle.meta.get("train_seconds") or 0.0),
                                         oracle.meta.get("history", []))
-        ctx = UnlearnContext(self.device, seed, scaled(progress, 0.6, 0.95), stop, oracle_for_method)
+        ctx = UnlearnContext(self.device, seed, stage[method], stop, oracle_for_method)
         state = diagnostics = None
         try:
             execution = execute_method(impl, base.model, splits, base.artifacts, cfg, ctx)
@@ -627,7 +639,7 @@ class Lab:
             bad = [n for n, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
             if bad:
                 raise MethodDiverged(f"non-finite weights in {', '.join(bad[:3])}: the method diverged")
-            progress(0.95, "evaluating")
+            progress(0.95, "evaluating the unlearned model against retrain")
             metrics = self.evaluate(model, base, retrain_metrics, splits, seed)
             metrics["seconds"] = seconds
             # a metric the original model cannot have either (e.g. the loss attack on 2 forget images) is
