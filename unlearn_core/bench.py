@@ -285,6 +285,7 @@ class Measurement:
     wall: float = 0.0
     cpu: float = 0.0
     peak_mb: float | None = None
+    diagnostics: dict[str, Any] | None = None  # the timed method call's, when one was timed (time_method)
 
 
 def _sync(device: torch.device) -> None:
@@ -343,8 +344,9 @@ def time_method(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str,
     walls = []
     for _ in range(repeats):
         m = Measurement()
-        execute_method(impl, base.model, splits, base.artifacts, cfg, UnlearnContext(lab.device, seed),
-                       timer=measure(lab.device, m))
+        execution = execute_method(impl, base.model, splits, base.artifacts, cfg, UnlearnContext(lab.device, seed),
+                                   timer=measure(lab.device, m))
+        m.diagnostics = execution.result.diagnostics
         walls.append(m.wall)
         if best is None or m.wall < best.wall:
             best = m
