@@ -1,10 +1,11 @@
 """`unlearn bench`: named benchmark scenarios, timed through the Lab, written as markdown and JSON tables.
 
 Every scenario runs in a fresh throwaway workspace, so each table covers the same work: the base model and the
-retrain oracle are trained once (and timed), then `Lab.compare` runs the methods and evaluates every model once.
-Each method that finished is then timed again, `repeats` times, exactly as the Lab calls it (a deep copy of the
-base model, the run seed, the same context); the table shows the fastest of those calls (the least disturbed by
-other work on a shared machine) with its CPU time and peak memory, next to the Lab's own first measurement.
+retrain oracle are trained once (and timed), then `Lab.compare` runs the methods and evaluates every model once;
+its method calls are the first timed calls (CPU time and peak memory measured around the call alone). With
+`repeats` > 1, each method that finished is called again `repeats - 1` times exactly as the Lab calls it (a deep
+copy of the base model, the run seed, the same context); the table shows the fastest call (the least disturbed by
+other work on a shared machine) next to the Lab's own measurement of its run.
 
 Columns:
 - wall s: best wall time of the method call; cpu s: CPU time of that call (process time, all threads);
@@ -488,8 +489,12 @@ def _run_case(lab: Lab, sc: Scenario, case: Case, progress: Progress, index: int
     floor = forward_backward_seconds(base.model, *splits.forget(), lab.device)
 
     step(0.2, "Lab.compare")
+    # each method's first timed call is its call inside Lab.compare (the one a user's run makes), so a scenario
+    # with one repeat runs every method once; further repeats call it again (time_method)
+    in_compare: dict[str, Measurement] = {}
     with measure(lab.device) as compare_m:
-        compared = lab.compare(spec, case.forget, names, case.params, progress=lambda f, msg: step(0.2 + 0.4 * f, msg))
+        compared = lab.compare(spec, case.forget, names, case.params, progress=lambda f, msg: step(0.2 + 0.4 * f, msg),
+                               timer_for=lambda name: measure(lab.device, in_compare.setdefault(name, Measurement())))
     records = {r["method"]: r for r in compared["runs"]}
     rows = []
     for i, name in enumerate(names):
@@ -506,7 +511,10 @@ def _run_case(lab: Lab, sc: Scenario, case: Case, progress: Progress, index: int
             row.update(status="ok", lab_s=record["seconds"], wall_s=retrain_s, x_retrain=1.0,
                        x_floor=retrain_s / floor, **_metrics(record))
         else:
-            best, walls = time_method(lab, spec, case.forget, name, case.params.get(name), seed, sc.repeats)
+            best, walls = in_compare[name], [in_compare[name].wall]
+            if sc.repeats > 1:
+                again, more = time_method(lab, spec, case.forget, name, case.params.get(name), seed, sc.repeats - 1)
+                best, walls = min(best, again, key=lambda m: m.wall), walls + more
             row.update(status="ok", lab_s=record["seconds"], wall_s=best.wall, cpu_s=best.cpu, peak_mb=best.peak_mb,
                        walls=walls, x_retrain=best.wall / retrain_s, x_floor=best.wall / floor, **_metrics(record))
         rows.append(row)
