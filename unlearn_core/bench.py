@@ -421,7 +421,14 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
     with tempfile.TemporaryDirectory(prefix="unlearn-bench-") as home, _threads(dev) as threads:
         lab = Lab(Store(Path(home)), device=str(dev), threads=threads if dev.type == "cpu" else None)
         trained: set[str] = set()  # base models trained by an earlier case (then cached, not timed again)
-        cases = [_run_case(lab, sc, case, progress, i, len(sc.cases), trained) for i, case in enumerate(sc.cases)]
+        cases: list[dict] = []
+        for i, case in enumerate(sc.cases):
+            cases.append(_run_case(lab, sc, case, progress, i, len(sc.cases), trained))
+            if out_dir is not None and i + 1 < len(sc.cases):  # a long run stopped later keeps its finished cases
+                partial = _result(sc, dev, threads, load_before, started, cases, {})
+                partial["unfinished"] = [c.label for c in sc.cases[i + 1:]]
+                partial["markdown"] = to_markdown(partial)
+                _write_tables(out_dir, sc.name, partial)
         persample = {}
         if sc.persample_samples:
             progress(0.97, "per-sample gradients: vmap against the loop")
@@ -430,18 +437,23 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
             x, y = splits.retain()
             persample = persample_speedup(base.model, x[:sc.persample_samples], y[:sc.persample_samples],
                                           sc.fisher_samples, lab.device)
-    result = {
+    result = _result(sc, dev, threads, load_before, started, cases, persample)
+    result["markdown"] = to_markdown(result)
+    progress(1.0, "done")
+    if out_dir is not None:
+        _write_tables(out_dir, sc.name, result)
+    return result
+
+
+def _result(sc: Scenario, dev: torch.device, threads: int, load_before: tuple[float, ...], started: str,
+            cases: list[dict], persample: dict) -> dict:
+    return {
         "scenario": sc.name, "description": sc.description, "device": device_label(dev), "threads": threads,
         "cpu_count": os.cpu_count(), "load_before": list(load_before), "load_after": list(os.getloadavg()),
         "machine": platform.machine(), "versions": environment_versions(), "created": started,
         "memory": memory_method(dev), "repeats": sc.repeats, "cases": cases, "persample": persample,
         "targets": _check_targets(sc, cases),
     }
-    result["markdown"] = to_markdown(result)
-    progress(1.0, "done")
-    if out_dir is not None:
-        _write_tables(out_dir, sc.name, result)
-    return result
 
 
 def _write_tables(out_dir: Path, name: str, result: dict) -> None:
@@ -567,6 +579,9 @@ def to_markdown(result: dict) -> str:
              + ", ".join(f"{v:.1f}" for v in result["load_before"]) + "; after: "
              + ", ".join(f"{v:.1f}" for v in result["load_after"]) + ". "
              f"Peak memory: {result['memory']}. Method times are the best of {result['repeats']} call(s).", ""]
+    if result.get("unfinished"):
+        lines += [f"**Partial table**: written after its finished cases; not (yet) run: "
+                  f"{', '.join(result['unfinished'])} (the run was still going or was stopped).", ""]
     for case in result["cases"]:
         lines += [f"## {case['label']} ({case['forget_size']} forget images)", "",
                   f"One forward+backward pass over the forget set (the floor): {case['floor_s'] * 1000:.1f} ms.", "",
