@@ -149,6 +149,9 @@ def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
                 f"{result['true_positive_rate']:.2f} on it, {result['true_negative_rate']:.2f} on retrain)"
                 + (f" · leave-one-pair-out on the shadows {shadow:.2f}" if shadow is not None else "")
                 + f" · {result['seconds']:.0f} s, K={result['config']['shadow_pairs']}, shadow epochs {epochs_used}")
+    below = captions.ulira_below_chance(result["accuracy"])
+    if below:
+        st.info(below, icon=":material/info:")
     common.chart(viz.ulira_figure(result), key="privacy_ulira")
     dataset = common.dataset_for(record)
     exposed = result["most_exposed"][:12]
@@ -225,11 +228,18 @@ def relearn_panel(record: RunRecord, run_id: str) -> None:
             probe = relearn_probe(common.run_model(run_id), common.base_for(record).model,
                                   common.retrain_for(record).model, _splits(record),
                                   RelearnConfig(lr=float(lr), max_steps=int(steps)), seed=int(record.seed or 0))
-        u, r = probe["unlearned"].get("steps"), probe["retrain"].get("steps")
-        never = f"more than {steps}"
-        st.markdown(f"Steps to {probe['target_acc']:.2f} forget accuracy: **this run {never if u is None else u}**, "
-                    f"retrain {never if r is None else r}")
-        common.chart(viz.relearn_figure(probe), key="privacy_relearn")
+        # kept in the session, per run, so the result outlives the next click on this page
+        st.session_state[S.RELEARN_RESULTS] = {**st.session_state.get(S.RELEARN_RESULTS, {}),
+                                               run_id: {"lr": float(lr), "steps": int(steps), "probe": probe}}
+    kept = st.session_state.get(S.RELEARN_RESULTS, {}).get(run_id)
+    if kept is None:
+        return
+    probe, max_steps = kept["probe"], kept["steps"]
+    u, r = probe["unlearned"].get("steps"), probe["retrain"].get("steps")
+    never = f"more than {max_steps}"
+    st.markdown(f"Steps to {probe['target_acc']:.2f} forget accuracy (learning rate {kept['lr']:g}, at most "
+                f"{max_steps} steps): **this run {never if u is None else u}**, retrain {never if r is None else r}")
+    common.chart(viz.relearn_figure(probe), key="privacy_relearn")
 
 
 def seeds_panel(record: RunRecord, spec: ExperimentSpec) -> None:

@@ -11,23 +11,58 @@ mode would depend on the other samples of its batch) and restore the previous mo
 
 Chunks hold at most `max_floats` gradient entries at once (chunk size x parameter count, x classes for Jacobians),
 so memory stays bounded on any device whatever the number of samples.
+
+Where a layer's kernel has no vmap batching rule, functorch falls back to a Python loop over the batch for it (and
+its backward) and warns "There is a performance drop ...": ViT's attention (the fused scaled-dot-product kernel) and
+Swin's global average pool did. Inside the vectorised functions here those layers are computed by batchable
+formulations of the same arithmetic (`_BatchableLayers`), so they are batched like every other layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jacrev, vmap
+from torch.overrides import TorchFunctionMode
 
 # 20 million floats = 80 MB of gradients per chunk in fp32: small next to any device's memory, large enough
 # that chunks of the digits CNN (53k parameters) hold hundreds of samples.
 DEFAULT_MAX_FLOATS = 20_000_000
 
 SampleProgress = Callable[[int, int], None]  # (samples done, samples total)
+
+
+class _BatchableLayers(TorchFunctionMode):
+    """While active, computes two layers by formulations whose every op has a vmap batching rule (same results up
+    to float rounding):
+    - nn.MultiheadAttention (ViT) asked for no attention weights calls `scaled_dot_product_attention`, a fused
+      kernel without a batching rule; asked for them, `F.multi_head_attention_forward` computes the same attention
+      explicitly (softmax(QK^T / sqrt(d) + mask) V with bmm and softmax), so it is asked for them and they are
+      dropped. An active mode also turns MHA's inference fast path off (it refuses arguments with a torch-function
+      override).
+    - a global average pool (`adaptive_avg_pool2d` to 1x1, Swin's head after a permute) falls back to a loop over
+      the batch on a non-contiguous input (no batching rule for the `as_strided_` it uses); it is the mean over the
+      spatial axes.
+    A torch-function mode is thread-local, unlike `torch.nn.attention.sdpa_kernel`, which sets process-wide flags
+    and would switch the kernel of a model another thread evaluates at the same time (the dashboard runs jobs in
+    threads).
+    """
+
+    def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func is F.multi_head_attention_forward and not kwargs.get("need_weights", True):
+            output, _ = func(*args, **{**kwargs, "need_weights": True})
+            return output, None
+        if func is F.adaptive_avg_pool2d:
+            size = args[1] if len(args) > 1 else kwargs["output_size"]
+            if size in (1, (1, 1)):
+                return args[0].mean(dim=(-2, -1), keepdim=True)
+        return func(*args, **kwargs)
 
 
 @contextmanager
@@ -100,7 +135,9 @@ def per_sample_grad_chunks(
     size = chunk_size(sum(p.numel() for p in wanted.values()), 1, max_floats)
     with _eval_mode(model):
         for start in range(0, len(x), size):
-            yield batched(wanted, x[start:start + size], y[start:start + size])
+            with _BatchableLayers():
+                chunk = batched(wanted, x[start:start + size], y[start:start + size])
+            yield chunk
             if progress is not None:
                 progress(min(len(x), start + size), len(x))
 
@@ -152,7 +189,8 @@ def diagonal_fisher(
     with _eval_mode(model):
         for start in range(0, len(x), size):
             batch = x[start:start + size]
-            jacobians = per_sample_jacobian(wanted, batch)
+            with _BatchableLayers():
+                jacobians = per_sample_jacobian(wanted, batch)
             # p(y|x) = exp(log p(y|x)): the Jacobian's own forward values are not returned by jacrev, so one
             # plain forward pass gives them
             with torch.no_grad():

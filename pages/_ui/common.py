@@ -437,6 +437,17 @@ def queue_run(spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dic
     return submit("unlearn", f"{method} · forget {forget.describe()}", work)
 
 
+def forget_refusal(spec: ForgetSpec, dataset: ImageDataset) -> str | None:
+    """Why no run can use this forget set (empty, everything, no retain data, out of range), or None."""
+    from unlearn_core.data import select_forget
+
+    try:
+        select_forget(spec, dataset)
+    except UserInputError as exc:
+        return str(exc)
+    return None
+
+
 def forget_spec_indices(spec: ForgetSpec, dataset: ImageDataset) -> list[int]:
     """Training indices the spec selects ([] when the selection is empty or invalid)."""
     from unlearn_core.data import select_forget

@@ -24,3 +24,7 @@ def test_relearn_probe_runs_on_demand(populated):
     at.button(key="privacy_relearn_go").click().run()
     assert_clean(at)
     assert len({c.proto.id for c in at.get("plotly_chart")}) >= 5
+    assert "Steps to" in texts(at)
+    at.radio(key="privacy_statistic").set_value(at.radio(key="privacy_statistic").options[-1]).run()  # next click
+    assert_clean(at)
+    assert "Steps to" in texts(at)  # the probe's result is kept, not lost at the next click

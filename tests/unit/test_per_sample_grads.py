@@ -99,3 +99,32 @@ def test_empty_input() -> None:
     grads = per_sample_grads(model, x[:0], y[:0])
     assert grads["f1.weight"].shape == (0, *model.f1.weight.shape)
     assert all((f == 0).all() for f in diagonal_fisher(model, x[:0]).values())
+
+
+def _tiny_vit() -> nn.Module:
+    from torchvision.models import VisionTransformer
+
+    return VisionTransformer(image_size=12, patch_size=4, num_layers=2, num_heads=2, hidden_dim=8, mlp_dim=8,
+                             num_classes=3)
+
+
+def _tiny_swin() -> nn.Module:
+    from torchvision.models import SwinTransformer
+
+    # shifted windows on a padded 3x3 token grid, then Swin's permuted global average pool
+    return SwinTransformer(patch_size=[4, 4], embed_dim=8, depths=[2], num_heads=[2], window_size=[2, 2],
+                           num_classes=3)
+
+
+@pytest.mark.parametrize("build", [_tiny_vit, _tiny_swin], ids=["vit", "swin"])
+def test_attention_models_are_batched_without_a_fallback_loop(build, recwarn) -> None:
+    # functorch warns "There is a performance drop" for each kernel it runs sample by sample (ViT's fused
+    # attention, Swin's pooled head did); the batchable formulations leave no such kernel and change no value
+    torch.manual_seed(0)
+    model = build().eval()
+    x, y = torch.randn(4, 3, 12, 12), torch.tensor([0, 1, 2, 0])
+    fast, fisher = per_sample_grads(model, x, y), diagonal_fisher(model, x)
+    drops = [str(w.message) for w in recwarn if "performance drop" in str(w.message)]
+    assert not drops, drops[0]
+    _assert_close(fast, per_sample_grads_loop(model, x, y))
+    _assert_close(fisher, diagonal_fisher_loop(model, x))
