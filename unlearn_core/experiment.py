@@ -42,7 +42,7 @@ from unlearn_core.methods import (
 )
 from unlearn_core.methods.base import execute_method, scenario_refusal
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
-from unlearn_core.metrics.evaluate import non_finite_keys, reference_outputs
+from unlearn_core.metrics.evaluate import REFERENCES, non_finite_keys, reference_outputs, splits_key
 from unlearn_core.metrics.privacy import finite_only, privacy_bundle
 from unlearn_core.metrics.signals import model_signals
 from unlearn_core.metrics.threshold import forget_statistics
@@ -472,8 +472,13 @@ class Lab:
                 metrics: dict, seed: int, against_original: bool = True) -> dict:
         """metrics/signals.py for one model of this scenario (a run, a reference model or a band retrain)."""
         xf, yf = splits.forget()
-        oracle_stats = forget_statistics(oracle.model, xf, yf)
-        original_stats = forget_statistics(base.model, xf, yf) if against_original else None
+
+        def reference_stats(reference: nn.Module) -> dict:  # cached per (model, forget set), as in privacy_bundle
+            return REFERENCES.get(reference, ("forget_statistics", splits_key(splits)),
+                                  lambda: forget_statistics(reference, xf, yf))
+
+        oracle_stats = reference_stats(oracle.model)
+        original_stats = reference_stats(base.model) if against_original else None
         return finite_only(model_signals(model, outputs, splits, oracle_stats, original_stats,
                                          metrics.get("mia_loss_auc"), seed))
 
