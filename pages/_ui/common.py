@@ -47,8 +47,9 @@ def lab() -> Lab:
 
 @st.cache_resource(show_spinner=False)
 def runner() -> JobRunner:
-    """One job runner per process: every session queues on the same device worker."""
-    return JobRunner()
+    """One job runner per process: every session queues on the same device worker. Its journal in the workspace
+    brings the jobs a server restart interrupted back as "interrupted", each still shown to its own session."""
+    return JobRunner(journal=workspace_root() / "jobs.json")
 
 
 def workspace() -> str:
@@ -199,7 +200,8 @@ def _cancel(job_id: str) -> None:
 
 
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:", "ok": ":material/check_circle:",
-                "failed": ":material/error:", "cancelled": ":material/cancel:"}
+                "failed": ":material/error:", "cancelled": ":material/cancel:",
+                "interrupted": ":material/restart_alt:"}
 
 
 @st.fragment(run_every=1.0)
@@ -229,6 +231,25 @@ def job_panel(recent: int = 4) -> None:
     if done != st.session_state.get(S.FINISHED_SEEN, 0):
         st.session_state[S.FINISHED_SEEN] = done
         st.rerun(scope="app")
+
+
+def live_job(job_id: str, what: str) -> None:
+    """A running job's own progress bar where its result will appear: it refreshes every second, and reruns the
+    page once the job has finished, so the result replaces it without a click (a static line would show the
+    progress of the moment the page was drawn, e.g. "starting (0%)", for the whole run)."""
+    job = runner().get(job_id)
+    if job is not None and not job.done:
+        _live_job(job_id, what)
+
+
+@st.fragment(run_every=1.0)
+def _live_job(job_id: str, what: str) -> None:
+    job = runner().get(job_id)
+    box = st.container()  # always one block (see _live_banner)
+    if job is None or job.done:
+        st.rerun(scope="app")
+    text = "waiting for the device" if job.status == "queued" else f"{job.message}{_time_left(job)}"
+    box.progress(max(job.progress, 0.01), text=f":material/autorenew: {what}: {text} ({job.progress:.0%})")
 
 
 def active_demo() -> Any:
