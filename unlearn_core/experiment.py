@@ -12,6 +12,8 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -40,7 +42,7 @@ from unlearn_core.methods import (
 )
 from unlearn_core.methods.base import execute_method, scenario_refusal
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
-from unlearn_core.metrics.evaluate import non_finite_keys, reference_outputs
+from unlearn_core.metrics.evaluate import REFERENCES, non_finite_keys, reference_outputs, splits_key
 from unlearn_core.metrics.privacy import finite_only, privacy_bundle
 from unlearn_core.metrics.signals import model_signals
 from unlearn_core.metrics.threshold import forget_statistics
@@ -470,8 +472,13 @@ class Lab:
                 metrics: dict, seed: int, against_original: bool = True) -> dict:
         """metrics/signals.py for one model of this scenario (a run, a reference model or a band retrain)."""
         xf, yf = splits.forget()
-        oracle_stats = forget_statistics(oracle.model, xf, yf)
-        original_stats = forget_statistics(base.model, xf, yf) if against_original else None
+
+        def reference_stats(reference: nn.Module) -> dict:  # cached per (model, forget set), as in privacy_bundle
+            return REFERENCES.get(reference, ("forget_statistics", splits_key(splits)),
+                                  lambda: forget_statistics(reference, xf, yf))
+
+        oracle_stats = reference_stats(oracle.model)
+        original_stats = reference_stats(base.model) if against_original else None
         return finite_only(model_signals(model, outputs, splits, oracle_stats, original_stats,
                                          metrics.get("mia_loss_auc"), seed))
 
@@ -600,6 +607,7 @@ class Lab:
         model_key: str | None = None,
         run_id: str | None = None,
         retrain_seed: int | None = None,
+        timer: AbstractContextManager | None = None,
     ) -> dict:
         """Runs one method and returns the run record of design.md section 5 (also stored).
 
@@ -607,7 +615,8 @@ class Lab:
         retrain oracle is trained with the default recipe of its dataset and architecture. `run_id` stores the
         run under that id (a sweep's content-addressed cell id) instead of a fresh one. `retrain_seed` (method
         `retrain` only) makes the run an independent retrain trained with that seed (the retrain band's model,
-        cached like the oracle), evaluated against the oracle like any run."""
+        cached like the oracle), evaluated against the oracle like any run. `timer` is entered around the method
+        call only (`execute_method`; the benchmarks measure CPU time and memory with it)."""
         if retrain_seed is not None and method != "retrain":
             raise UserInputError(f"a retrain seed is for the method retrain, not {method}")
         impl = get_method(method)
@@ -678,7 +687,7 @@ class Lab:
                                                       retrain.meta.get("history", [])))
                 notes.append(f"an independent retrain with training seed {retrain_seed} ({retrain.key}), not the "
                              "oracle: one model of the retrain band (studies/band.py)")
-            execution = execute_method(impl, base.model, splits, base.artifacts, cfg, ctx)
+            execution = execute_method(impl, base.model, splits, base.artifacts, cfg, ctx, timer=timer)
             model, seconds = execution.result.model, execution.seconds
             diagnostics = execution.result.diagnostics
             notes.extend(execution.result.notes)
@@ -720,8 +729,10 @@ class Lab:
     def compare(self, spec: ExperimentSpec, forget: ForgetSpec, methods: list[str] | str,
                 params: dict[str, dict] | None = None, *, seed: int | None = None,
                 progress: Progress = quiet, stop: threading.Event | None = None,
-                model_key: str | None = None) -> dict:
-        """Runs several methods on one scenario; methods that cannot apply are skipped with the reason."""
+                model_key: str | None = None,
+                timer_for: Callable[[str], AbstractContextManager] | None = None) -> dict:
+        """Runs several methods on one scenario; methods that cannot apply are skipped with the reason.
+        `timer_for(method)` gives each run's `timer` (see `run`)."""
         names = list_methods() if methods == "all" else list(methods)
         for name in names:
             get_method(name)  # unknown names fail before any work
@@ -734,7 +745,7 @@ class Lab:
                 continue
             try:
                 record = self.run(spec, forget, name, (params or {}).get(name), seed=seed, stop=stop,
-                                  model_key=model_key,
+                                  model_key=model_key, timer=timer_for(name) if timer_for else None,
                                   progress=scaled(progress, i / len(names), (i + 1) / len(names)))
             except MethodNotApplicable as exc:
                 skipped.append({"method": name, "reason": str(exc)})
