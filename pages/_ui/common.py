@@ -252,6 +252,47 @@ def _live_job(job_id: str, what: str) -> None:
     box.progress(max(job.progress, 0.01), text=f":material/autorenew: {what}: {text} ({job.progress:.0%})")
 
 
+INLINE_IMAGES = 2000  # work over at most this many images runs inline (digits); more goes to a background job
+
+
+@st.cache_resource(show_spinner=False)
+def _background_values() -> dict:
+    """{(workspace, name): value} computed by background jobs (see background_value), kept for the process."""
+    return {}
+
+
+def background_value(name: str, images: int, compute: Callable[[], Any]) -> Any | None:
+    """`compute()`'s value for `name` (which must name everything the value depends on, e.g. the model key).
+
+    Work over at most INLINE_IMAGES images runs inline; larger work (a forward pass over 60,000 images) runs once
+    as a background job, with a live bar here, and None is returned until it has finished, so the page never
+    blocks on it; the value is then kept for the process. A failed job shows its reason and is retried on the
+    next rerun."""
+    values = _background_values()
+    key = (workspace(), name)
+    if key in values:
+        return values[key]
+    if images <= INLINE_IMAGES:
+        values[key] = compute()
+        return values[key]
+    jobs = st.session_state.setdefault(S.BACKGROUND_JOBS, {})
+    job = runner().get(jobs.get(name, ""))
+    if job is not None and job.done and job.status != "ok":
+        st.warning(f"{name}: {job.error or job.status}; trying again.", icon=":material/warning:")
+        job = None
+    if job is None:
+        def work(progress: Progress, stop: Any) -> None:
+            progress(0.0, f"{images:,} images")
+            values[key] = compute()
+
+        jobs[name] = submit("page", name, work)
+        job = runner().get(jobs[name])
+    if job.done:  # finished between the lookup and now
+        return values.get(key)
+    live_job(job.id, name)
+    return None
+
+
 def active_demo() -> Any:
     """The demo job now queued or running (anyone's: one demo at a time on the shared device), or None."""
     return next((j for j in runner().jobs() if j.kind == "demo" and not j.done), None)

@@ -35,7 +35,6 @@ def test_a_running_probe_shows_its_progress_as_it_moves(populated):
     import threading
 
     from pages._ui import common
-
     from unlearn_core.data import ForgetSpec
     from unlearn_core.experiment import ExperimentSpec
     from unlearn_core.jobs import JobFailed
