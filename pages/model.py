@@ -3,6 +3,7 @@ read the model card of the active model."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import fields
 from pathlib import Path
@@ -14,8 +15,10 @@ from pages._ui import architectures as archs_ui
 from pages._ui import common
 from pages._ui import state as S
 from unlearn_core import UserInputError
-from unlearn_core.data import dataset_info, list_datasets
+from unlearn_core.card import accuracy_warning
+from unlearn_core.data import dataset_info, given_options, list_datasets
 from unlearn_core.experiment import ExperimentSpec
+from unlearn_core.labels import model_label
 from unlearn_core.metrics.accuracy import confusion_matrix, per_class_accuracy
 from unlearn_core.models.checkpoint import read_state_dict_file
 from unlearn_core.models.training import TrainRecipe, default_recipe
@@ -31,6 +34,69 @@ RECIPE_HELP = {
     "record_rho": "per-layer share of each recorded update kept (1 = all)",
 }
 CHOICES = {"optimizer": ("adam", "sgd"), "schedule": ("constant", "cosine", "step")}
+OPTION_HELP = {
+    "n_train": "training images to generate", "n_test": "test images to generate",
+    "label_noise": "share of training labels replaced by another class (test labels stay clean): something to "
+                   "memorise, so random forgetting has work to do",
+    "seed": "seed of the dataset's generation or subset", "root": "folder holding the dataset's files",
+    "max_train": "a seeded stratified subset of this many training images (blank: all)",
+    "max_test": "a seeded stratified subset of this many test images (blank: all)",
+    "image_size": "side of the square the images are resized to", "test_fraction": "share held out for testing",
+    "grayscale": "true: one grey channel",
+}
+
+
+def dataset_options_form(dataset: str, current: dict) -> tuple[dict, str | None]:
+    """A field per option the dataset declares (blank: its default); returns (the options given, why they are
+    refused or None). Blank fields stay out of the experiment, so a model trained with the CLI and the same
+    `--dataset-option`s is the same model here."""
+    declared = dataset_info(dataset).default_options
+    if not declared:
+        st.caption(f"{dataset} has no options.")
+        return {}, None
+    typed = {}
+    columns = st.columns(min(4, len(declared)))
+    for i, (name, default) in enumerate(declared):
+        value = current.get(name)
+        typed[name] = columns[i % len(columns)].text_input(
+            name, value="" if value is None else str(value), key=S.dataset_option(dataset, name),
+            placeholder=f"default: {'none' if default is None else default}", help=OPTION_HELP.get(name))
+    try:
+        return given_options(dataset, typed), None
+    except UserInputError as exc:
+        return {}, str(exc)
+
+
+def use_stored(key: str, meta: dict) -> None:
+    """Makes a stored model the active one: the form's widgets take its dataset, options, architecture, seed and
+    recipe (set before they are drawn, so the next run shows it trained)."""
+    if meta.get("kind") == "imported":
+        st.session_state[S.IMPORTED_KEY] = key
+        return
+    spec = ExperimentSpec.from_dict(meta["spec"]).resolved()
+    st.session_state.pop(S.IMPORTED_KEY, None)
+    st.session_state[S.W_DATASET], st.session_state[S.W_ARCH] = spec.dataset, spec.arch
+    st.session_state[S.W_SEED] = spec.seed
+    for name, _ in dataset_info(spec.dataset).default_options:
+        value = dict(spec.dataset_options).get(name)
+        st.session_state[S.dataset_option(spec.dataset, name)] = "" if value is None else str(value)
+    for f in fields(TrainRecipe):
+        st.session_state[S.recipe_field(f"{spec.dataset}_{spec.arch}_{f.name}")] = getattr(spec.recipe, f.name)
+    common.set_experiment(spec)
+
+
+def stored_models_section() -> None:
+    """Every base and imported model in the workspace (trained here, by the CLI or by a sweep), to make active."""
+    rows = [r for r in common.lab().models() if r["kind"] in ("base", "imported")]
+    if not rows:
+        return
+    metas = {r["key"]: r["meta"] for r in rows}
+    with st.expander(f"Models in this workspace ({len(rows)})"):
+        st.caption("Models trained here, with `unlearn train` (dataset options included) or imported. Using one "
+                   "sets the form above to its dataset, options, architecture, seed and recipe.")
+        pick = st.selectbox("Stored model", list(metas), key=S.W_STORED_MODEL,
+                            format_func=lambda k: model_label(metas[k], k))
+        st.button("Use this model", key=S.W_USE_STORED, on_click=use_stored, args=(pick, metas[pick]))
 
 
 def recipe_form(dataset: str, arch: str) -> TrainRecipe:
@@ -67,9 +133,10 @@ def recipe_problem(recipe: TrainRecipe) -> str | None:
 
 def import_checkpoint(upload, spec: ExperimentSpec, recipe_stated: bool) -> None:
     """Writes the upload to a temp file, validates it against the architecture, registers it."""
-    suffix = Path(upload.name).suffix or ".bin"
+    # the temp file keeps the user's file name (its last part only), so a refusal names the file they chose
+    name = re.sub(r"[^\w .()-]", "_", Path(upload.name).name).lstrip(".") or "checkpoint.bin"
     with tempfile.TemporaryDirectory(prefix="unlearn-upload-") as folder:
-        path = Path(folder) / f"upload{suffix}"
+        path = Path(folder) / name
         path.write_bytes(upload.getbuffer())
         state = read_state_dict_file(path)
     base = common.lab().register_imported(spec, state, upload.name, recipe_stated)
@@ -96,6 +163,9 @@ def model_card(key: str) -> None:
     dataset = common.lab().dataset(spec)
     st.subheader("Model card")
     cols = st.columns(4)
+    low = accuracy_warning(meta, dataset.num_classes)
+    if low:
+        st.warning(low, icon=":material/warning:")
     cols[0].metric("Test accuracy", f"{meta['test_acc']:.1%}")
     if meta.get("train_acc") is not None:
         cols[1].metric("Training accuracy", f"{meta['train_acc']:.1%}")
@@ -138,8 +208,14 @@ def body() -> None:
     dataset = c1.selectbox("Dataset", datasets, index=datasets.index(spec.dataset), key=S.W_DATASET,
                            format_func=lambda d: f"{d} — {dataset_info(d).title}")
     c1.caption(dataset_info(dataset).description)
-    shape, classes, n_train, known = archs_ui.dataset_size(dataset, spec.dataset_options if dataset == spec.dataset
-                                                           else ())
+    current = dict(spec.dataset_options) if dataset == spec.dataset else {}
+    with st.expander("Dataset options" + (f": {', '.join(f'{k}={v}' for k, v in current.items())}" if current
+                                          else ""), expanded=False):
+        options, option_problem = dataset_options_form(dataset, current)
+    if option_problem:
+        st.error(f"Dataset options: {option_problem}. Fix them to train or use this model.", icon=":material/block:")
+        options = current
+    shape, classes, n_train, known = archs_ui.dataset_size(dataset, tuple(sorted(options.items())))
     arch = archs_ui.arch_picker(c2, spec.arch, shape, classes)
     seed = int(c3.number_input("Seed", min_value=0, max_value=SEED_MAX, value=spec.seed, step=1, key=S.W_SEED))
     with st.expander("Training recipe", expanded=False):
@@ -148,9 +224,8 @@ def body() -> None:
     problem = recipe_problem(recipe)
     if problem:
         st.error(f"Training recipe: {problem}. Fix it to train or use this model.", icon=":material/block:")
-        chosen = spec
-    else:
-        chosen = ExperimentSpec(dataset, arch, seed, recipe)
+    problem = problem or option_problem
+    chosen = spec if problem else ExperimentSpec(dataset, arch, seed, recipe, tuple(sorted(options.items())))
     trained = common.base_is_trained(chosen)
     if chosen.resolved().to_dict() != spec.to_dict():
         common.set_experiment(chosen)
@@ -160,6 +235,7 @@ def body() -> None:
     st.caption("This experiment is " + ("already trained: its card is below." if trained
                                         else "not trained yet; training starts when you press the button."))
     common.job_panel()
+    stored_models_section()
     with st.expander("Import your own checkpoint"):
         st.markdown(f"A **safetensors** file or a **weights-only PyTorch state dict** for `{arch}` on `{dataset}`. "
                     "Files that would run code when loaded are refused. Keys and shapes are checked against the "

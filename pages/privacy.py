@@ -136,7 +136,8 @@ def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
                    "original model once.")
         return
     if not job.done:
-        st.info(f"Running: {job.message} ({job.progress:.0%}). The queue above shows progress and can cancel it.")
+        common.live_job(job.id, "U-LiRA-lite")
+        st.caption("The queue above can cancel it.")
         return
     if job.status != "ok":
         st.error(f"U-LiRA-lite {job.status}: {job.error or 'no reason recorded'}")
@@ -149,6 +150,9 @@ def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
                 f"{result['true_positive_rate']:.2f} on it, {result['true_negative_rate']:.2f} on retrain)"
                 + (f" · leave-one-pair-out on the shadows {shadow:.2f}" if shadow is not None else "")
                 + f" · {result['seconds']:.0f} s, K={result['config']['shadow_pairs']}, shadow epochs {epochs_used}")
+    below = captions.ulira_below_chance(result["accuracy"])
+    if below:
+        st.info(below, icon=":material/info:")
     common.chart(viz.ulira_figure(result), key="privacy_ulira")
     dataset = common.dataset_for(record)
     exposed = result["most_exposed"][:12]
@@ -184,7 +188,7 @@ def forgetting_quality_panel(record: RunRecord, run_id: str) -> None:
     job = _job(S.FQ_JOBS, f"{run_id}:{n}")
     if stored is None and job is not None:
         if not job.done:
-            st.info(f"Running: {job.message} ({job.progress:.0%}).")
+            common.live_job(job.id, "Forgetting quality")
         elif job.status != "ok":
             st.error(f"Forgetting quality {job.status}: {job.error or 'no reason recorded'}")
         return
@@ -225,11 +229,18 @@ def relearn_panel(record: RunRecord, run_id: str) -> None:
             probe = relearn_probe(common.run_model(run_id), common.base_for(record).model,
                                   common.retrain_for(record).model, _splits(record),
                                   RelearnConfig(lr=float(lr), max_steps=int(steps)), seed=int(record.seed or 0))
-        u, r = probe["unlearned"].get("steps"), probe["retrain"].get("steps")
-        never = f"more than {steps}"
-        st.markdown(f"Steps to {probe['target_acc']:.2f} forget accuracy: **this run {never if u is None else u}**, "
-                    f"retrain {never if r is None else r}")
-        common.chart(viz.relearn_figure(probe), key="privacy_relearn")
+        # kept in the session, per run, so the result outlives the next click on this page
+        st.session_state[S.RELEARN_RESULTS] = {**st.session_state.get(S.RELEARN_RESULTS, {}),
+                                               run_id: {"lr": float(lr), "steps": int(steps), "probe": probe}}
+    kept = st.session_state.get(S.RELEARN_RESULTS, {}).get(run_id)
+    if kept is None:
+        return
+    probe, max_steps = kept["probe"], kept["steps"]
+    u, r = probe["unlearned"].get("steps"), probe["retrain"].get("steps")
+    never = f"more than {max_steps}"
+    st.markdown(f"Steps to {probe['target_acc']:.2f} forget accuracy (learning rate {kept['lr']:g}, at most "
+                f"{max_steps} steps): **this run {never if u is None else u}**, retrain {never if r is None else r}")
+    common.chart(viz.relearn_figure(probe), key="privacy_relearn")
 
 
 def seeds_panel(record: RunRecord, spec: ExperimentSpec) -> None:
@@ -254,7 +265,7 @@ def seeds_panel(record: RunRecord, spec: ExperimentSpec) -> None:
     if job is None:
         return
     if not job.done:
-        st.info(f"Running: {job.message} ({job.progress:.0%}).")
+        common.live_job(job.id, "Over seeds")
     elif job.status != "ok":
         st.error(f"Seeds {job.status}: {job.error or 'no reason recorded'}")
     else:

@@ -93,8 +93,10 @@ def body() -> None:
             spec = common.lab().stored_model(imported).spec
     st.markdown(f"**Model:** {model_key or common.experiment_label(spec)} · **Forget set:** {forget.describe()} "
                 f"(scenario *{forget.scenario}*)")
-    if forget.describe() == "nothing":
-        st.warning("The forget set is empty: choose what to forget on the Forget set page first.")
+    refusal = common.forget_refusal(forget, common.lab().dataset(spec))
+    if refusal:  # refused before any method is offered: a run would fail only after training the models
+        st.warning(f"This forget set cannot be unlearned: {refusal}. Change it on the Forget set page first.",
+                   icon=":material/block:")
         return
     if model_key is None and not common.base_is_trained(spec):
         st.info("The model is not trained yet: the first queued run trains it (and the retrain oracle) first.")

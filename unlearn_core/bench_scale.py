@@ -43,7 +43,8 @@ GROWTH = {
                         "its update log, though, grows with the training set (last row)",
     "slug": "one gradient of the forget set and of a fixed retain sample, then a step-size search per Pareto-front "
             "layer evaluated on fixed samples: grows with the forget set and the front's size, not with the "
-            "training set",
+            "training set; the front's size depends on the trained model (its rows above), so compare the time "
+            "per searched layer",
     "fisher_forgetting": "a diagonal Fisher over a capped sample of retain images (max_retain_samples): bounded, "
                          "not proportional to the training set",
     "ssd": "parameter importances over the whole training set (as the official code does), then a dampening: "
@@ -82,6 +83,8 @@ def run_scaling(device: torch.device, progress: Progress, sizes: tuple[int, ...]
                 try:
                     best, _ = time_method(lab, spec, forget, name, SCALING_PARAMS.get(name), spec.seed, 1)
                     row["methods"][name] = {"wall_s": best.wall, "cpu_s": best.cpu, "peak_mb": best.peak_mb}
+                    if "pareto_front" in (best.diagnostics or {}):  # SLUG's cost is per searched front layer
+                        row["methods"][name]["front_layers"] = len(best.diagnostics["pareto_front"])
                 except Exception as exc:  # a method that cannot run at a size is reported, not hidden
                     row["methods"][name] = {"error": f"{type(exc).__name__}: {exc}"}
             rows.append(row)
@@ -111,8 +114,8 @@ def scaling_markdown(result: dict) -> str:
         "|---|" + "---|" * (len(rows) + 1),
     ]
 
-    def line(label: str, values: list[float | None]) -> str:
-        cells = [f"{v:.2f}" if isinstance(v, float) else "–" for v in values]
+    def line(label: str, values: list[float | None], digits: int = 2) -> str:
+        cells = [f"{v:.{digits}f}" if isinstance(v, float) else "–" for v in values]
         ok = [v for v in values if isinstance(v, float)]
         growth = f"{ok[-1] / ok[0]:.1f}x" if len(ok) == len(values) and ok[0] > 0 else "–"
         return f"| {label} | " + " | ".join(cells) + f" | {growth} |"
@@ -121,6 +124,11 @@ def scaling_markdown(result: dict) -> str:
     lines.append(line("base model: 1 epoch, its loading and accuracy pass", [r["base_1_epoch_s"] for r in rows]))
     for name in methods:
         lines.append(line(name, [r["methods"].get(name, {}).get("wall_s") for r in rows]))
+        fronts = [r["methods"].get(name, {}).get("front_layers") for r in rows]
+        if all(isinstance(f, int) and f > 0 for f in fronts):
+            lines.append(line(f"{name}: Pareto-front layers searched", [float(f) for f in fronts], digits=0))
+            lines.append(line(f"{name}: per searched layer", [r["methods"][name]["wall_s"] / f
+                                                              for r, f in zip(rows, fronts, strict=True)]))
     lines.append(line("update log in the model file, MB", [r["update_log_mb"] for r in rows]))
     sizes_run = [r["train_size"] for r in rows]
     if max(sizes_run) < SCALING_SIZES[-1]:

@@ -12,6 +12,8 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -40,7 +42,7 @@ from unlearn_core.methods import (
 )
 from unlearn_core.methods.base import execute_method, scenario_refusal
 from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
-from unlearn_core.metrics.evaluate import non_finite_keys, reference_outputs
+from unlearn_core.metrics.evaluate import REFERENCES, non_finite_keys, reference_outputs, splits_key
 from unlearn_core.metrics.privacy import finite_only, privacy_bundle
 from unlearn_core.metrics.signals import model_signals
 from unlearn_core.metrics.threshold import forget_statistics
@@ -58,7 +60,7 @@ from unlearn_core.models.training import (
     train_model,
     update_log_refusal,
 )
-from unlearn_core.progress import Progress, quiet, scaled
+from unlearn_core.progress import Progress, quiet, scaled, staged
 from unlearn_core.results import RunRecord, Scenario, group_records
 from unlearn_core.store import Store
 from unlearn_core.validation import SEED_MAX
@@ -396,13 +398,18 @@ class Lab:
                 "train_seconds": outcome.seconds}
         return self._store_imported(new_key, replace(spec, recipe=codes_recipe), model, dataset, meta, codes)
 
+    @staticmethod
+    def oracle_key(base_key: str, forget: ForgetSpec) -> str:
+        """The store key of the retrain oracle of (base model, forget set)."""
+        return f"retrain-{base_key.split('-', 1)[1]}-{forget.key}"
+
     def retrain_oracle(self, base: BaseModel, forget: ForgetSpec, progress: Progress = quiet,
                        stop: threading.Event | None = None, seed: int | None = None) -> BaseModel:
         """Same recipe on the retain set only; trained once per (base model, forget set, seed) and cached.
 
         `seed` None is the oracle (the base model's seed); another seed is an independent retrain, as the
         retrain band (studies/band.py) needs."""
-        key = f"retrain-{base.key.split('-', 1)[1]}-{forget.key}"
+        key = self.oracle_key(base.key, forget)
         if seed is not None and seed != base.spec.seed:
             key += f"-s{int(seed)}"
         train_seed = base.spec.seed if seed is None else int(seed)
@@ -465,8 +472,13 @@ class Lab:
                 metrics: dict, seed: int, against_original: bool = True) -> dict:
         """metrics/signals.py for one model of this scenario (a run, a reference model or a band retrain)."""
         xf, yf = splits.forget()
-        oracle_stats = forget_statistics(oracle.model, xf, yf)
-        original_stats = forget_statistics(base.model, xf, yf) if against_original else None
+
+        def reference_stats(reference: nn.Module) -> dict:  # cached per (model, forget set), as in privacy_bundle
+            return REFERENCES.get(reference, ("forget_statistics", splits_key(splits)),
+                                  lambda: forget_statistics(reference, xf, yf))
+
+        oracle_stats = reference_stats(oracle.model)
+        original_stats = reference_stats(base.model) if against_original else None
         return finite_only(model_signals(model, outputs, splits, oracle_stats, original_stats,
                                          metrics.get("mia_loss_auc"), seed))
 
@@ -514,6 +526,32 @@ class Lab:
         metrics["verdict"] = verdict(metrics, original_metrics, retrain_metrics, self.cached_band(oracle.key, seed))
         return metrics
 
+    def reevaluate(self, run_id: str) -> dict:
+        """Evaluates a finished run's stored model again with this build's metrics (a run evaluated by an earlier
+        build lacks the signals its verdict's evidence needs) and stores the record back; returns it. The
+        weights, parameters and run time are the run's own; a note says when it was re-evaluated."""
+        record = self.store.get_run(run_id)
+        model = self.run_model(run_id) if record.get("status") == "ok" else None
+        if model is None:
+            raise UserInputError(f"run {run_id} has no stored model to evaluate ({record.get('status')})")
+        base = self.base_for_record(record)
+        forget = ForgetSpec.from_dict(record["forget"])
+        splits = Splits.build(self.dataset(base.spec), forget, self.device)
+        seed = int(record.get("seed") or 0)
+        oracle = self.retrain_oracle(base, forget)
+        original, retrain = self._reference_metrics(base, oracle, splits, seed)
+        metrics = self.evaluate(model, base, retrain, splits, seed)
+        metrics["seconds"] = (record.get("metrics") or {}).get("seconds", record.get("seconds"))
+        if non_finite_keys(metrics):
+            metrics = _undefined_as_none(metrics)
+        notes = [*record.get("notes", []), f"re-evaluated on {time.strftime('%Y-%m-%d %H:%M')} by a later build "
+                 "(the weights are the run's own)"]
+        record = {**record, "metrics": metrics, "original": original, "retrain": retrain, "notes": notes,
+                  "versions": environment_versions()}
+        self.store.finish_run(run_id, record, self.store.load_run_state(run_id),
+                              self.store.load_run_diagnostics(run_id) or None)
+        return record
+
     # ---- runs ---------------------------------------------------------------------------------------
     def applicability(self, method: str, spec: ExperimentSpec, forget: ForgetSpec) -> str | None:
         """None if `method` can run on this scenario (possibly on a variant base model), else why not."""
@@ -521,6 +559,17 @@ class Lab:
         if forget.scenario not in impl.info.scenarios:
             return scenario_refusal(method, impl.info, forget.scenario)
         return None
+
+    def variant_refusal(self, method: str, spec: ExperimentSpec) -> str | None:
+        """Why the base model `method` runs on (`spec` with the artifacts it needs) cannot be trained here (its
+        update log would exceed the limit), or None; a model already stored is never refused."""
+        variant = spec.resolved().with_artifacts(get_method(method).info.needs_artifacts)
+        if self.store.has_model("base-" + variant.key):
+            return None
+        dataset = self.dataset(variant)
+        refusal = update_log_refusal(variant.recipe, len(dataset.y_train), count_parameters(
+            variant.arch, dataset.input_shape, dataset.num_classes))
+        return f"{method} cannot run on {variant.arch}: {refusal}" if refusal else None
 
     def check_run(self, spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dict[str, Any] | None = None,
                   model_key: str | None = None) -> None:
@@ -557,12 +606,19 @@ class Lab:
         store_run: bool = True,
         model_key: str | None = None,
         run_id: str | None = None,
+        retrain_seed: int | None = None,
+        timer: AbstractContextManager | None = None,
     ) -> dict:
         """Runs one method and returns the run record of design.md section 5 (also stored).
 
         `model_key` runs on a stored model (e.g. an imported checkpoint) instead of the one `spec` trains; its
         retrain oracle is trained with the default recipe of its dataset and architecture. `run_id` stores the
-        run under that id (a sweep's content-addressed cell id) instead of a fresh one."""
+        run under that id (a sweep's content-addressed cell id) instead of a fresh one. `retrain_seed` (method
+        `retrain` only) makes the run an independent retrain trained with that seed (the retrain band's model,
+        cached like the oracle), evaluated against the oracle like any run. `timer` is entered around the method
+        call only (`execute_method`; the benchmarks measure CPU time and memory with it)."""
+        if retrain_seed is not None and method != "retrain":
+            raise UserInputError(f"a retrain seed is for the method retrain, not {method}")
         impl = get_method(method)
         cfg = impl.Config.from_values(params)
         imported = self.stored_model(model_key) if model_key else None
@@ -589,19 +645,23 @@ class Lab:
                 notes.append(f"{method} needs a base model trained with {', '.join(impl.info.needs_artifacts)}; "
                              f"this run uses (and trains once if needed) that variant of the chosen model, with "
                              f"its own original and retrain oracle")
-            if variant.key != spec.key and not self.store.has_model("base-" + variant.key):
-                dataset = self.dataset(variant)
-                refusal = update_log_refusal(variant.recipe, len(dataset.y_train), count_parameters(
-                    variant.arch, dataset.input_shape, dataset.num_classes))
-                if refusal:
-                    raise MethodNotApplicable(f"{method} cannot run on {variant.arch}: {refusal}")
-            base = self.base_model(variant, scaled(progress, 0.0, 0.3), stop)
+            refusal = self.variant_refusal(method, spec) if variant.key != spec.key else None
+            if refusal:
+                raise MethodNotApplicable(refusal)
+        # each stage that has work to do gets a share of the bar (a cached model none) and names itself in it
+        base_key = imported.key if imported is not None else "base-" + variant.key
+        stage = staged(progress, [
+            ("original model", 0.0 if self.store.has_model(base_key) else 1.0),
+            ("retrain oracle", 0.0 if self.store.has_model(self.oracle_key(base_key, forget)) else 1.0),
+            (method, 1.0)], end=0.95)
+        if imported is None:
+            base = self.base_model(variant, stage["original model"], stop)
         dataset = self.dataset(variant)
         splits = Splits.build(dataset, forget, self.device)
         if impl.applicability(splits, base.artifacts) is not None:
             raise MethodNotApplicable(impl.applicability(splits, base.artifacts))
         impl.check_inputs(base.model, splits, base.artifacts, cfg)  # user errors refused before the run is stored
-        oracle = self.retrain_oracle(base, forget, scaled(progress, 0.3, 0.6), stop)
+        oracle = self.retrain_oracle(base, forget, stage["retrain oracle"], stop)
         threads = self.use_threads(base.model)
         original_metrics, retrain_metrics = self._reference_metrics(base, oracle, splits, seed)
         record: dict[str, Any] = {
@@ -612,14 +672,22 @@ class Lab:
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             "original": original_metrics, "retrain": retrain_metrics, "run_id": run_id,
         }
+        if retrain_seed is not None:
+            record["retrain_seed"] = int(retrain_seed)
         run_id = self.store.start_run(record) if store_run else None
         record["run_id"] = run_id
         oracle_for_method = OracleModel(oracle.model, float(oracle.meta.get("train_seconds") or 0.0),
                                         oracle.meta.get("history", []))
-        ctx = UnlearnContext(self.device, seed, scaled(progress, 0.6, 0.95), stop, oracle_for_method)
+        ctx = UnlearnContext(self.device, seed, stage[method], stop, oracle_for_method)
         state = diagnostics = None
         try:
-            execution = execute_method(impl, base.model, splits, base.artifacts, cfg, ctx)
+            if retrain_seed is not None:  # inside the try: a cancel while it trains stores the run as cancelled
+                retrain = self.retrain_oracle(base, forget, scaled(stage[method], 0.0, 0.9), stop, seed=retrain_seed)
+                ctx = replace(ctx, oracle=OracleModel(retrain.model, float(retrain.meta.get("train_seconds") or 0.0),
+                                                      retrain.meta.get("history", [])))
+                notes.append(f"an independent retrain with training seed {retrain_seed} ({retrain.key}), not the "
+                             "oracle: one model of the retrain band (studies/band.py)")
+            execution = execute_method(impl, base.model, splits, base.artifacts, cfg, ctx, timer=timer)
             model, seconds = execution.result.model, execution.seconds
             diagnostics = execution.result.diagnostics
             notes.extend(execution.result.notes)
@@ -627,7 +695,7 @@ class Lab:
             bad = [n for n, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
             if bad:
                 raise MethodDiverged(f"non-finite weights in {', '.join(bad[:3])}: the method diverged")
-            progress(0.95, "evaluating")
+            progress(0.95, "evaluating the unlearned model against retrain")
             metrics = self.evaluate(model, base, retrain_metrics, splits, seed)
             metrics["seconds"] = seconds
             # a metric the original model cannot have either (e.g. the loss attack on 2 forget images) is
@@ -661,8 +729,10 @@ class Lab:
     def compare(self, spec: ExperimentSpec, forget: ForgetSpec, methods: list[str] | str,
                 params: dict[str, dict] | None = None, *, seed: int | None = None,
                 progress: Progress = quiet, stop: threading.Event | None = None,
-                model_key: str | None = None) -> dict:
-        """Runs several methods on one scenario; methods that cannot apply are skipped with the reason."""
+                model_key: str | None = None,
+                timer_for: Callable[[str], AbstractContextManager] | None = None) -> dict:
+        """Runs several methods on one scenario; methods that cannot apply are skipped with the reason.
+        `timer_for(method)` gives each run's `timer` (see `run`)."""
         names = list_methods() if methods == "all" else list(methods)
         for name in names:
             get_method(name)  # unknown names fail before any work
@@ -675,7 +745,7 @@ class Lab:
                 continue
             try:
                 record = self.run(spec, forget, name, (params or {}).get(name), seed=seed, stop=stop,
-                                  model_key=model_key,
+                                  model_key=model_key, timer=timer_for(name) if timer_for else None,
                                   progress=scaled(progress, i / len(names), (i + 1) / len(names)))
             except MethodNotApplicable as exc:
                 skipped.append({"method": name, "reason": str(exc)})

@@ -79,13 +79,55 @@ def _run_id(record: Mapping[str, Any]) -> str:
 
 def scenario_label(experiment: Mapping[str, Any], forget: Mapping[str, Any] | ForgetSpec,
                    model_key: str | None = None) -> str:
-    """`fashion_mnist · cnn · n_train=2000 · seed 1 · forget class 3`; an imported model by its key."""
+    """`fashion_mnist · cnn · max_train=2000 · epochs=1 · seed 1 · forget class 3`: the dataset options and the
+    training-recipe fields that differ from the default recipe of (dataset, arch), the seed always, an imported
+    model by its key, and hand-picked images by their first indices, so two scenarios never share a label."""
     spec = forget if isinstance(forget, ForgetSpec) else ForgetSpec.from_dict(dict(forget))
     parts = [str(experiment.get("dataset", "?")), str(experiment.get("arch", "?"))]
     options = experiment.get("dataset_options") or {}
     parts += [f"{k}={format_value(v)}" for k, v in sorted(dict(options).items())]
-    if int(experiment.get("seed") or 0):
-        parts.append(f"seed {experiment['seed']}")
+    parts += [f"{k}={format_value(v)}" for k, v in recipe_differences(experiment).items()]
+    parts.append(f"seed {experiment.get('seed') or 0}")
     if model_key and model_key.startswith("imported-"):
         parts.append(f"model {model_key}")
-    return " · ".join(parts) + f" · forget {spec.describe()}"
+    return " · ".join(parts) + f" · forget {forget_label(spec)}"
+
+
+def recipe_differences(experiment: Mapping[str, Any]) -> dict[str, Any]:
+    """The training-recipe fields of an experiment dict that differ from its (dataset, arch) default recipe
+    ({} when the dict holds no recipe or names an unknown architecture)."""
+    from unlearn_core.models.training import default_recipe
+
+    recipe = experiment.get("recipe")
+    if not recipe:
+        return {}
+    default = default_recipe(str(experiment.get("dataset")), str(experiment.get("arch"))).to_dict()
+    return {k: v for k, v in sorted(dict(recipe).items()) if k in default and v != default[k]}
+
+
+def forget_label(spec: ForgetSpec, shown: int = 3) -> str:
+    """ForgetSpec.describe with hand-picked images named by their first indices (`4 chosen images #2, #9, #31
+    +1`), so two different picks of the same size read differently."""
+    text = spec.describe()
+    if spec.indices:
+        first = ", ".join(f"#{i}" for i in sorted(spec.indices)[:shown])
+        more = f" +{len(spec.indices) - shown}" if len(spec.indices) > shown else ""
+        count = f"{len(spec.indices)} chosen image" + ("s" if len(spec.indices) > 1 else "")
+        text = text.replace(count, f"{count} {first}{more}", 1)
+    return text
+
+
+def model_label(meta: Mapping[str, Any], key: str) -> str:
+    """A stored model as a list entry: `fashion_mnist · cnn_flat · epochs=1 · seed 0 · test 87% (base-3f2a…)`,
+    with the same option, recipe and seed parts as scenario labels."""
+    experiment = meta.get("spec") or {}
+    parts = [str(experiment.get("dataset", meta.get("dataset", "?"))), str(experiment.get("arch", meta.get("arch")))]
+    parts += [f"{k}={format_value(v)}" for k, v in sorted(dict(experiment.get("dataset_options") or {}).items())]
+    if meta.get("kind") != "imported":
+        parts += [f"{k}={format_value(v)}" for k, v in recipe_differences(experiment).items()]
+    parts.append(f"seed {experiment.get('seed') or 0}")
+    if meta.get("kind") == "imported":
+        parts.append(f"imported from {meta.get('source')}")
+    if meta.get("test_acc") is not None:
+        parts.append(f"test {float(meta['test_acc']):.0%}")
+    return " · ".join(parts) + f" ({key})"

@@ -353,6 +353,11 @@ class Store:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO evals VALUES (?,?,?)", (key, json.dumps(metrics), time.time()))
 
+    def delete_eval(self, key: str) -> None:
+        """Forgets a cached evaluation (e.g. a retrain band, so that it is assembled again)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM evals WHERE key=?", (key,))
+
     # ---- runs ---------------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
         return self.root / "runs" / validation.storage_key(run_id, "run id")

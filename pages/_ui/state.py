@@ -27,6 +27,8 @@ PERSISTED = ("experiment", "forget_spec", "submitted_jobs", "imported_model_key"
 QUERY_SESSION = "sid"  # query parameter naming the session
 ULIRA_JOBS = "privacy_ulira_jobs"  # Forget quality: {run_id or "original:<run_id>": job id}
 SEED_JOBS = "privacy_seed_jobs"  # Forget quality: {scenario key: job id}
+BACKGROUND_JOBS = "background_value_jobs"  # {value name: job id} of page values computed in the background
+RELEARN_RESULTS = "privacy_relearn_results"  # Forget quality: {run id: {"lr", "steps", "probe"}} of the last probe
 FQ_JOBS = "privacy_fq_jobs"  # Forget quality: {"<run id>:<N>": job id} of the NeurIPS 2023 forgetting quality
 REPORT_RUNS = "report_runs"  # Report: run ids chosen for the report
 REPORT_JOB = "report_job"  # Report: id of this session's latest report-building job
@@ -89,6 +91,10 @@ def method_checkbox(name: str) -> str:
 
 def method_param(name: str, param: str) -> str:
     return f"unlearn_param_{name}_{param}"
+
+
+def dataset_option(dataset: str, option: str) -> str:
+    return f"model_dataset_option_{dataset}_{option}"
 
 
 def recipe_field(name: str) -> str:

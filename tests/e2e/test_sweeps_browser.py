@@ -55,6 +55,10 @@ def drive(page) -> None:
     page.get_by_text("cells finished").first.wait_for(timeout=120_000)  # per-cell progress while it runs
     page.get_by_text("Executor: local").first.wait_for(timeout=300_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    time.sleep(3.0)  # the live panel's last ticks and the page's rerun once the sweep ended
+    nav = page.locator("[data-testid='stSidebarNav']")  # reported lost after a sweep finished
+    assert nav.is_visible(), "the sidebar navigation is gone after the sweep finished"
+    assert nav.get_by_role("link", name="Compare").is_visible() and nav.get_by_role("link", name="Sweeps").is_visible()
     assert page.locator("[data-testid='stException']").count() == 0
     body = page.inner_text("body")
     assert "Forgetting vs utility across cells" in body or page.locator(".js-plotly-plot").count() >= 2

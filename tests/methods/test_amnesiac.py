@@ -143,3 +143,18 @@ def test_blockwise_pruning_gives_the_plain_loops_weights_bit_for_bit(monkeypatch
     for (name, p), sl in zip(model.named_parameters(), dense.layer_slices(), strict=True):
         assert torch.equal(edited.get_parameter(name), p.detach() - total[sl].view_as(p)), name
         assert torch.equal(counts[name], touched[sl].view_as(p)), name
+
+
+def test_a_log_recorded_at_rho_is_subtracted_as_stored_bit_for_bit():
+    """A log pruned when it was recorded (the paper's storage) is subtracted without pruning again: the same
+    weights and counts as pruning the dense log at unlearning time."""
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    rho = 0.3
+    dense, pruned = _synthetic_log(model, steps=5, rho=rho, seed=2)
+    steps = [1, 2, 4]
+    from_dense, from_pruned = copy.deepcopy(model), copy.deepcopy(model)
+    dense_counts = subtract_recorded_updates(from_dense, dense, steps, rho)
+    pruned_counts = subtract_recorded_updates(from_pruned, pruned, steps, rho)
+    for name, value in from_dense.named_parameters():
+        assert torch.equal(value, from_pruned.get_parameter(name)), name
+        assert torch.equal(dense_counts[name], pruned_counts[name]), name

@@ -97,8 +97,12 @@ def test_model_page_upload_path(home, tmp_path, monkeypatch):
         assert not at.exception, [e.value for e in at.exception]
         return [e.value for e in at.error], [s.value for s in at.success]
 
-    errors, _ = import_file("evil.pt", _payload("torch_zip", marker))
+    errors, _ = import_file("my evil.pt", _payload("torch_zip", marker))
     assert any("refused" in e and "arbitrary code" in e for e in errors), errors
+    # the refusal names the user's file (not a temp name) and never passes on torch's advice to load unsafely
+    assert all(e.startswith("my evil.pt was refused") and "weights_only" not in e for e in errors), errors
+    errors, _ = import_file("notes.pt", b"PK\x03\x04 not really a zip")
+    assert all(e.startswith("notes.pt ") and "weights_only" not in e for e in errors) and errors, errors
     assert not marker.exists()
 
     errors, _ = import_file("cifar_cnn.safetensors", save(_state((3, 32, 32))))

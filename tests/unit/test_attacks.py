@@ -5,7 +5,8 @@ import pytest
 import torch
 from sklearn.svm import SVC
 
-from unlearn_core.metrics.mia import entropy, svc_mia_efficacy
+from unlearn_core.metrics import mia
+from unlearn_core.metrics.mia import SVC_SHADOW_CAP, entropy, shadow_split, svc_attack, svc_mia_efficacy
 from unlearn_core.metrics.threshold import (
     attack_score,
     best_attack,
@@ -28,6 +29,32 @@ def test_svc_efficacy_matches_direct_sklearn(dims):
     expected = 1.0 - clf.predict(target).mean()  # share of targets called non-member
     assert svc_mia_efficacy(member, non_member, target) == pytest.approx(expected)
     assert 0.0 < expected < 1.0
+
+
+def test_shadow_split_is_salun_s_first_n_of_each_side_capped():
+    retain = torch.arange(10, 5000, 2)  # 2,495 retain images in dataset order
+    members, n = shadow_split(retain, n_test=397)  # digits-sized test set: the official split, untouched
+    assert n == 397 and np.array_equal(members, retain[:397].numpy())
+    members, n = shadow_split(retain, n_test=10_000)  # Fashion-MNIST-sized: capped, same order and balance
+    assert n == min(len(retain), SVC_SHADOW_CAP) and np.array_equal(members, retain[:n].numpy())
+    members, n = shadow_split(retain, n_test=10_000, cap=None)  # the official n = min(|retain|, |test|)
+    assert n == len(retain) and len(members) == n
+
+
+def test_a_repeated_attack_is_fitted_once_with_the_same_answer(monkeypatch):
+    rng = np.random.default_rng(0)
+    member, non_member, target = rng.normal(1, 1, 80), rng.normal(-1, 1, 80), rng.normal(0, 1, 40)
+    fits = []
+    real_fit = SVC.fit
+    monkeypatch.setattr(SVC, "fit", lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k))
+    monkeypatch.setattr(mia, "_FITTED", type(mia._FITTED)())
+    first_clf, first = svc_attack(member, non_member, target)
+    first[:] = -1  # a caller editing its answer does not edit the kept one
+    again_clf, again = svc_attack(member.copy(), non_member.copy(), target.copy())
+    assert len(fits) == 1 and again_clf is first_clf and set(np.unique(again)) <= {0.0, 1.0}
+    assert svc_mia_efficacy(member, non_member, target) == pytest.approx(1.0 - again.mean())
+    svc_attack(member, non_member, target[:-1])  # other inputs: a new fit
+    assert len(fits) == 2
 
 
 def test_entropy_features_feed_the_svc():

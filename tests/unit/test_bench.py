@@ -77,3 +77,32 @@ def test_shapes_scenario_forms() -> None:
     assert dict(cpu.spec.dataset_options)["n_train"] < 50_000
     (cpu_case,) = cpu.cases
     assert set(cpu_case.methods) | set(cpu_case.left_out) == set(list_methods())
+
+
+def test_a_long_bench_writes_its_finished_cases_before_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """A scenario of several cases writes its tables after each finished case, marked partial, so a run stopped
+    later keeps what it measured; the final write has no partial mark."""
+    from unlearn_core import bench
+    from unlearn_core.data import ForgetSpec
+
+    spec = bench.experiment_from_args("digits", "cnn", 0, epochs=1)
+    two = bench.Scenario("two-cases", "test: two cases", spec,
+                         (bench.Case("class 3", ForgetSpec(classes=(3,)), ("mnemonic",)),
+                          bench.Case("class 5", ForgetSpec(classes=(5,)), ("mnemonic",))), repeats=1)
+    monkeypatch.setitem(bench.SCENARIOS, "two-cases", lambda device: two)
+    monkeypatch.setitem(bench.PREFERRED_DEVICE, "two-cases", "cpu")
+    written: list[str] = []
+    real_write = bench._write_tables
+
+    def spy(out_dir: Path, name: str, result: dict) -> None:
+        written.append(result["markdown"])
+        real_write(out_dir, name, result)
+
+    monkeypatch.setattr(bench, "_write_tables", spy)
+    bench.run_bench("two-cases", out_dir=tmp_path)
+    assert len(written) == 2
+    assert "**Partial table**" in written[0] and "not (yet) run: class 5" in written[0]
+    assert "## class 3" in written[0] and "## class 5" not in written[0]
+    assert "Partial table" not in written[1] and "## class 5" in written[1]
+    assert "Partial table" not in (tmp_path / "two-cases.md").read_text()

@@ -55,3 +55,17 @@ def test_scaling_table_states_growth_per_method() -> None:
                              "load_before": [1, 1, 1], "load_after": [1, 1, 1]})
     assert "| ssd | 5.00 | 60.00 | 12.0x |" in text and "| mnemonic | 1.00 | 1.00 | 1.0x |" in text
     assert "| slug | – | 1.00 | – |" in text and "- slug at 5,000: MethodNotApplicable: refused" in text
+
+
+def test_scaling_table_divides_slug_by_its_searched_front() -> None:
+    """SLUG's time follows the Pareto front it searches (a property of the trained model): the table shows the
+    front's size per training-set size and the time per searched layer."""
+    rows = [{"train_size": n, "fwd_bwd_forget_s": 0.1, "base_1_epoch_s": 1.0, "update_log_mb": 1.0,
+             "methods": {"slug": {"wall_s": 4.0 * front, "front_layers": front}}}
+            for n, front in ((20000, 1), (60000, 3))]
+    text = scaling_markdown({"rows": rows, "methods": ["slug"], "forget_size": 50, "arch": "cnn_flat",
+                             "created": "now", "device": "cpu", "cpu_count": 2, "versions": {"torch": "x"},
+                             "load_before": [1, 1, 1], "load_after": [1, 1, 1]})
+    assert "| slug | 4.00 | 12.00 | 3.0x |" in text
+    assert "| slug: Pareto-front layers searched | 1 | 3 | 3.0x |" in text
+    assert "| slug: per searched layer | 4.00 | 4.00 | 1.0x |" in text

@@ -57,9 +57,25 @@ def test_spec_round_trips_through_json_form():
 
 
 def test_probe_constructors():
-    band = SweepSpec.retrain_band(EXPERIMENT, FORGET, seeds=range(5))
-    assert [(c.method, c.seed, c.experiment.seed) for c in band.cells()] == [("retrain", s, s) for s in range(5)]
+    band = SweepSpec.retrain_band(EXPERIMENT, FORGET, 3)
+    # one base model and oracle (seed 0), three retrains with training seeds 1..3, all evaluated at seed 0
+    assert [(c.method, c.seed, c.experiment.seed, c.retrain_seed) for c in band.cells()] == [
+        ("retrain", 0, 0, s) for s in (1, 2, 3)]
+    assert all(c.is_band and "training seed" in c.label() for c in band.cells())
     assert len(SweepSpec.multi_seed(EXPERIMENT, FORGET, ["slug", "finetune"]).cells()) == 6
+    # with a band per seed: each seed's base model also gets K retrains seeded from it
+    banded = SweepSpec.multi_seed(EXPERIMENT, FORGET, ["finetune"], seeds=(0, 5), band=2).cells()
+    assert [(c.seed, c.retrain_seed) for c in banded if c.is_band] == [(0, 1), (0, 2), (5, 6), (5, 7)]
+    # a method on a variant base model (the update log) gets the band of that variant's oracle
+    plain = experiment_from_args("digits", "cnn", 0, epochs=2, record_updates=False)
+    variants = SweepSpec.multi_seed(plain, FORGET, ["finetune", "amnesiac"], seeds=(0,), band=1).cells()
+    assert len({c.experiment.key for c in variants if c.is_band}) == 2
+    back = SweepSpec.from_dict(band.to_dict())
+    assert back.key == band.key and [c.key for c in back.cells()] == [c.key for c in band.cells()]
+    # the optional fields stay out of the key when unset: sweeps stored before them keep their cells
+    assert "band" not in SweepSpec.multi_seed(EXPERIMENT, FORGET, ["slug"]).to_dict()
+    with pytest.raises(UserInputError, match="K between 1 and"):
+        SweepSpec.retrain_band(EXPERIMENT, FORGET, 99).cells()
 
 
 @pytest.mark.parametrize("grid, message", [

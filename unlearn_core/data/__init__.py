@@ -18,6 +18,7 @@ __all__ = [
     "Splits",
     "checked_dataset_options",
     "dataset_info",
+    "given_options",
     "list_datasets",
     "load_dataset",
     "register_dataset",
@@ -42,6 +43,13 @@ def load_dataset(name: str = "digits", **options: Any) -> ImageDataset:
 def checked_dataset_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """The options typed and in range (validation.dataset_options against the loader's declared options)."""
     return validation.dataset_options(name, options, dataset_info(name).default_options)
+
+
+def given_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options a form filled in, checked (as checked_dataset_options); blank fields are left out, so the
+    loader's default applies and the experiment is the one the CLI names without that option."""
+    given = {k: v for k, v in options.items() if v is not None and not (isinstance(v, str) and not v.strip())}
+    return checked_dataset_options(name, given)
 
 
 @lru_cache(maxsize=8)

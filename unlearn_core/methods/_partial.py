@@ -103,21 +103,30 @@ def subtract_recorded_updates(
     slices = log.layer_slices()
     total = torch.zeros(log.numel, dtype=torch.float32)
     touched = torch.zeros(log.numel, dtype=torch.int32)
-    # steps are pruned a chunk at a time (one top-k per layer over a (steps, entries) block instead of one per step
-    # and layer) and added one step after another, in step order, so the sums are those of a plain loop
-    chunk = max(1, PRUNE_CHUNK_ENTRIES // max(log.numel, 1))
-    for first in range(0, len(steps), chunk):
-        dense = torch.stack([log.dense_step(t).float() for t in steps[first:first + chunk]])
-        if rho < 1.0:
-            kept = torch.zeros_like(dense)
-            for sl in slices:
-                part = dense[:, sl]
-                top = torch.topk(part.abs(), keep_count(part.shape[1], rho), dim=1, sorted=False).indices
-                kept[:, sl] = torch.zeros_like(part).scatter_(1, top, part.gather(1, top))
-            dense = kept
-        for row in dense:
-            total += row
-            touched += (row != 0).to(torch.int32)
+    if rho == log.rho < 1.0:
+        # recorded at this rho, as the paper's Alg. 1 stores them: the stored entries are each step's top-rho ones,
+        # added in step order (index_add_ on the CPU runs through the index in order)
+        if steps:
+            positions = torch.cat([log.positions[t] for t in steps]).long()
+            values = torch.cat([log.values[t] for t in steps]).float()
+            total.index_add_(0, positions, values)
+            touched = torch.bincount(positions[values != 0], minlength=log.numel).to(torch.int32)
+    else:
+        # steps are pruned a block at a time (one top-k per layer over a (steps, entries) block instead of one per
+        # step and layer) and added one step after another, in step order, so the sums are those of a plain loop
+        chunk = max(1, PRUNE_CHUNK_ENTRIES // max(log.numel, 1))
+        for first in range(0, len(steps), chunk):
+            dense = torch.stack([log.dense_step(t).float() for t in steps[first:first + chunk]])
+            if rho < 1.0:
+                kept = torch.zeros_like(dense)
+                for sl in slices:
+                    part = dense[:, sl]
+                    top = torch.topk(part.abs(), keep_count(part.shape[1], rho), dim=1, sorted=False).indices
+                    kept[:, sl] = torch.zeros_like(part).scatter_(1, top, part.gather(1, top))
+                dense = kept
+            for row in dense:
+                total += row
+                touched += (row != 0).to(torch.int32)
     params = dict(model.named_parameters())
     missing = [name for name in log.names if name not in params]
     if missing:

@@ -162,8 +162,13 @@ def _fisher_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure
     return out
 
 
+LAMBDA1_CHOICES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2)
+
+
 def _lambda1_choices(diag: dict[str, Any], params: dict[str, Any]) -> tuple[list[float], float]:
-    return [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], 1e-3
+    # the slider starts where the run was: its own lambda1 (the config default for a run that stored none)
+    used = float(params.get("lambda1", MnemonicCode.Config().lambda1))
+    return sorted({*LAMBDA1_CHOICES, used}), used
 
 
 def _replay_perturbation(original: nn.Module, diag: dict[str, Any], params: dict[str, Any],

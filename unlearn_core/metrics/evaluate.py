@@ -17,7 +17,7 @@ from torch import nn
 from unlearn_core.data import Splits
 from unlearn_core.device import eval_batch_size
 from unlearn_core.metrics.accuracy import accuracy, confusion_matrix, per_class_accuracy
-from unlearn_core.metrics.mia import loss_attack, svc_mia_efficacy, true_class_confidence
+from unlearn_core.metrics.mia import loss_attack, shadow_split, svc_mia_efficacy, true_class_confidence
 from unlearn_core.metrics.weights import changed_parameters
 
 # SalUn's Avg. Gap over FA, RA, TA and MIA-Efficacy; TA is the test accuracy on the kept classes in class
@@ -134,13 +134,12 @@ def compute_metrics(
         metrics["test_acc_forget_classes"] = metrics["test_acc"]
         metrics["test_acc_retain_classes"] = metrics["test_acc"]
     metrics["per_class_acc"] = per_class_accuracy(test_pred, y_test, ds.num_classes)
-    # SalUn's SVC attack: shadow members = the first |test| retain samples, non-members = test samples
-    n_shadow = min(len(retain_idx), len(y_test))
-    shadow_idx = retain_idx[:n_shadow]
+    # SalUn's SVC attack: shadow members = the first n retain samples, non-members = the first n test samples
+    shadow_idx, n_shadow = shadow_split(retain_idx, len(y_test))
     train_conf = true_class_confidence(outputs.train_probs, y_train)
     test_conf = true_class_confidence(outputs.test_probs, y_test)
     metrics["mia_efficacy"] = svc_mia_efficacy(
-        train_conf[shadow_idx.numpy()], test_conf[:n_shadow], train_conf[forget_idx.numpy()]
+        train_conf[shadow_idx], test_conf[:n_shadow], train_conf[forget_idx.numpy()]
     )
     attack = loss_attack(_nll(outputs.train_probs[forget_idx], y_train[forget_idx]),
                          _nll(outputs.test_probs, y_test), seed=seed)

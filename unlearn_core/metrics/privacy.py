@@ -27,7 +27,7 @@ from torch import nn
 from unlearn_core.data import Splits
 from unlearn_core.metrics.cka import cka_report
 from unlearn_core.metrics.evaluate import REFERENCES, Outputs, model_outputs, splits_key
-from unlearn_core.metrics.mia import entropy, loss_attack, svc_mia_efficacy, true_class_confidence
+from unlearn_core.metrics.mia import entropy, loss_attack, shadow_split, svc_mia_efficacy, true_class_confidence
 from unlearn_core.metrics.threshold import forget_statistics, threshold_summary
 
 
@@ -49,11 +49,10 @@ def finite_only(obj: Any) -> Any:
 
 def svc_attacks(outputs: Outputs, splits: Splits, only: tuple[str, ...] = ("svc_confidence", "svc_entropy")
                 ) -> dict[str, float]:
-    """SalUn's SVC MIA-Efficacy on confidence and on entropy, with SalUn's shadow split: members = the first
-    |test| retain samples, non-members = the test samples, target = the forget set."""
+    """SalUn's SVC MIA-Efficacy on confidence and on entropy, with SalUn's shadow split (mia.shadow_split):
+    members = the first n retain samples, non-members = the first n test samples, target = the forget set."""
     y_train, y_test = splits.dataset.y_train, splits.dataset.y_test
-    n_shadow = min(len(splits.retain_idx), len(y_test))
-    shadow = splits.retain_idx[:n_shadow].numpy()
+    shadow, n_shadow = shadow_split(splits.retain_idx, len(y_test))
     forget = splits.forget_idx.numpy()
     features = {
         "svc_confidence": (true_class_confidence(outputs.train_probs, y_train),

@@ -46,7 +46,8 @@ for _info in [
     MetricInfo("per_class_acc", "Per-class test accuracy", "Test accuracy of every class.", None, per_class=True),
     MetricInfo("mia_efficacy", "MIA efficacy (SVC)",
                "SalUn's attack: an RBF SVC (C=3, gamma='auto') trained on the confidence of retain "
-               "(member) and test (non-member) images; the share of forget images it calls non-member.", None),
+               "(member) and test (non-member) images, as many of each (the first n, at most 2,000); the share "
+               "of forget images it calls non-member.", None),
     MetricInfo("mia_loss_auc", "Loss-attack AUC",
                "Logistic regression on per-sample loss telling forget images from test images, "
                "cross-validated ROC AUC; 0.5 means the attacker cannot tell them apart.", None),

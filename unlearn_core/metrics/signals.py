@@ -26,7 +26,7 @@ from torch import nn
 
 from unlearn_core.data import Splits
 from unlearn_core.metrics.evaluate import Outputs
-from unlearn_core.metrics.mia import entropy, svc_attack, true_class_confidence
+from unlearn_core.metrics.mia import entropy, shadow_split, svc_attack, true_class_confidence
 from unlearn_core.metrics.probe import representation_probe
 from unlearn_core.metrics.stats import (
     BOOTSTRAP_SAMPLES,
@@ -152,9 +152,10 @@ def model_signals(model: nn.Module, outputs: Outputs, splits: Splits, oracle_sta
         lo, hi = bootstrap_ci(auc, (loss_f, loss_t), seed)
         shift = loss_auc - auc(loss_f, loss_t)
         values["loss_auc"] = _entry(loss_auc, (lo + shift, hi + shift))
-    # SalUn's SVC attacks: members = the first |test| retain images, non-members = the test images
-    n_shadow = min(len(retain_idx), len(y_test))
-    shadow, forget = retain_idx[:n_shadow].numpy(), forget_idx.numpy()
+    # SalUn's SVC attacks (mia.shadow_split): members = the first n retain images, non-members = the first n test
+    # images; the fits are those the metrics and the privacy bundle made (mia.svc_attack reuses them)
+    shadow, n_shadow = shadow_split(retain_idx, len(y_test))
+    forget = forget_idx.numpy()
     for name, (train_feat, test_feat) in {
         "svc_confidence": (true_class_confidence(outputs.train_probs, y_train),
                            true_class_confidence(outputs.test_probs, y_test)),

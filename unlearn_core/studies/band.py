@@ -7,6 +7,12 @@ signals.py: accuracies, attacks, threshold attacks against the oracle, the repre
 signal the band is [min, max] over the oracle's and the retrains' values (metrics/verdicts.py). The band is
 stored under `Lab.band_key(oracle key, evaluation seed)`; `Lab.evaluate` and `Lab.calibrated` read it.
 
+The band is a sweep (`SweepSpec.retrain_band`): each retrain is one band cell, a run of the method `retrain`
+with its own training seed (`Lab.run(..., retrain_seed=...)`), stored once as an ordinary run record under its
+cell id, so it runs on any executor (sequential, the local process pool, Ray), resumes after a kill and can be
+cancelled; the sweep assembles the band from those records (`band_from_runs`). A multi-seed sweep with
+`band=K` trains each seed's band beside its method cells the same way.
+
 Schema of a band (JSON in the store):
     {"oracle_key", "seed", "k", "retrain_seeds": [...], "retrain_keys": [...],
      "bands": {signal: [lo, hi]}, "values": {signal: {"oracle": v, "retrains": [v, ...]}},
@@ -22,8 +28,8 @@ import threading
 import time
 from typing import Any
 
+from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits
-from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
 from unlearn_core.metrics.signals import PAIRWISE, SIGNALS
 from unlearn_core.metrics.verdicts import bands_from_references
 from unlearn_core.progress import Progress, quiet
@@ -43,8 +49,6 @@ def band_seeds(base_seed: int, k: int) -> list[int]:
 
 
 def check_k(k: int) -> int:
-    from unlearn_core import UserInputError
-
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise UserInputError(f"the retrain band needs K between 1 and {MAX_K} retrains, got {k!r}")
     return k
@@ -76,43 +80,58 @@ def band_cost(lab: Any, base: Any, forget: ForgetSpec, k: int = DEFAULT_K, seed:
             "per_retrain_seconds": per, "seconds_estimate": None if per is None else to_train * float(per)}
 
 
-def train_band(lab: Any, base: Any, forget: ForgetSpec, k: int = DEFAULT_K, seed: int | None = None, *,
-               progress: Progress = quiet, stop: threading.Event | None = None) -> dict:
-    """Trains (or reuses) the oracle and K band retrains of `base` on `forget`, evaluates each against the
-    oracle with evaluation seed `seed` (default: the base seed) and stores the band; returns it."""
-    check_k(k)
-    seed = base.spec.seed if seed is None else int(seed)
-    start = time.perf_counter()
-    oracle = lab.retrain_oracle(base, forget, lambda f, m: progress(0.1 * f, m), stop)
-    cached = lab.cached_band(oracle.key, seed)
-    if cached is not None and cached.get("k", 0) >= k:
-        progress(1.0, f"retrain band (K={cached['k']}) cached")
-        return cached
-    dataset = lab.dataset(base.spec)
-    splits = Splits.build(dataset, forget, lab.device)
-    _, retrain_metrics = lab._reference_metrics(base, oracle, splits, seed)
-    seeds = band_seeds(base.spec.seed, k)
-    retrain_signals, keys, seconds = [], [], []
-    for i, train_seed in enumerate(seeds):
-        def step(fraction: float, message: str, i: int = i) -> None:
-            progress(0.1 + 0.85 * (i + fraction) / k, f"band retrain {i + 1}/{k}: {message}")
+def band_spec(base: Any, forget: ForgetSpec, k: int, seed: int) -> Any:
+    """The retrain band of `base` on `forget` at evaluation seed `seed`, as a sweep (one band cell per retrain)."""
+    from unlearn_core.studies.sweep import SweepSpec
 
-        model = lab.retrain_oracle(base, forget, step, stop, seed=train_seed)
-        step(0.95, "evaluating against the oracle")
-        outputs = model_outputs(model.model, splits)
-        metrics = add_gaps(compute_metrics(outputs, splits, model.model, base.model, seed), retrain_metrics)
-        retrain_signals.append(lab.signals(model.model, outputs, splits, base, oracle, metrics, seed)["values"])
-        keys.append(model.key)
-        seconds.append(float(model.meta.get("train_seconds") or 0.0))
-    oracle_values = retrain_metrics["signals"]["values"]
+    imported = not base.key.startswith("base-")
+    return SweepSpec.retrain_band(base.spec, forget, k, seed, model_key=base.key if imported else None)
+
+
+def band_from_runs(records: list[dict]) -> dict:
+    """The band (schema above) from the stored runs of its band cells, in training-seed order: each run's
+    signals against the oracle's, which every run of the scenario carries as its `retrain` reference."""
+    oracle_values = records[0]["retrain"]["signals"]["values"]
+    retrain_signals = [r["metrics"]["signals"]["values"] for r in records]
+    oracle_key = records[0]["retrain_key"]
     values = {name: {"oracle": 0.5 if name in PAIRWISE else (oracle_values.get(name) or {}).get("value"),
                      "retrains": [(r.get(name) or {}).get("value") for r in retrain_signals]}
               for name in SIGNALS if any(name in r for r in retrain_signals)}
-    band = {"oracle_key": oracle.key, "seed": seed, "k": k, "retrain_seeds": seeds, "retrain_keys": keys,
+    seeds = [int(r["retrain_seed"]) for r in records]
+    seconds = [float(r.get("seconds") or 0.0) for r in records]
+    return {"oracle_key": oracle_key, "seed": int(records[0]["seed"]), "k": len(records), "retrain_seeds": seeds,
+            "retrain_keys": [f"{oracle_key}-s{s}" for s in seeds],
             "bands": bands_from_references(oracle_values, retrain_signals), "values": values,
-            "train_seconds": seconds, "seconds": time.perf_counter() - start,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-    lab.store.put_eval(lab.band_key(oracle.key, seed), band)
+            "train_seconds": seconds, "seconds": sum(seconds), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def train_band(lab: Any, base: Any, forget: ForgetSpec, k: int = DEFAULT_K, seed: int | None = None, *,
+               progress: Progress = quiet, stop: threading.Event | None = None, executor: str = "sequential",
+               workers: int | None = None, address: str | None = None) -> dict:
+    """Trains (or reuses) the oracle and K band retrains of `base` on `forget`, evaluates each against the
+    oracle with evaluation seed `seed` (default: the base seed) and stores the band; returns it.
+
+    It runs the band's sweep on `executor` ("sequential" in this process, "local" or "ray" as for any sweep);
+    a band with at least K retrains stored already is returned as it is."""
+    from unlearn_core.models.training import TrainingCancelled
+    from unlearn_core.studies.sweep import run_sweep
+
+    check_k(k)
+    seed = base.spec.seed if seed is None else int(seed)
+    oracle_key = f"retrain-{base.key.split('-', 1)[1]}-{forget.key}"
+    cached = lab.cached_band(oracle_key, seed)
+    if cached is not None and cached.get("k", 0) >= k:
+        progress(1.0, f"retrain band (K={cached['k']}) cached")
+        return cached
+    result = run_sweep(band_spec(base, forget, k, seed), executor=executor, workers=workers, address=address,
+                       lab=lab, progress=progress, stop=stop)
+    band = lab.cached_band(oracle_key, seed)
+    if band is None or band.get("k", 0) < k:
+        if result.status == "cancelled":
+            raise TrainingCancelled("cancelled by the user")
+        failed = next((c for c in result.cells if c.status != "ok" and c.status != "done before"), None)
+        reason = f"{failed.label}: {failed.message}" if failed else "a band cell did not finish"
+        raise UserInputError(f"the retrain band of {oracle_key} could not be built: {reason}")
     progress(1.0, f"retrain band (K={k}) ready")
     return band
 
@@ -160,5 +179,5 @@ def ulira_evidence(lab: Any, run_id: str, result: dict) -> dict:
     return entry
 
 
-__all__ = ["DEFAULT_K", "band_cost", "band_for_record", "band_seeds", "base_for_method", "record_dict", "train_band",
-           "ulira_evidence"]
+__all__ = ["DEFAULT_K", "band_cost", "band_for_record", "band_from_runs", "band_seeds", "band_spec", "base_for_method",
+           "record_dict", "train_band", "ulira_evidence"]

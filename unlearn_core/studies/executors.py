@@ -19,8 +19,9 @@ run id; a worker process keeps its Lab between cells, so each base model is load
   workspace, whose SQLite index takes concurrent writers (WAL, busy timeout).
 - `ray`: Ray core tasks, one CPU each, and a fraction of a GPU when the cluster has GPUs. Ray workers need no
   shared filesystem: the driver ships the prepared base models and oracles through Ray's object store into a
-  node-local cache workspace, the worker runs its cell there and returns the run (record, weights, diagnostics),
-  and the driver stores it, so the driver is the workspace's only writer.
+  node-local cache workspace, the worker runs its cell there and returns the run (record, weights, diagnostics,
+  and a band cell's retrain model), and the driver stores it, so the driver is the workspace's only writer. The
+  cache is one temporary folder per sweep on each node, removed on every node when the sweep ends.
 
 Each worker takes its share of the cores for torch's threads (`device.choose_threads` with UNLEARN_WORKERS set
 to the number of workers: one thread for small models, cores // workers at most for large ones; `threads` fixes
@@ -35,12 +36,14 @@ import hashlib
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import socket
 import sqlite3
 import tempfile
 import threading
 import time
+import uuid
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -50,7 +53,7 @@ from typing import Any
 
 from unlearn_core import UserInputError
 from unlearn_core.device import WORKERS_ENV, usable_cores
-from unlearn_core.studies.sweep import SweepCell
+from unlearn_core.studies.sweep import SweepCell, band_model_key
 
 EXECUTORS = ("sequential", "local", "ray")
 PROGRESS_EVERY_S = 0.5  # a worker reports a cell's progress at most this often (each report crosses processes)
@@ -155,7 +158,8 @@ def execute_cell(task: CellTask, sink: Any = None, stop: Any = None, threads: in
     stop_event = stop if stop is not None else threading.Event()
     try:
         record = lab.run(cell.experiment, cell.forget, cell.method, dict(cell.params), seed=cell.seed,
-                         progress=_Throttled(sink, cell.key, worker), stop=stop_event, run_id=cell.run_id)
+                         progress=_Throttled(sink, cell.key, worker), stop=stop_event, run_id=cell.run_id,
+                         retrain_seed=cell.retrain_seed, model_key=cell.model_key)
     except sqlite3.IntegrityError:  # another sweep started the same cell a moment ago
         return CellOutcome(cell.key, cell.label(), cell.run_id, "busy", "another sweep is running this cell now",
                            worker)
@@ -347,6 +351,7 @@ class RayExecutor(Executor):
         self.threads = int(threads or 1)
         self.gpus_per_cell = gpus_per_cell
         self.started_here = False
+        self.sweep_id = uuid.uuid4().hex[:12]  # names this sweep's node caches (removed in close)
 
     def start(self) -> None:
         try:
@@ -397,7 +402,7 @@ class RayExecutor(Executor):
 
     def submit(self, task: CellTask) -> Any:
         models = {key: self._model_ref(key) for key in task.models}
-        return self.remote.remote(task, models, self.sink, self.flag, self.threads)
+        return self.remote.remote(task, models, self.sink, self.flag, self.threads, self.sweep_id)
 
     def wait(self, handles: list[Any], timeout: float) -> list[Any]:
         import ray
@@ -409,9 +414,12 @@ class RayExecutor(Executor):
         import ray
 
         try:
-            outcome, run = ray.get(handle)
+            outcome, run, models = ray.get(handle)
         except ray.exceptions.RayError as exc:  # the worker died (killed, out of memory): nothing is stored
             return CellOutcome("", "", "", "cancelled", f"Ray worker failed: {type(exc).__name__}", "")
+        for key, (kind, state, meta, tensors) in models.items():  # before the run that refers to them
+            if not self.lab.store.has_model(key):
+                self.lab.store.save_model(key, kind, state, meta, tensors)
         if run is not None:
             store_returned_run(self.lab.store, outcome.run_id, *run)
         return outcome
@@ -428,9 +436,24 @@ class RayExecutor(Executor):
     def cancel(self) -> None:
         self.flag.set.remote()
 
+    def _remove_node_caches(self) -> None:
+        """Removes this sweep's cache folder on every live node (a zero-CPU task pinned to each node)."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        remover = ray.remote(num_cpus=0, max_retries=0)(remove_node_cache)
+        refs = [remover.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+                .remote(str(self.lab.store.root), self.sweep_id) for node in ray.nodes() if node.get("Alive")]
+        try:
+            ray.get(refs, timeout=60)
+        except Exception:  # a node that went away took its cache with it; cleaning must not fail the sweep
+            pass
+
     def close(self) -> None:
         import ray
 
+        if ray.is_initialized() and hasattr(self, "flag"):
+            self._remove_node_caches()
         if self.started_here and ray.is_initialized() and not self.keep_instance:
             ray.shutdown()
             self.started_here = False
@@ -457,18 +480,44 @@ class _StopFlag:
         return self.value
 
 
-def node_cache(home: str) -> Path:
-    """The node-local workspace where a Ray worker keeps the models shipped to it (one per driver workspace)."""
+NODE_CACHE_ROOT = "unlearn-ray-cache"
+
+
+def node_cache(home: str, sweep_id: str) -> Path:
+    """The node-local workspace where a Ray worker keeps the models shipped to it, one per (driver workspace,
+    sweep): removed on every node when the sweep ends (`remove_node_cache`)."""
     digest = hashlib.sha256(home.encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / "unlearn-ray-cache" / digest
+    return Path(tempfile.gettempdir()) / NODE_CACHE_ROOT / f"{digest}-{sweep_id}"
 
 
-def _execute_on_ray(task: CellTask, models: dict[str, Any], sink: Any, flag: Any, threads: int
-                    ) -> tuple[CellOutcome, tuple | None]:
-    """Runs the cell in this node's cache workspace and returns (outcome, (record, weights, diagnostics))."""
+def _drop_cache_labs(keep: str | None = None, only: str | None = None) -> None:
+    """Drops this worker process's Labs on node caches (all but `keep`, or just `only`): a finished sweep's
+    folder is gone, and its models in memory would otherwise stay for the life of a Ray worker (the dashboard
+    keeps its Ray instance)."""
+    root = str(Path(tempfile.gettempdir()) / NODE_CACHE_ROOT)
+    for key in [k for k in _WORKER_LABS if k[0].startswith(root) and k[0] != keep and only in (None, k[0])]:
+        _WORKER_LABS.pop(key).store.close()
+
+
+def remove_node_cache(home: str, sweep_id: str) -> None:
+    """Removes a sweep's cache folder on this node (the Ray task `RayExecutor.close` runs on every node)."""
+    folder = node_cache(home, sweep_id)
+    _drop_cache_labs(only=str(folder))
+    shutil.rmtree(folder, ignore_errors=True)
+    try:  # the shared parent too, once no other sweep uses it
+        folder.parent.rmdir()
+    except OSError:
+        pass
+
+
+def _execute_on_ray(task: CellTask, models: dict[str, Any], sink: Any, flag: Any, threads: int, sweep_id: str
+                    ) -> tuple[CellOutcome, tuple | None, dict[str, tuple]]:
+    """Runs the cell in this node's cache workspace and returns (outcome, (record, weights, diagnostics), the
+    models the cell trained: a band cell's retrain)."""
     import ray
 
-    cache = str(node_cache(task.home))
+    cache = str(node_cache(task.home, sweep_id))
+    _drop_cache_labs(keep=cache)
     lab = _worker_lab(cache, task.device, threads)
     for key, ref in models.items():
         if not lab.store.has_model(key):
@@ -478,11 +527,15 @@ def _execute_on_ray(task: CellTask, models: dict[str, Any], sink: Any, flag: Any
     outcome = execute_cell(replace(task, home=cache), sink, _PolledStop(lambda: ray.get(flag.is_set.remote())),
                            threads)
     run = None
+    trained: dict[str, tuple] = {}
     if outcome.status in ("ok", "failed"):
         run_id = task.cell.run_id
         run = (lab.store.get_run(run_id), lab.store.load_run_state(run_id), lab.store.load_run_diagnostics(run_id))
+    if task.cell.is_band and lab.store.has_model(band_model_key(task.cell)):
+        state, meta, tensors = lab.store.load_model(band_model_key(task.cell))
+        trained[band_model_key(task.cell)] = (meta.get("kind", "retrain"), state, meta, tensors)
     lab.store.delete_run(task.cell.run_id)
-    return outcome, run
+    return outcome, run, trained
 
 
 def store_returned_run(store: Any, run_id: str, record: dict, state: dict | None, diagnostics: dict) -> None:
@@ -516,4 +569,5 @@ def make_executor(name: str, *, workers: int | None = None, address: str | None 
 
 
 __all__ = ["EXECUTORS", "CellOutcome", "CellTask", "Executor", "LocalExecutor", "RayExecutor", "SequentialExecutor",
-           "check_ray_address", "execute_cell", "make_executor", "node_cache", "store_returned_run"]
+           "check_ray_address", "execute_cell", "make_executor", "node_cache", "remove_node_cache",
+           "store_returned_run"]

@@ -7,6 +7,11 @@ N unlearned models: the run's method and parameters applied to the run's origina
 itself, its N "unlearned" models are retrains with the next N seeds, so the two sets never share a model.
 Cost: N unlearning runs plus the retrains not yet cached (`fq_cost` says how many before it starts).
 The result is stored under `fq-<run id>-<N>` and shown beside the verdict.
+
+Both sides are sweeps on the run's base model (`fq_specs`): the retrained side is the run's retrain band with
+N retrains (2N for `retrain`), its band cells shared with the band; the unlearned side a sweep of the run's
+method and parameters over the N seeds (seed_base off: one base model). So each model is an ordinary stored
+run (a cell), on any executor, resumable and cancellable; the score is computed from their stored weights.
 """
 
 from __future__ import annotations
@@ -20,12 +25,12 @@ import torch
 
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits
-from unlearn_core.methods import UnlearnContext, execute_method, get_method
 from unlearn_core.metrics.evaluate import predict_probs
 from unlearn_core.metrics.forgetting_quality import MIN_MODELS, forgetting_quality
 from unlearn_core.metrics.threshold import logit_confidence, model_logits
 from unlearn_core.progress import Progress, quiet
-from unlearn_core.studies.band import band_seeds, record_dict
+from unlearn_core.studies.band import band_seeds, band_spec, record_dict
+from unlearn_core.studies.sweep import MethodGrid, SweepCell, SweepSpec, run_sweep
 
 DEFAULT_MODELS = 4  # on CPU; the challenge used 512 of each
 MAX_MODELS = 64
@@ -71,12 +76,43 @@ def _confidences_and_accuracies(model: torch.nn.Module, splits: Splits) -> tuple
     return logit_confidence(model_logits(model, xf), yf), retain_acc, test_acc
 
 
+def fq_specs(lab: Any, record: dict, n: int) -> tuple[SweepSpec, SweepSpec | None]:
+    """The two sweeps of the probe: (the band with the retrained side, and for `retrain` its unlearned side
+    too; the method over the N unlearning seeds, None for `retrain`)."""
+    base = lab.base_for_record(record)
+    forget = ForgetSpec.from_dict(record["forget"])
+    run_seed = int(record.get("seed") or 0)
+    method = record["method"]
+    band = band_spec(base, forget, 2 * n if method == "retrain" else n, run_seed)
+    if method == "retrain":
+        return band, None
+    grid = MethodGrid.of(method, **{name: [value] for name, value in (record.get("params") or {}).items()})
+    unlearned = SweepSpec(base.spec, (forget,), (grid,), tuple(run_seed + i for i in range(1, n + 1)),
+                          seed_base=False, title=f"forgetting quality of {method}", model_key=band.model_key)
+    return band, unlearned
+
+
+def _finished_models(lab: Any, cells: list[SweepCell]) -> list[torch.nn.Module]:
+    models = []
+    for cell in cells:
+        model = lab.run_model(cell.run_id) if lab.store.run_statuses([cell.run_id]).get(cell.run_id) == "ok" else None
+        if model is None:
+            error = (lab.store.run_row(cell.run_id) or {}).get("error") or "it did not finish"
+            raise UserInputError(f"forgetting quality: {cell.label()} has no model: {error}")
+        models.append(model)
+    return models
+
+
 def run_forgetting_quality(lab: Any, run_id: str, n: int = DEFAULT_MODELS, *, progress: Progress = quiet,
-                           stop: threading.Event | None = None) -> dict:
-    """The challenge's forgetting quality of a stored run's method on its scenario (see the module docstring).
+                           stop: threading.Event | None = None, executor: str = "sequential",
+                           workers: int | None = None, address: str | None = None) -> dict:
+    """The challenge's forgetting quality of a stored run's method on its scenario (see the module docstring),
+    its models trained by two sweeps on `executor`.
 
     Returns {"n", "forgetting_quality", "score", "utility_factor", "epsilons" (list), "retain_acc": {"unlearned",
     "retrained"}, "test_acc": {...}, "unlearned_seeds", "retrained_seeds", "seconds"}; also stored."""
+    from unlearn_core.models.training import TrainingCancelled
+
     _check(n)
     stop = stop or threading.Event()
     start = time.perf_counter()
@@ -87,31 +123,26 @@ def run_forgetting_quality(lab: Any, run_id: str, n: int = DEFAULT_MODELS, *, pr
     forget = ForgetSpec.from_dict(record["forget"])
     splits = Splits.build(lab.dataset(base.spec), forget, lab.device)
     method = record["method"]
-    seeds = band_seeds(base.spec.seed, 2 * n)
-    retrained_seeds, extra_seeds = seeds[:n], seeds[n:]
-    sides: dict[str, list] = {"retrained": [], "unlearned": []}
-    total = 2 * n
-    for i, seed in enumerate(retrained_seeds):
+    band, unlearned_spec = fq_specs(lab, record, n)
+    specs = [band] + ([unlearned_spec] if unlearned_spec is not None else [])
+    for i, spec in enumerate(specs):
         def step(fraction: float, message: str, i: int = i) -> None:
-            progress((i + fraction) / total, f"retrained model {i + 1}/{n}: {message}")
+            progress(0.98 * (i + fraction) / len(specs), message)
 
-        model = lab.retrain_oracle(base, forget, step, stop, seed=seed).model
-        sides["retrained"].append(_confidences_and_accuracies(model, splits))
-    run_seed = int(record.get("seed") or 0)
-    unlearned_seeds = extra_seeds if method == "retrain" else [run_seed + i for i in range(1, n + 1)]
-    impl = None if method == "retrain" else get_method(method)
-    cfg = impl.Config.from_values(record.get("params")) if impl else None
-    for i, seed in enumerate(unlearned_seeds):
-        def step(fraction: float, message: str, i: int = i) -> None:
-            progress((n + i + fraction) / total, f"unlearned model {i + 1}/{n}: {message}")
-
-        if impl is None:
-            model = lab.retrain_oracle(base, forget, step, stop, seed=seed).model
-        else:
-            step(0.0, f"{method} with seed {seed}")
-            ctx = UnlearnContext(lab.device, seed, step, stop)
-            model = execute_method(impl, base.model, splits, base.artifacts, cfg, ctx).result.model
-        sides["unlearned"].append(_confidences_and_accuracies(model, splits))
+        if run_sweep(spec, executor=executor, workers=workers, address=address, lab=lab, progress=step,
+                     stop=stop).status == "cancelled":
+            raise TrainingCancelled("cancelled by the user")
+    band_cells = [c for c in band.cells() if c.is_band]
+    band_models = [lab.retrain_oracle(base, forget, seed=c.retrain_seed).model for c in band_cells]
+    retrained_models = band_models[:n]
+    if unlearned_spec is None:
+        unlearned_models, unlearned_seeds = band_models[n:], [c.retrain_seed for c in band_cells[n:]]
+    else:
+        cells = unlearned_spec.cells()
+        _finished_models(lab, band_cells)  # a failed band cell says why
+        unlearned_models, unlearned_seeds = _finished_models(lab, cells), [c.seed for c in cells]
+    sides = {"retrained": [_confidences_and_accuracies(m, splits) for m in retrained_models],
+             "unlearned": [_confidences_and_accuracies(m, splits) for m in unlearned_models]}
     progress(0.98, "per-example epsilons")
     confs = {side: np.stack([c for c, _, _ in rows]) for side, rows in sides.items()}
     ra = {side: float(np.mean([r for _, r, _ in rows])) for side, rows in sides.items()}
@@ -121,11 +152,11 @@ def run_forgetting_quality(lab: Any, run_id: str, n: int = DEFAULT_MODELS, *, pr
     result = {"n": n, "method": method, "forgetting_quality": scored["forgetting_quality"],
               "score": scored["score"], "utility_factor": scored["utility_factor"],
               "epsilons": [float(e) for e in scored["epsilons"]], "retain_acc": ra, "test_acc": ta,
-              "unlearned_seeds": unlearned_seeds, "retrained_seeds": retrained_seeds,
+              "unlearned_seeds": unlearned_seeds, "retrained_seeds": [c.retrain_seed for c in band_cells[:n]],
               "seconds": time.perf_counter() - start}
     lab.store.put_eval(store_key(run_id, n), result)
     progress(1.0, f"forgetting quality {result['forgetting_quality']:.3f}, score {result['score']:.3f}")
     return result
 
 
-__all__ = ["DEFAULT_MODELS", "fq_cost", "run_forgetting_quality", "store_key"]
+__all__ = ["DEFAULT_MODELS", "fq_cost", "fq_specs", "run_forgetting_quality", "store_key"]

@@ -172,7 +172,11 @@ class MethodGrid:
 # ---- cells ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SweepCell:
-    """One run of a sweep. `params` holds only the grid's values; `config` the full validated config."""
+    """One run of a sweep. `params` holds only the grid's values; `config` the full validated config.
+
+    A band cell (`retrain_seed` set, method `retrain`) is one retrain of the band: trained with `retrain_seed`
+    on the retain set of `experiment`'s base model, evaluated against the oracle with evaluation seed `seed`.
+    `model_key` runs the cell on a stored (imported) model instead of the one `experiment` trains."""
 
     experiment: ExperimentSpec
     forget: ForgetSpec
@@ -180,31 +184,48 @@ class SweepCell:
     params: tuple[tuple[str, Any], ...]
     seed: int
     config: tuple[tuple[str, Any], ...]
+    retrain_seed: int | None = None
+    model_key: str | None = None
 
     @property
     def key(self) -> str:
+        # the optional fields count only when set, so cells stored before they existed keep their ids
+        optional = {name: value for name, value in (("retrain_seed", self.retrain_seed),
+                                                    ("model_key", self.model_key)) if value is not None}
         return _digest({"experiment": self.experiment.to_dict(), "forget": self.forget.to_dict(),
-                        "method": self.method, "config": dict(self.config), "seed": self.seed})
+                        "method": self.method, "config": dict(self.config), "seed": self.seed, **optional})
 
     @property
     def run_id(self) -> str:
         """The id of this cell's run in the store: content-addressed, so a cell is stored at most once."""
         return f"cell-{self.key}"
 
+    @property
+    def is_band(self) -> bool:
+        return self.retrain_seed is not None
+
     def label(self) -> str:
+        if self.is_band:
+            return f"band retrain (training seed {self.retrain_seed}) seed {self.seed}"
         grid = ", ".join(f"{k}={v}" for k, v in self.params)
         return f"{self.method}({grid}) seed {self.seed}" if grid else f"{self.method} seed {self.seed}"
 
     def to_dict(self) -> dict:
         return {"key": self.key, "run_id": self.run_id, "experiment": self.experiment.to_dict(),
                 "forget": self.forget.to_dict(), "method": self.method, "params": dict(self.params),
-                "seed": self.seed}
+                "seed": self.seed, "retrain_seed": self.retrain_seed, "model_key": self.model_key}
 
 
 # ---- the spec ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SweepSpec:
-    """Base experiment, forget set(s), methods with a grid each, and seeds; its cells are their product."""
+    """Base experiment, forget set(s), methods with a grid each, and seeds; its cells are their product.
+
+    `band` K > 0 adds, per (forget set, seed, base model the methods run on), the K band cells of the retrain
+    band (`studies.band`): retrains with training seeds base seed + 1 ... + K, evaluated at that seed. When they
+    all finish, the sweep stores the band, and every run of that base model's oracle gets a calibrated verdict
+    (`Lab.calibrated`). With `band` set, `methods` may be empty (the band alone). `model_key` runs every cell on a
+    stored (imported) model; `experiment` is then that model's spec."""
 
     experiment: ExperimentSpec = field(default_factory=ExperimentSpec)
     forgets: tuple[ForgetSpec, ...] = ()
@@ -212,20 +233,25 @@ class SweepSpec:
     seeds: tuple[int, ...] = (0,)
     seed_base: bool = True  # seeds also retrain the base model and oracle (see the module docstring)
     title: str = ""
+    band: int = 0
+    model_key: str | None = None
 
     @classmethod
-    def multi_seed(cls, experiment: ExperimentSpec, forget: ForgetSpec, methods: Iterable[str],
-                   seeds: Iterable[int] = (0, 1, 2)) -> SweepSpec:
-        """Each method with its defaults over several seeds (mean and spread per method)."""
-        return cls(experiment, (forget,), tuple(MethodGrid(m) for m in methods), tuple(seeds),
-                   title="multi-seed comparison")
+    def multi_seed(cls, experiment: ExperimentSpec, forget: ForgetSpec, methods: Iterable[str | MethodGrid],
+                   seeds: Iterable[int] = (0, 1, 2), band: int = 0) -> SweepSpec:
+        """Each method (a name: its defaults) over several seeds (mean and spread per method); `band` K also
+        trains each seed's retrain band, so every run's verdict is calibrated."""
+        grids = tuple(m if isinstance(m, MethodGrid) else MethodGrid(m) for m in methods)
+        return cls(experiment, (forget,), grids, tuple(seeds), title="multi-seed comparison", band=band)
 
     @classmethod
-    def retrain_band(cls, experiment: ExperimentSpec, forget: ForgetSpec, seeds: Iterable[int] = (0, 1, 2, 3, 4)
-                     ) -> SweepSpec:
-        """The retrain oracle under N seeds: how far two equally valid retrains lie apart on every metric."""
-        return cls(experiment, (forget,), (MethodGrid("retrain"),), tuple(seeds), seed_base=True,
-                   title="retrain band")
+    def retrain_band(cls, experiment: ExperimentSpec, forget: ForgetSpec, k: int, seed: int | None = None,
+                     model_key: str | None = None) -> SweepSpec:
+        """The retrain band alone: K retrains of `experiment`'s base model on `forget`, evaluated with `seed`
+        (default: the experiment's seed), the base model and oracle shared (see `studies.band`)."""
+        seed = experiment.seed if seed is None else seed
+        return cls(experiment, (forget,), (), (int(seed),), seed_base=False, title="retrain band", band=k,
+                   model_key=model_key)
 
     def validated(self) -> SweepSpec:
         """The spec with its experiment resolved; raises UserInputError (one line) on any bad field."""
@@ -237,8 +263,15 @@ class SweepSpec:
         for forget in self.forgets:
             if not (forget.classes or forget.indices or forget.random_fraction is not None):
                 raise UserInputError("a forget set of the sweep is empty: give classes, indices or a random fraction")
-        if not self.methods:
-            raise UserInputError("a sweep needs at least one method")
+        from unlearn_core.studies.band import check_k
+
+        if self.band:
+            check_k(self.band)
+        if not self.methods and not self.band:
+            raise UserInputError("a sweep needs at least one method (or a retrain band)")
+        if self.model_key is not None and self.seed_base:
+            raise UserInputError("a sweep on a stored model cannot retrain its base model per seed: "
+                                 "use seed_base false")
         for grid in self.methods:
             get_method(grid.method)
             grid.expanded()
@@ -250,24 +283,43 @@ class SweepSpec:
         if len(set(seeds)) != len(seeds):
             raise UserInputError(f"seeds repeat: {list(seeds)}")
         spec = replace(self, experiment=experiment, seeds=seeds)
-        count = sum(len(g.combinations()) for g in spec.methods) * len(spec.forgets) * len(seeds)
+        count = (sum(len(g.combinations()) for g in spec.methods) + spec.band) * len(spec.forgets) * len(seeds)
         if count > MAX_CELLS:
             raise UserInputError(f"the sweep has {count} cells; more than {MAX_CELLS} is refused")
         return spec
 
     def cells(self) -> list[SweepCell]:
-        """Every cell, in a stable order (forget set, method, grid combination, seed), without duplicates."""
+        """Every cell, in a stable order (forget set, method, grid combination, seed, then the band cells of
+        each (forget set, seed, base model variant)), without duplicates."""
+        from unlearn_core.studies.band import band_seeds
+
         spec = self.validated()
         out: dict[str, SweepCell] = {}
         for forget in spec.forgets:
+            variants: dict[tuple[int, str], ExperimentSpec] = {}
             for grid in spec.methods:
-                config_cls = get_method(grid.method).Config
+                impl = get_method(grid.method)
                 for params in grid.combinations():
-                    config = tuple(sorted(config_cls.from_values(params).to_dict().items()))
+                    config = tuple(sorted(impl.Config.from_values(params).to_dict().items()))
                     for seed in spec.seeds:
-                        experiment = replace(spec.experiment, seed=seed) if spec.seed_base else spec.experiment
-                        cell = SweepCell(experiment.resolved(), forget, grid.method, tuple(sorted(params.items())),
-                                         seed, config)
+                        experiment = (replace(spec.experiment, seed=seed) if spec.seed_base
+                                      else spec.experiment).resolved()
+                        cell = SweepCell(experiment, forget, grid.method, tuple(sorted(params.items())), seed,
+                                         config, model_key=spec.model_key)
+                        out.setdefault(cell.key, cell)
+                        variant = experiment if spec.model_key else experiment.with_artifacts(
+                            impl.info.needs_artifacts)
+                        variants.setdefault((seed, variant.key), variant)
+            for seed in spec.seeds if spec.band else ():
+                if not spec.methods:
+                    experiment = (replace(spec.experiment, seed=seed) if spec.seed_base
+                                  else spec.experiment).resolved()
+                    variants[(seed, experiment.key)] = experiment
+                for (variant_seed, _), variant in variants.items():
+                    if variant_seed != seed:
+                        continue
+                    for retrain_seed in band_seeds(variant.seed, spec.band):
+                        cell = SweepCell(variant, forget, "retrain", (), seed, (), retrain_seed, spec.model_key)
                         out.setdefault(cell.key, cell)
         return list(out.values())
 
@@ -277,9 +329,11 @@ class SweepSpec:
 
     def to_dict(self) -> dict:
         experiment = self.experiment.resolved() if isinstance(self.experiment, ExperimentSpec) else self.experiment
+        # band and model_key only when set, so the keys of sweeps stored before they existed stay the same
+        optional = {name: value for name, value in (("band", self.band), ("model_key", self.model_key)) if value}
         return {"experiment": experiment.to_dict(), "forgets": [f.to_dict() for f in self.forgets],
                 "methods": [g.to_dict() for g in self.methods], "seeds": list(self.seeds),
-                "seed_base": self.seed_base, "title": self.title}
+                "seed_base": self.seed_base, "title": self.title, **optional}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> SweepSpec:
@@ -287,7 +341,7 @@ class SweepSpec:
         full recipe, and `forget` (one forget set) may stand for `forgets`."""
         if not isinstance(data, Mapping):
             raise UserInputError("a sweep config is a JSON object")
-        known = {"experiment", "forgets", "forget", "methods", "seeds", "seed_base", "title"}
+        known = {"experiment", "forgets", "forget", "methods", "seeds", "seed_base", "title", "band", "model_key"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise UserInputError(f"unknown sweep field {unknown[0]!r}; fields: {', '.join(sorted(known))}")
@@ -300,9 +354,16 @@ class SweepSpec:
             methods = tuple(MethodGrid.from_dict(m) if isinstance(m, Mapping) else MethodGrid(str(m))
                             for m in data.get("methods") or [])
             seeds = tuple(_int_seed(s) for s in data.get("seeds", [0]))
+            band = data.get("band", 0)
+            if isinstance(band, bool) or not isinstance(band, int):
+                raise UserInputError(f"band is the number of band retrains (an integer), got {band!r}")
+            model_key = data.get("model_key")
+            if model_key is not None and not isinstance(model_key, str):
+                raise UserInputError(f"model_key is a stored model's key, got {model_key!r}")
         except (TypeError, ValueError, AttributeError) as exc:
             raise UserInputError(f"not a sweep config: {exc}") from None
-        return cls(experiment, forgets, methods, seeds, bool(data.get("seed_base", True)), str(data.get("title", "")))
+        return cls(experiment, forgets, methods, seeds, bool(data.get("seed_base", True)), str(data.get("title", "")),
+                   band, model_key)
 
 
 def _int_seed(value: Any) -> int:
@@ -362,7 +423,8 @@ def check_scenarios(lab: Lab, spec: SweepSpec, cells: list[SweepCell]) -> tuple[
         select_forget(forget, dataset)
     runnable, skipped = [], {}
     for cell in cells:
-        reason = lab.applicability(cell.method, cell.experiment, cell.forget)
+        reason = lab.applicability(cell.method, cell.experiment, cell.forget) or (
+            None if cell.model_key else lab.variant_refusal(cell.method, cell.experiment))
         if reason:
             entry = skipped.setdefault((cell.method, cell.forget.key), [cell.forget.describe(), reason, 0])
             entry[2] += 1
@@ -374,6 +436,19 @@ def check_scenarios(lab: Lab, spec: SweepSpec, cells: list[SweepCell]) -> tuple[
     return runnable, out
 
 
+def cell_variant(cell: SweepCell) -> ExperimentSpec:
+    """The experiment whose base model the cell runs on: the variant its method needs (or the stored model's)."""
+    if cell.model_key:
+        return cell.experiment
+    return cell.experiment.with_artifacts(get_method(cell.method).info.needs_artifacts)
+
+
+def band_model_key(cell: SweepCell) -> str:
+    """The store key of a band cell's retrain (as `Lab.retrain_oracle` names it)."""
+    base_key = cell.model_key or "base-" + cell_variant(cell).key
+    return f"retrain-{base_key.split('-', 1)[1]}-{cell.forget.key}-s{cell.retrain_seed}"
+
+
 def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = quiet,
             stop: threading.Event | None = None, models: dict[str, tuple[str, ...]] | None = None) -> list[Skipped]:
     """Trains (or loads) every base model and retrain oracle the cells need, and their reference metrics, once.
@@ -381,19 +456,20 @@ def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = quiet,
     Returns the cells' methods that refuse the prepared model (a method's `applicability` on the real splits,
     e.g. partial_amnesiac on a class that fills every recorded step): those cells are skipped, not run.
     `models`, when given, receives each cell's (base model key, oracle key): what a remote worker needs."""
-    needs: dict[tuple[str, str, int], tuple[ExperimentSpec, ForgetSpec, int]] = {}
+    needs: dict[tuple[str, str, int], tuple[ExperimentSpec, ForgetSpec, int, str | None]] = {}
     for cell in cells:
-        variant = cell.experiment.with_artifacts(get_method(cell.method).info.needs_artifacts)
-        needs.setdefault((variant.key, cell.forget.key, cell.seed), (variant, cell.forget, cell.seed))
+        variant = cell_variant(cell)
+        needs.setdefault((variant.key, cell.forget.key, cell.seed), (variant, cell.forget, cell.seed, cell.model_key))
     refused: dict[tuple[str, str], Skipped] = {}
-    for i, (variant, forget, seed) in enumerate(needs.values()):
+    for i, (variant, forget, seed, model_key) in enumerate(needs.values()):
         if stop is not None and stop.is_set():
             break
 
         def step(fraction: float, message: str, i: int = i) -> None:
             progress((i + fraction) / len(needs), f"preparing {i + 1}/{len(needs)}: {message}")
 
-        base = lab.base_model(variant, lambda f, m: step(0.6 * f, m), stop)
+        base = (lab.stored_model(model_key) if model_key
+                else lab.base_model(variant, lambda f, m: step(0.6 * f, m), stop))
         oracle = lab.retrain_oracle(base, forget, lambda f, m: step(0.6 + 0.3 * f, m), stop)
         splits = Splits.build(lab.dataset(variant), forget, lab.device)
         step(0.9, "reference metrics of the original and the oracle")
@@ -402,7 +478,7 @@ def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = quiet,
             if cell.forget.key != forget.key or cell.seed != seed:
                 continue
             impl = get_method(cell.method)
-            if cell.experiment.with_artifacts(impl.info.needs_artifacts).key != variant.key:
+            if cell_variant(cell).key != variant.key:
                 continue
             if models is not None:
                 models[cell.key] = (base.key, oracle.key)
@@ -450,15 +526,18 @@ def estimate_cost(lab: Lab, spec: SweepSpec) -> CostEstimate:
             per_method.setdefault(row["method"], []).append(wall)
     model_keys: set[str] = set()
     for cell in pending:
-        variant = cell.experiment.with_artifacts(get_method(cell.method).info.needs_artifacts)
-        model_keys.add("base-" + variant.key)
-        model_keys.add(f"retrain-{variant.key}-{cell.forget.key}")
+        base_key = cell.model_key or "base-" + cell_variant(cell).key
+        model_keys.add(base_key)
+        model_keys.add(f"retrain-{base_key.split('-', 1)[1]}-{cell.forget.key}")
+        if cell.is_band:  # a band cell trains its retrain (when not cached) and evaluates it: about a training
+            model_keys.add(band_model_key(cell))
     missing = [k for k in model_keys if not lab.store.has_model(k)]
     train_times = [m["meta"].get("train_seconds") for m in lab.store.list_models("base")
                    if m["dataset"] == experiment.dataset and m["arch"] == experiment.arch
                    and isinstance(m["meta"].get("train_seconds"), int | float)]
-    unknown = sorted({c.method for c in pending if c.method not in per_method})
-    total: float | None = sum(statistics.median(per_method[c.method]) for c in pending if c.method in per_method)
+    runs = [c for c in pending if not c.is_band]
+    unknown = sorted({c.method for c in runs if c.method not in per_method})
+    total: float | None = sum(statistics.median(per_method[c.method]) for c in runs if c.method in per_method)
     basis = [f"median wall time of earlier {experiment.dataset}/{experiment.arch} runs per method"]
     if unknown:
         total, basis = None, [f"no earlier run of {', '.join(unknown)} on {experiment.dataset}/{experiment.arch}"]
@@ -607,6 +686,9 @@ def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None =
             raise
     finally:
         engine.close()
+    if spec.band and not stop.is_set():
+        monitor.phase = "storing the retrain bands"
+        store_bands(lab, cells)
     status = "cancelled" if stop.is_set() else "finished"
     monitor.phase, monitor.finished = status, time.time()
     counts = monitor.counts()
@@ -614,6 +696,37 @@ def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None =
                                                        "seconds": time.time() - started, "counts": counts})
     progress(1.0, f"sweep {status}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     return SweepResult(spec, key, status, monitor.executor, monitor.snapshot(), skipped, time.time() - started)
+
+
+def band_groups(cells: list[SweepCell]) -> dict[tuple, list[SweepCell]]:
+    """The band cells of each retrain band (base model, forget set, evaluation seed), in training-seed order."""
+    groups: dict[tuple, list[SweepCell]] = {}
+    for cell in cells:
+        if cell.is_band:
+            key = (cell.model_key or cell_variant(cell).key, cell.forget.key, cell.seed)
+            groups.setdefault(key, []).append(cell)
+    return {key: sorted(group, key=lambda c: c.retrain_seed) for key, group in groups.items()}
+
+
+def store_bands(lab: Lab, cells: list[SweepCell]) -> list[dict]:
+    """Assembles and stores the retrain band of every group whose band cells all finished (`studies.band`),
+    unless a band with at least as many retrains is stored already; returns the bands stored now."""
+    from unlearn_core.studies.band import band_from_runs
+
+    stored = []
+    for group in band_groups(cells).values():
+        statuses = lab.store.run_statuses([c.run_id for c in group])
+        if any(statuses.get(c.run_id) != "ok" for c in group):
+            continue
+        records = [lab.store.get_run(c.run_id) for c in group]
+        oracle_key, seed = records[0]["retrain_key"], group[0].seed
+        cached = lab.cached_band(oracle_key, seed)
+        if cached is not None and cached.get("k", 0) >= len(group):
+            continue
+        band = band_from_runs(records)
+        lab.store.put_eval(lab.band_key(oracle_key, seed), band)
+        stored.append(band)
+    return stored
 
 
 def _drive(engine: Any, tasks: list, monitor: SweepMonitor, stop: threading.Event, progress: Progress) -> None:
@@ -652,7 +765,8 @@ ROW_METRICS = ("forget_acc", "retain_acc", "test_acc", "test_acc_retain_classes"
 
 def sweep_rows(lab: Lab, spec: SweepSpec) -> list[dict]:
     """One row per cell: method, grid values, seed, forget set, status, run id, scalar metrics and the gap of
-    forget accuracy to the retrain oracle (the x axis of the forgetting/utility plot)."""
+    forget accuracy to the retrain oracle (the x axis of the forgetting/utility plot); `retrain_seed` marks a
+    band cell (None for the others)."""
     cells = spec.cells()
     statuses = lab.store.run_statuses([c.run_id for c in cells])
     rows = []
@@ -660,7 +774,8 @@ def sweep_rows(lab: Lab, spec: SweepSpec) -> list[dict]:
         status = statuses.get(cell.run_id, "not run")
         row: dict[str, Any] = {"cell": cell.key, "run_id": cell.run_id if cell.run_id in statuses else None,
                                "method": cell.method, "seed": cell.seed, "forget": cell.forget.describe(),
-                               "params": dict(cell.params), "status": status, "metrics": {}}
+                               "params": dict(cell.params), "status": status, "metrics": {},
+                               "retrain_seed": cell.retrain_seed}
         if status == "ok":
             record = lab.store.get_run(cell.run_id)
             values = scalar_values(record.get("metrics"))
@@ -676,5 +791,6 @@ def sweep_rows(lab: Lab, spec: SweepSpec) -> list[dict]:
 
 
 __all__ = ["CELL_STATES", "CellState", "CostEstimate", "LogRange", "MethodGrid", "Skipped", "SweepCell",
-           "SweepMonitor", "SweepResult", "SweepSpec", "check_scenarios", "estimate_cost", "parse_grid_arg",
-           "prepare", "run_sweep", "sweep_rows"]
+           "SweepMonitor", "SweepResult", "SweepSpec", "band_groups", "band_model_key", "cell_variant",
+           "check_scenarios", "estimate_cost", "parse_grid_arg", "prepare", "run_sweep", "store_bands",
+           "sweep_rows"]

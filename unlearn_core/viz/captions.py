@@ -29,3 +29,17 @@ VERDICT_SUMMARY = ("✓ within the band of independent retrains (its 95% CI over
 EVIDENCE = ("A signal is within the band when its 95% bootstrap interval (the error bar) overlaps the range of the "
             "oracle and the independent retrains; the top label needs every measured signal within. docs/verdicts.md "
             "has the rule and a worked example.")
+
+
+def ulira_below_chance(value: float | None, what: str = "The U-LiRA-lite attack accuracy") -> str | None:
+    """A plain-language note for U-LiRA-lite scoring under chance (accuracy or AUC below 0.5), else None.
+
+    Below 0.5 is not "better than retrain": an attack's rule was fitted elsewhere (shadow models, other images),
+    and here it points the wrong way. How far under 0.5 it lands is as much a measurement as how far over."""
+    if value is None or not value < 0.5:
+        return None
+    return (f"{what} is {value:.2f}, below chance (0.5). This does not mean the run forgot better than retrain: the "
+            f"attack's rule, fitted on shadow models, points the wrong way here (reversing it would score "
+            f"{1 - value:.2f}). Near 0.5 it is noise (few forget images or few shadow pairs); far below, the shadows "
+            "do not behave like the attacked models (e.g. fewer shadow epochs than the original's recipe): read "
+            "the distance from 0.5, in either direction, as how much the attack can tell.")
