@@ -127,3 +127,16 @@ def test_multi_seed_through_the_sweep_equals_the_former_loop(labs):
 
 def without_seconds(values: dict) -> dict:
     return {k: v for k, v in values.items() if k != "seconds"}
+
+
+def test_a_run_evaluated_by_an_earlier_build_is_evaluated_again_from_its_weights(labs):
+    _, lab = labs
+    fresh = lab.run(EXPERIMENT, FORGET, "gradient_ascent", {"epochs": 1})
+    # as an earlier build stored it: no signals, a verdict without evidence
+    metrics = {k: v for k, v in fresh["metrics"].items() if k != "signals"}
+    metrics["verdict"] = {"label": "unverified"}
+    lab.store.finish_run(fresh["run_id"], {**fresh, "metrics": metrics}, lab.store.load_run_state(fresh["run_id"]))
+    again = lab.reevaluate(fresh["run_id"])
+    assert "evidence" in lab.store.get_run(fresh["run_id"])["metrics"]["verdict"]  # stored back
+    assert without_seconds(again["metrics"]) == without_seconds(fresh["metrics"])  # same weights, same numbers
+    assert "evidence" in again["metrics"]["verdict"] and "re-evaluated" in again["notes"][-1]
