@@ -14,6 +14,7 @@ from unlearn_core import UserInputError
 from unlearn_core.analysis import embed_features
 from unlearn_core.analysis.embedding import EMBEDDING_SAMPLE, embedding_sample
 from unlearn_core.data import ForgetSpec, Splits
+from unlearn_core.experiment import ExperimentSpec
 from unlearn_core.validation import SEED_MAX
 from unlearn_core.viz import model as vm
 
@@ -22,21 +23,19 @@ PREDICTION_SAMPLE = 5000  # training images the gallery's prediction filters loo
 CHOSEN_SHOWN = 16  # thumbnails of already chosen images
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def sample_predictions(root: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_predictions(spec: ExperimentSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(training indices, predictions, confidences) on every image of a small training set, else on a seeded
     stratified sample of PREDICTION_SAMPLE (a forward pass over 60,000 images would block the page)."""
-    base = common.lab().base_model(common.experiment_spec())
+    base = common.lab().base_model(spec)
     dataset = common.lab().dataset(base.spec)
     index = embedding_sample(dataset.y_train, seed=base.spec.seed, limit=PREDICTION_SAMPLE)
     pred, conf = common.predict(base.model, dataset.x_train[torch.as_tensor(index)])
     return index, pred.numpy(), conf.numpy()
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def embedding(root: str, key: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+def embedding(spec: ExperimentSpec, method: str) -> tuple[np.ndarray, np.ndarray]:
     """(training indices embedded, their 2-D coordinates): all images, or a seeded sample of large sets."""
-    base = common.lab().base_model(common.experiment_spec())
+    base = common.lab().base_model(spec)
     dataset = common.lab().dataset(base.spec)
     index = embedding_sample(dataset.y_train, seed=base.spec.seed)
     x = dataset.x_train[torch.as_tensor(index)].to(common.lab().device)
@@ -101,7 +100,7 @@ def chosen_section(dataset, spec: ForgetSpec) -> None:
 
 
 def gallery_section(dataset, spec: ForgetSpec, preds: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-                    model) -> None:
+                    model, trained: bool) -> None:
     st.subheader("Hand-picked images")
     st.caption("Filter, then click an image's button to add it to (or remove it from) the forget set.")
     chosen_section(dataset, spec)
@@ -127,7 +126,8 @@ def gallery_section(dataset, spec: ForgetSpec, preds: tuple[np.ndarray, np.ndarr
                            f"training images (stratified by class, seed {common.experiment_spec().seed}), so the "
                            "page opens at once on a large dataset.")
     else:
-        c2.caption("Train the model to filter by its predictions.")
+        c2.caption("The prediction filters appear when the model's predictions are ready." if trained
+                   else "Train the model to filter by its predictions.")
     ids = np.nonzero(mask)[0]
     pages = max(1, -(-len(ids) // PAGE_SIZE))
     page = int(st.number_input(f"Page (of {pages}; {len(ids)} images match)", 1, pages, 1, key=S.W_GALLERY_PAGE))
@@ -152,9 +152,14 @@ def lasso_section(dataset, spec: ForgetSpec) -> None:
     st.subheader("Lasso on the model's features")
     labels = {"pca": "PCA (instant)", "tsne": "t-SNE (about a minute on 2 CPU cores)"}
     method = st.radio("Embedding", list(labels), horizontal=True, key=S.W_EMBEDDING, format_func=labels.get)
-    key = common.base_key(common.experiment_spec())
-    with st.spinner("Embedding the penultimate features..."):
-        index, coords = embedding(common.workspace(), key, method)
+    experiment = common.experiment_spec()
+    images = min(len(dataset.y_train), EMBEDDING_SAMPLE)
+    computed = common.background_value(f"{method} embedding of {common.base_key(experiment)}", images,
+                                       lambda: embedding(experiment, method))
+    if computed is None:
+        st.caption("The map appears here when the embedding is ready; the rest of the page works meanwhile.")
+        return
+    index, coords = computed
     selected = np.isin(index, common.forget_spec_indices(spec, dataset))
     fig = vm.embedding_scatter(coords, dataset.y_train.numpy()[index], dataset.class_names, selected, index)
     if len(index) < len(dataset.y_train):
@@ -203,9 +208,12 @@ def body() -> None:
     forget = classes_section(dataset, forget)
     forget = random_section(forget)
     common.set_forget(forget)
-    preds = sample_predictions(common.workspace(), common.base_key(spec)) if trained else None
+    preds = None
+    if trained:
+        preds = common.background_value(f"gallery predictions of {common.base_key(spec)}",
+                                        min(len(dataset.y_train), PREDICTION_SAMPLE), lambda: sample_predictions(spec))
     model = common.lab().base_model(spec).model if trained else None
-    gallery_section(dataset, forget, preds, model)
+    gallery_section(dataset, forget, preds, model, trained)
     if trained:
         lasso_section(dataset, common.forget_spec())
     else:

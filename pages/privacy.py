@@ -136,7 +136,8 @@ def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
                    "original model once.")
         return
     if not job.done:
-        st.info(f"Running: {job.message} ({job.progress:.0%}). The queue above shows progress and can cancel it.")
+        common.live_job(job.id, "U-LiRA-lite")
+        st.caption("The queue above can cancel it.")
         return
     if job.status != "ok":
         st.error(f"U-LiRA-lite {job.status}: {job.error or 'no reason recorded'}")
@@ -187,7 +188,7 @@ def forgetting_quality_panel(record: RunRecord, run_id: str) -> None:
     job = _job(S.FQ_JOBS, f"{run_id}:{n}")
     if stored is None and job is not None:
         if not job.done:
-            st.info(f"Running: {job.message} ({job.progress:.0%}).")
+            common.live_job(job.id, "Forgetting quality")
         elif job.status != "ok":
             st.error(f"Forgetting quality {job.status}: {job.error or 'no reason recorded'}")
         return
@@ -264,7 +265,7 @@ def seeds_panel(record: RunRecord, spec: ExperimentSpec) -> None:
     if job is None:
         return
     if not job.done:
-        st.info(f"Running: {job.message} ({job.progress:.0%}).")
+        common.live_job(job.id, "Over seeds")
     elif job.status != "ok":
         st.error(f"Seeds {job.status}: {job.error or 'no reason recorded'}")
     else:

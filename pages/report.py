@@ -76,7 +76,7 @@ def export_section(rows: list[dict]) -> None:
     if job is None:
         st.caption("Choose runs and press **Build report**; the downloads appear here when it is ready.")
     elif not job.done:
-        st.progress(job.progress, text=f"Building the report: {job.message}")
+        common.live_job(job.id, "Building the report")
     elif job.status != "ok":
         st.error(f"The report could not be built: {job.error}")
     else:

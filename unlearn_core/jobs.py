@@ -9,12 +9,14 @@ queue on the same device instead of competing for it. A job is a callable `fn(pr
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from unlearn_core import UserInputError
@@ -23,8 +25,9 @@ from unlearn_core.progress import Progress
 log = logging.getLogger(__name__)
 
 JobFn = Callable[[Progress, threading.Event], Any]
-JOB_STATUSES = ("queued", "running", "ok", "failed", "cancelled")
-FINISHED = ("ok", "failed", "cancelled")
+JOB_STATUSES = ("queued", "running", "ok", "failed", "cancelled", "interrupted")
+FINISHED = ("ok", "failed", "cancelled", "interrupted")  # interrupted: the process stopped while it was active
+INTERRUPTED_REASON = "the server stopped before this job finished (it was restarted); queue it again"
 
 
 @dataclass
@@ -71,15 +74,61 @@ def error_message(exc: BaseException) -> str:
 
 
 class JobRunner:
-    """FIFO queues with one worker thread per device; thread-safe; jobs are kept in memory for the process."""
+    """FIFO queues with one worker thread per device; thread-safe; jobs are kept in memory for the process.
 
-    def __init__(self, max_kept: int = 200) -> None:
+    With a `journal` file, every job's state changes (not its progress) are written there, so a new process
+    (a server restart) knows the jobs of the last one: those still queued or running when it stopped come back
+    as "interrupted", with their owner, instead of vanishing; their ids are never reused."""
+
+    def __init__(self, max_kept: int = 200, journal: Path | None = None) -> None:
         self._jobs: dict[str, Job] = {}
         self._queues: dict[str, queue.Queue[str | None]] = {}
         self._workers: dict[str, threading.Thread] = {}
         self._lock = threading.RLock()
-        self._ids = itertools.count(1)
         self._max_kept = max_kept
+        self._journal = journal
+        last = self._recover(journal) if journal is not None else 0
+        self._ids = itertools.count(last + 1)
+
+    def _recover(self, journal: Path) -> int:
+        """Loads the journal's active jobs as interrupted; returns the largest job number it names."""
+        try:
+            entries = json.loads(journal.read_text())
+        except (OSError, ValueError):
+            return 0
+        if not isinstance(entries, list):
+            return 0
+        last = 0
+        for entry in entries:
+            if not isinstance(entry, dict) or not str(entry.get("id", "")).startswith("job-"):
+                continue
+            number = str(entry["id"]).removeprefix("job-")
+            last = max(last, int(number)) if number.isdigit() else last
+            if entry.get("status") in ("queued", "running"):
+                self._jobs[entry["id"]] = Job(
+                    str(entry["id"]), str(entry.get("kind", "")), str(entry.get("title", "")),
+                    str(entry.get("device", "")), entry.get("owner"), status="interrupted",
+                    progress=float(entry.get("progress") or 0.0), message=INTERRUPTED_REASON,
+                    error=INTERRUPTED_REASON, created=float(entry.get("created") or 0.0),
+                    started=entry.get("started"), finished=time.time())
+        self._write_journal()
+        return last
+
+    def _write_journal(self) -> None:
+        """Writes the journal (a failure costs the next restart its memory of these jobs, never a job)."""
+        if self._journal is None:
+            return
+        from unlearn_core.models.checkpoint import atomic_write_json
+
+        with self._lock:
+            entries = [{"id": j.id, "kind": j.kind, "title": j.title, "device": j.device, "owner": j.owner,
+                        "status": j.status, "progress": j.progress, "error": j.error, "created": j.created,
+                        "started": j.started, "finished": j.finished} for j in self._jobs.values()]
+        try:
+            self._journal.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self._journal, entries)
+        except OSError as exc:
+            log.warning("job journal not written: %s", exc)
 
     def submit(self, kind: str, fn: JobFn, *, title: str = "", device: str = "default",
                owner: str | None = None) -> str:
@@ -89,6 +138,7 @@ class JobRunner:
             self._jobs[job_id] = Job(job_id, kind, title or kind, device, owner, fn=fn)
             self._forget_old()
             self._queue(device).put(job_id)
+        self._write_journal()
         return job_id
 
     def _queue(self, device: str) -> queue.Queue[str | None]:
@@ -115,7 +165,9 @@ class JobRunner:
                 if job is None or job.status != "queued":
                     continue  # cancelled while waiting
                 job.status, job.started, job.message = "running", time.time(), "starting"
+            self._write_journal()
             self._execute(job)
+            self._write_journal()
 
     def _execute(self, job: Job) -> None:
         def progress(fraction: float, message: str) -> None:
@@ -158,6 +210,7 @@ class JobRunner:
                 job.fn = None
             else:
                 job.message = "stopping..."
+        self._write_journal()
         return True
 
     def get(self, job_id: str) -> Job | None:

@@ -193,8 +193,10 @@ class IndexGroup:
         ok = sum(r["status"] == "ok" for r in self.runs)
         when = time.strftime("%H:%M", time.localtime(self.runs[0]["created"])) if self.runs else ""
         experiment = self.experiment or {"dataset": self.dataset, "arch": self.arch}
+        # a scenario only a sweep or a probe filled (its runs are all sweep cells) says so
+        origin = " from a sweep or probe" if self.runs and all(r["id"].startswith("cell-") for r in self.runs) else ""
         return (f"{scenario_label(experiment, self.forget, self.experiment_key)} — {ok} finished run"
-                f"{'s' if ok != 1 else ''} (latest {when})")
+                f"{'s' if ok != 1 else ''}{origin} (latest {when})")
 
     @property
     def running(self) -> list[dict]:

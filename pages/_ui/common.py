@@ -47,8 +47,9 @@ def lab() -> Lab:
 
 @st.cache_resource(show_spinner=False)
 def runner() -> JobRunner:
-    """One job runner per process: every session queues on the same device worker."""
-    return JobRunner()
+    """One job runner per process: every session queues on the same device worker. Its journal in the workspace
+    brings the jobs a server restart interrupted back as "interrupted", each still shown to its own session."""
+    return JobRunner(journal=workspace_root() / "jobs.json")
 
 
 def workspace() -> str:
@@ -199,7 +200,8 @@ def _cancel(job_id: str) -> None:
 
 
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:", "ok": ":material/check_circle:",
-                "failed": ":material/error:", "cancelled": ":material/cancel:"}
+                "failed": ":material/error:", "cancelled": ":material/cancel:",
+                "interrupted": ":material/restart_alt:"}
 
 
 @st.fragment(run_every=1.0)
@@ -229,6 +231,66 @@ def job_panel(recent: int = 4) -> None:
     if done != st.session_state.get(S.FINISHED_SEEN, 0):
         st.session_state[S.FINISHED_SEEN] = done
         st.rerun(scope="app")
+
+
+def live_job(job_id: str, what: str) -> None:
+    """A running job's own progress bar where its result will appear: it refreshes every second, and reruns the
+    page once the job has finished, so the result replaces it without a click (a static line would show the
+    progress of the moment the page was drawn, e.g. "starting (0%)", for the whole run)."""
+    job = runner().get(job_id)
+    if job is not None and not job.done:
+        _live_job(job_id, what)
+
+
+@st.fragment(run_every=1.0)
+def _live_job(job_id: str, what: str) -> None:
+    job = runner().get(job_id)
+    box = st.container()  # always one block (see _live_banner)
+    if job is None or job.done:
+        st.rerun(scope="app")
+    text = "waiting for the device" if job.status == "queued" else f"{job.message}{_time_left(job)}"
+    box.progress(max(job.progress, 0.01), text=f":material/autorenew: {what}: {text} ({job.progress:.0%})")
+
+
+INLINE_IMAGES = 2000  # work over at most this many images runs inline (digits); more goes to a background job
+
+
+@st.cache_resource(show_spinner=False)
+def _background_values() -> dict:
+    """{(workspace, name): value} computed by background jobs (see background_value), kept for the process."""
+    return {}
+
+
+def background_value(name: str, images: int, compute: Callable[[], Any]) -> Any | None:
+    """`compute()`'s value for `name` (which must name everything the value depends on, e.g. the model key).
+
+    Work over at most INLINE_IMAGES images runs inline; larger work (a forward pass over 60,000 images) runs once
+    as a background job, with a live bar here, and None is returned until it has finished, so the page never
+    blocks on it; the value is then kept for the process. A failed job shows its reason and is retried on the
+    next rerun."""
+    values = _background_values()
+    key = (workspace(), name)
+    if key in values:
+        return values[key]
+    if images <= INLINE_IMAGES:
+        values[key] = compute()
+        return values[key]
+    jobs = st.session_state.setdefault(S.BACKGROUND_JOBS, {})
+    job = runner().get(jobs.get(name, ""))
+    if job is not None and job.done and job.status != "ok":
+        st.warning(f"{name}: {job.error or job.status}; trying again.", icon=":material/warning:")
+        job = None
+    if job is None:
+        def work(progress: Progress, stop: Any) -> None:
+            progress(0.0, f"{images:,} images")
+            values[key] = compute()
+
+        jobs[name] = submit("page", name, work)
+        job = runner().get(jobs[name])
+    if job.done:  # finished between the lookup and now
+        return values.get(key)
+    live_job(job.id, name)
+    return None
 
 
 def active_demo() -> Any:

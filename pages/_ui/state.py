@@ -27,6 +27,7 @@ PERSISTED = ("experiment", "forget_spec", "submitted_jobs", "imported_model_key"
 QUERY_SESSION = "sid"  # query parameter naming the session
 ULIRA_JOBS = "privacy_ulira_jobs"  # Forget quality: {run_id or "original:<run_id>": job id}
 SEED_JOBS = "privacy_seed_jobs"  # Forget quality: {scenario key: job id}
+BACKGROUND_JOBS = "background_value_jobs"  # {value name: job id} of page values computed in the background
 RELEARN_RESULTS = "privacy_relearn_results"  # Forget quality: {run id: {"lr", "steps", "probe"}} of the last probe
 FQ_JOBS = "privacy_fq_jobs"  # Forget quality: {"<run id>:<N>": job id} of the NeurIPS 2023 forgetting quality
 REPORT_RUNS = "report_runs"  # Report: run ids chosen for the report

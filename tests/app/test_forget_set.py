@@ -53,3 +53,24 @@ def test_an_invalid_set_can_still_be_cleared_and_unlearn_refuses_it(digits_base)
     at.button(key="forget_clear").click().run()
     assert_clean(at)
     assert at.session_state["forget_spec"]["classes"] == ()
+
+
+def test_work_over_many_images_runs_in_the_background_and_the_page_stays_open(digits_base, monkeypatch):
+    """As on 60,000 Fashion-MNIST images: the gallery's predictions and the embedding are background jobs with a
+    live bar; the page draws without them, and shows them once they are done."""
+    from pages._ui import common
+
+    monkeypatch.setattr(common, "INLINE_IMAGES", 100)  # digits' 1,437 images count as large here
+    common._background_values().clear()
+    at = open_page("pages/forget_set.py")
+    assert_clean(at)
+    bars = " ".join(p.proto.text for p in at.get("progress"))
+    assert "gallery predictions of base-" in bars and "pca embedding of base-" in bars, bars
+    assert "when the embedding is ready" in texts(at)
+    for job_id in at.session_state["background_value_jobs"].values():
+        assert common.runner().wait(job_id, timeout=300).status == "ok"
+    at.run()
+    assert_clean(at)
+    assert not [p for p in at.get("progress") if "embedding of" in p.proto.text]
+    assert at.selectbox(key="gallery_prediction").value == "all"  # the prediction filters are there now
+    assert "Drag a lasso around points" in texts(at)  # the embedding's map is drawn

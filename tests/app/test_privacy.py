@@ -28,3 +28,45 @@ def test_relearn_probe_runs_on_demand(populated):
     at.radio(key="privacy_statistic").set_value(at.radio(key="privacy_statistic").options[-1]).run()  # next click
     assert_clean(at)
     assert "Steps to" in texts(at)  # the probe's result is kept, not lost at the next click
+
+
+def test_a_running_probe_shows_its_progress_as_it_moves(populated):
+    """The seeds panel draws its job's own live bar (not the line of the moment the page was drawn)."""
+    import threading
+
+    from pages._ui import common
+    from unlearn_core.data import ForgetSpec
+    from unlearn_core.experiment import ExperimentSpec
+    from unlearn_core.jobs import JobFailed
+
+    step, release = threading.Event(), threading.Event()
+
+    def work(progress, stop):  # stands in for the probe's sweep: reports, then waits for the test
+        progress(0.25, "seed 1: finetune: epoch 1/2")
+        step.wait(60)
+        progress(0.5, "seed 1: finetune: epoch 2/2")
+        release.wait(60)
+        raise JobFailed("stopped by the test")
+
+    spec = ExperimentSpec.from_dict(populated[0]["experiment"])
+    at = open_page("pages/privacy.py")
+    job_id = common.runner().submit("privacy", work, title="1 method(s) × 2 seeds", device="cpu",
+                                    owner=at.session_state["session_id"])
+    at.session_state["privacy_seed_jobs"] = {f"{spec.key}|{ForgetSpec(classes=(3,)).key}": job_id}
+
+    def bar() -> str:
+        texts_ = [p.proto.text for p in at.get("progress")]
+        return next((t for t in texts_ if "Over seeds:" in t), "")
+
+    common.runner().wait(job_id, timeout=0.5)
+    at.run()
+    assert "seed 1: finetune: epoch 1/2" in bar() and "(25%)" in bar(), bar()
+    step.set()
+    while "epoch 2/2" not in (common.runner().get(job_id).message or ""):
+        common.runner().wait(job_id, timeout=0.1)
+    at.run()
+    assert "epoch 2/2" in bar() and "(50%)" in bar(), bar()
+    release.set()
+    common.runner().wait(job_id, timeout=30)
+    at.run()
+    assert any("Seeds failed: stopped by the test" in e.value for e in at.error)

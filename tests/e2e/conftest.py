@@ -24,11 +24,12 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-def start_server(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` as the README starts it, on a free port with the given workspace."""
-    port = free_port()
+def start_server(home: Path, log: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` as the README starts it, on a free port (or `port`, to restart a server where an
+    open tab will reconnect) with the given workspace."""
+    port = port or free_port()
     env = {**os.environ, "UNLEARN_HOME": str(home)}
-    with log.open("w") as out:
+    with log.open("a") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port)],

@@ -127,3 +127,29 @@ def test_error_message_of_empty_exception():
 
 def test_explained_failures_are_shown_verbatim():
     assert error_message(JobFailed("semu diverged: non-finite weights")) == "semu diverged: non-finite weights"
+
+
+def test_a_restart_shows_the_jobs_it_interrupted_with_their_owner(tmp_path):
+    """The journal: what was queued or running when the process stopped comes back as interrupted, owned by the
+    session that queued it; finished jobs are not brought back; new ids never reuse an old one."""
+    journal = tmp_path / "jobs.json"
+    first = JobRunner(journal=journal)
+    gate = threading.Event()
+    done = first.submit("train", lambda p, s: 1, title="quick", owner="alice")
+    first.wait(done, timeout=10)
+    running = first.submit("unlearn", lambda p, s: gate.wait(30), title="semu · forget class 3", owner="alice")
+    queued = first.submit("unlearn", lambda p, s: 2, title="slug · forget class 3", owner="bob")
+    while first.get(running).status != "running":
+        first.wait(running, timeout=0.05)
+
+    second = JobRunner(journal=journal)  # what a server restart does (the first process's threads are gone)
+    restored = {j.id: j for j in second.jobs()}
+    assert set(restored) == {running, queued}
+    assert restored[running].status == "interrupted" and restored[running].owner == "alice"
+    assert restored[queued].owner == "bob" and "restarted" in restored[queued].error
+    assert restored[running].done
+    fresh = second.submit("train", lambda p, s: 3, title="after")
+    assert fresh not in (done, running, queued)
+    gate.set()
+    first.shutdown()
+    second.shutdown()
