@@ -437,13 +437,17 @@ class RayExecutor(Executor):
         self.flag.set.remote()
 
     def _remove_node_caches(self) -> None:
-        """Removes this sweep's cache folder on every live node (a zero-CPU task pinned to each node)."""
+        """Removes this sweep's cache folder on every live node: here directly (the driver's node, the only one
+        of a local instance), elsewhere by a zero-CPU task pinned to each other node."""
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        home = str(self.lab.store.root)
+        remove_node_cache(home, self.sweep_id)
+        here = ray.get_runtime_context().get_node_id()
         remover = ray.remote(num_cpus=0, max_retries=0)(remove_node_cache)
         refs = [remover.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
-                .remote(str(self.lab.store.root), self.sweep_id) for node in ray.nodes() if node.get("Alive")]
+                .remote(home, self.sweep_id) for node in ray.nodes() if node.get("Alive") and node["NodeID"] != here]
         try:
             ray.get(refs, timeout=60)
         except Exception:  # a node that went away took its cache with it; cleaning must not fail the sweep
