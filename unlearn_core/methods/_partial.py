@@ -61,7 +61,8 @@ class PartialStep:
         self.params = {name: p for name, p in model.named_parameters() if p.requires_grad}
         self.optimizer = optimizer
         self.rho_u = rho_u
-        self.counts = {name: torch.zeros(p.shape, dtype=torch.int32) for name, p in self.params.items()}
+        # on the parameters' device, read back once at the end (no per-step copy to the host)
+        self.counts = {name: torch.zeros_like(p, dtype=torch.int32) for name, p in self.params.items()}
         self.steps = 0
 
     @torch.no_grad()
@@ -77,11 +78,11 @@ class PartialStep:
         self.optimizer.step()
         for name, p in self.params.items():
             p.copy_(torch.where(masks[name], p, before[name]))
-            self.counts[name] += (masks[name] & (p != before[name])).cpu().to(torch.int32)
+            self.counts[name] += masks[name] & (p != before[name])
         self.steps += 1
 
     def masks_diagnostics(self) -> dict[str, dict]:
-        return count_masks(self.counts)
+        return count_masks({name: c.cpu() for name, c in self.counts.items()})
 
 
 def touched_steps(log: UpdateLog, forget_idx: torch.Tensor) -> list[int]:

@@ -89,7 +89,8 @@ def cka_figure(cka: dict) -> go.Figure:
             fig.add_trace(go.Scatter(x=layers, y=values, mode="lines+markers", line=dict(color=color, dash=dash),
                                      name=f"{ref.replace('_', ' ')}, {side} samples"))
     fig.update_yaxes(title="linear CKA", range=[min(0.0, *_all_values(cka)) - 0.02, 1.02])
-    fig.update_xaxes(title="layer")
+    # a deep model's CKA compares a stated sample of its layers (metrics/cka.py): the axis says which
+    fig.update_xaxes(title=f"layer ({cka['layer_sample']})" if cka.get("layer_sample") else "layer")
     return styled(fig, "Layer-wise similarity (CKA)", how_to_read=(
         "Per layer, how similar this run's representations are to the original's (grey) and to retrain's "
         "(green), on forget images (solid) and retain images (dotted); 1 = the same up to rotation and scale. "
