@@ -558,6 +558,8 @@ class Store:
 def _run_row(run_id: str, record: dict, created: float, finished: float | None, pid: int | None) -> dict:
     experiment = record.get("experiment") or {}
     summary = {k: record.get(k) for k in ("metrics", "notes", "error")}
+    if record.get("retrain_seed") is not None:  # a retrain band's model (studies/band.py), not a method's run
+        summary["retrain_seed"] = record["retrain_seed"]
     return {"id": run_id, "status": record["status"], "created": created, "finished": finished,
             "method": record.get("method"), "dataset": experiment.get("dataset"), "arch": experiment.get("arch"),
             "experiment_key": record.get("experiment_key"), "forget_json": json.dumps(record.get("forget", {})),

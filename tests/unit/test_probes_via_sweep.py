@@ -18,6 +18,7 @@ from unlearn_core.metrics import add_gaps, compute_metrics, model_outputs
 from unlearn_core.metrics.forgetting_quality import forgetting_quality
 from unlearn_core.metrics.seeds import scalar_values
 from unlearn_core.metrics.verdicts import bands_from_references
+from unlearn_core.results import group_index_rows
 from unlearn_core.store import Store
 from unlearn_core.studies.band import band_spec, train_band
 from unlearn_core.studies.forgetting_quality import _confidences_and_accuracies, run_forgetting_quality
@@ -85,6 +86,9 @@ def test_band_through_the_sweep_equals_the_former_loop(labs):
     assert [(r["method"], r["status"], r["retrain_seed"]) for r in records] == [("retrain", "ok", 1),
                                                                                   ("retrain", "ok", 2)]
     assert band["retrain_keys"] == [f"{band['oracle_key']}-s{s}" for s in (1, 2)]
+    # they calibrate verdicts; the dashboard's scenario listings (Compare) do not show them as methods
+    listed = {r["id"] for group in group_index_rows(lab.runs()) for r in group.runs}
+    assert listed.isdisjoint(c.run_id for c in cells)
     assert all(lab.store.has_model(key) for key in band["retrain_keys"])
     # the band's sweep run again (e.g. after a kill) redoes nothing; the cached band is returned as it is
     again = run_sweep(band_spec(base, FORGET, K, 0), lab=lab, executor="sequential")
