@@ -145,20 +145,18 @@ def import_checkpoint(upload, spec: ExperimentSpec, recipe_stated: bool) -> None
                f"`{base.key}`; its card is shown below.")
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def card_data(root: str, key: str) -> dict:
-    """Predictions of a stored model on the test set (cached per model)."""
+def card_data(key: str) -> dict:
+    """Predictions of a stored model on the test set."""
     stored = common.lab().stored_model(key)
     dataset = common.lab().dataset(stored.spec)
     pred, conf = common.predict(stored.model, dataset.x_test)
-    return {"meta": stored.meta, "pred": pred, "conf": conf,
+    return {"pred": pred, "conf": conf,
             "per_class": per_class_accuracy(pred, dataset.y_test, dataset.num_classes),
             "confusion": confusion_matrix(pred, dataset.y_test, dataset.num_classes)}
 
 
 def model_card(key: str) -> None:
-    data = card_data(common.workspace(), key)
-    meta = data["meta"]
+    meta = common.lab().stored_model(key).meta
     spec = ExperimentSpec.from_dict(meta["spec"])
     dataset = common.lab().dataset(spec)
     st.subheader("Model card")
@@ -180,6 +178,12 @@ def model_card(key: str) -> None:
                f"{'trained here' if meta.get('kind') == 'base' else 'imported from ' + str(meta.get('source'))}"
                f" · {meta.get('created', '')}")
     archs_ui.facts_panel(meta, dataset, key)
+    # 10,000 test images (Fashion-MNIST, CIFAR) are predicted in the background; the card's words come first
+    data = common.background_value(f"test predictions of {key}", len(dataset.y_test), lambda: card_data(key))
+    if data is None:
+        st.caption("The per-class accuracy, the confusion matrix and sample predictions appear here when the test "
+                   "set's predictions are ready.")
+        return
     left, right = st.columns(2)
     with left:
         common.chart(vm.per_class_bars(data["per_class"], dataset.class_names), key="model_per_class")

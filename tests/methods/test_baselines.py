@@ -214,3 +214,25 @@ def test_a_collapsing_baseline_is_reported_as_failed(lab):
                      {"beta": 0.5, "lr": 0.5, "epochs": 3}, store_run=False)
     assert record["status"] == "failed"
     assert "diverged" in record["error"]
+
+
+HISTORY_MONITORED = ["finetune", "l1_sparse", "neggrad_plus", "random_label", "salun", "scrub"]
+
+
+@pytest.mark.parametrize("name", HISTORY_MONITORED)
+def test_the_history_reads_a_retain_sample_and_never_changes_the_weights(
+        name: str, digits_base, splits3, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-epoch retain accuracy is read on a fixed seeded sample (`_common.monitor_sample`): shrinking the
+    sample changes the history's figures at most, never the trained weights (its generator is not a training
+    stream)."""
+    from unlearn_core.methods import _common
+
+    params = {"epochs": 2}
+    whole, whole_result = _run(name, digits_base.model, splits3, **params)
+    monkeypatch.setattr(_common, "MONITOR_RETAIN_SAMPLES", 50)
+    sampled, sampled_result = _run(name, digits_base.model, splits3, **params)
+    assert torch.equal(_flat(whole), _flat(sampled))
+    for row in sampled_result.diagnostics["history"]:
+        # 50 images: a retain accuracy is a multiple of 1/50
+        assert abs(row["retain_acc"] * 50 - round(row["retain_acc"] * 50)) < 1e-9
+    assert len(whole_result.diagnostics["history"]) == len(sampled_result.diagnostics["history"])

@@ -24,6 +24,21 @@ def minibatches(
         yield order[start : start + batch_size].to(device)
 
 
+MONITOR_RETAIN_SAMPLES = 2048  # retain images a per-epoch history charts: a full pass each epoch over 54k retain
+#                                images costs about 40 % of the epoch's own training on a CPU core
+MONITOR_STREAM = 97  # generator offset of that sample, apart from every method's training streams
+
+
+def monitor_sample(x: torch.Tensor, y: torch.Tensor, ctx: UnlearnContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed seeded sample of at most MONITOR_RETAIN_SAMPLES images that a method's per-epoch history reads
+    (the history only: training never sees it, and its generator is not a training stream). Sets no larger than
+    that, e.g. digits' retain set, are read whole."""
+    if len(y) <= MONITOR_RETAIN_SAMPLES:
+        return x, y
+    idx = torch.randperm(len(y), generator=ctx.generator(MONITOR_STREAM))[:MONITOR_RETAIN_SAMPLES].to(y.device)
+    return x[idx], y[idx]
+
+
 def random_wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
     """Uniform labels different from y: draw in [0, C), and bump a collision to the next class (SEMU/SalUn)."""
     draw = torch.randint(0, num_classes, y.shape, generator=generator).to(y.device)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._common import SGDConfig, accuracy, minibatches, sgd_epochs
+from unlearn_core.methods._common import SGDConfig, accuracy, minibatches, monitor_sample, sgd_epochs
 from unlearn_core.methods.base import (
     MethodInfo,
     TrainingArtifacts,
@@ -46,9 +46,10 @@ class FineTune(UnlearningMethod):
         x, y = splits.retain()
         xf, yf = splits.forget()
         gen = ctx.generator()
+        xm, ym = monitor_sample(x, y, ctx)
         history = sgd_epochs(
             model, cfg.optimizer(model), cfg.epochs, ctx, where="fine-tuning",
             batches=lambda: minibatches(len(y), cfg.batch_size, gen, ctx.device),
             objective=lambda idx: F.cross_entropy(model(x[idx]), y[idx]),
-            end_epoch=lambda epoch: {"forget_acc": accuracy(model, xf, yf), "retain_acc": accuracy(model, x, y)})
+            end_epoch=lambda epoch: {"forget_acc": accuracy(model, xf, yf), "retain_acc": accuracy(model, xm, ym)})
         return UnlearnResult(model, {"history": history})

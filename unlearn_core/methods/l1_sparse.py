@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._common import SGDConfig, accuracy, minibatches, sgd_epochs
+from unlearn_core.methods._common import SGDConfig, accuracy, minibatches, monitor_sample, sgd_epochs
 from unlearn_core.methods.base import (
     MethodInfo,
     TrainingArtifacts,
@@ -64,6 +64,7 @@ class L1Sparse(UnlearningMethod):
         x, y = splits.retain()
         xf, yf = splits.forget()
         gen = ctx.generator()
+        xm, ym = monitor_sample(x, y, ctx)
         epoch_state = {"alpha": 0.0, "loss_sum": 0.0, "steps": 0}
 
         def begin(epoch: int) -> None:
@@ -80,7 +81,7 @@ class L1Sparse(UnlearningMethod):
             with torch.no_grad():
                 norm = float(l1_norm(model))
             return {"alpha": epoch_state["alpha"], "loss": epoch_state["loss_sum"] / epoch_state["steps"],
-                    "l1_norm": norm, "forget_acc": accuracy(model, xf, yf), "retain_acc": accuracy(model, x, y)}
+                    "l1_norm": norm, "forget_acc": accuracy(model, xf, yf), "retain_acc": accuracy(model, xm, ym)}
 
         history = sgd_epochs(
             model, cfg.optimizer(model), cfg.epochs, ctx, where="l1-sparse fine-tuning", begin_epoch=begin,

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._common import SGDConfig, accuracy, minibatches, sgd_epochs
+from unlearn_core.methods._common import SGDConfig, accuracy, minibatches, monitor_sample, sgd_epochs
 from unlearn_core.methods.base import (
     MethodInfo,
     TrainingArtifacts,
@@ -63,6 +63,7 @@ class NegGradPlus(UnlearningMethod):
         xr, yr = splits.retain()
         xf, yf = splits.forget()
         retain_gen, forget_gen = ctx.generator(0), ctx.generator(1)
+        xm, ym = monitor_sample(xr, yr, ctx)
         state = {"forget_batches": minibatches(len(yf), cfg.batch_size, forget_gen, ctx.device),
                  "sum_retain": 0.0, "sum_forget": 0.0, "steps": 0}
 
@@ -84,7 +85,7 @@ class NegGradPlus(UnlearningMethod):
         def end(epoch: int) -> dict:
             steps = state["steps"]
             return {"loss_retain": state["sum_retain"] / steps, "loss_forget": state["sum_forget"] / steps,
-                    "forget_acc": accuracy(model, xf, yf), "retain_acc": accuracy(model, xr, yr)}
+                    "forget_acc": accuracy(model, xf, yf), "retain_acc": accuracy(model, xm, ym)}
 
         history = sgd_epochs(
             model, cfg.optimizer(model), cfg.epochs, ctx, where="NegGrad+", begin_epoch=begin,

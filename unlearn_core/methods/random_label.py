@@ -27,6 +27,7 @@ from unlearn_core.methods._common import (
     check_finite_loss,
     make_optimizer,
     minibatches,
+    monitor_sample,
     random_wrong_labels,
 )
 from unlearn_core.methods.base import (
@@ -133,6 +134,7 @@ class RandomLabel(UnlearningMethod):
         xf, yf = splits.forget()
         opt = make_optimizer(model.parameters(), "sgd", cfg.lr, cfg.momentum, cfg.weight_decay)
         batch_gen, label_gen = ctx.generator(0), ctx.generator(1)
+        xm, ym = monitor_sample(xr, yr, ctx)
         history = []
         for epoch in range(cfg.epochs):
             y_random = draw_random_labels(yf, splits.num_classes, cfg.label_draw, label_gen)
@@ -140,6 +142,6 @@ class RandomLabel(UnlearningMethod):
                                                           cfg.batch_size, batch_gen, ctx.device)
             forget_acc = accuracy(model, xf, yf)
             history.append({"epoch": epoch + 1, "loss_forget": loss_forget, "loss_retain": loss_retain,
-                            "forget_acc": forget_acc, "retain_acc": accuracy(model, xr, yr)})
+                            "forget_acc": forget_acc, "retain_acc": accuracy(model, xm, ym)})
             ctx.report((epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, forget acc {forget_acc:.3f}")
         return UnlearnResult(model, {"history": history})

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._common import accuracy, as_heatmap, make_optimizer, minibatches
+from unlearn_core.methods._common import accuracy, as_heatmap, make_optimizer, minibatches, monitor_sample
 from unlearn_core.methods._panels import HISTORY_PANEL, MASKS_PANEL
 from unlearn_core.methods.base import (
     MethodConfig,
@@ -132,6 +132,7 @@ class SalUn(UnlearningMethod):
 
         opt = make_optimizer(model.parameters(), "sgd", cfg.lr, cfg.momentum, 0.0)
         batch_gen, label_gen = ctx.generator(0), ctx.generator(1)
+        xm, ym = monitor_sample(xr, yr, ctx)
         history = []
         for epoch in range(cfg.epochs):
             y_random = draw_random_labels(yf, splits.num_classes, cfg.label_draw, label_gen)
@@ -140,7 +141,7 @@ class SalUn(UnlearningMethod):
                                                           before_step=mask_gradients, where="SalUn")
             forget_acc = accuracy(model, xf, yf)
             history.append({"epoch": epoch + 1, "loss_forget": loss_forget, "loss_retain": loss_retain,
-                            "forget_acc": forget_acc, "retain_acc": accuracy(model, xr, yr)})
+                            "forget_acc": forget_acc, "retain_acc": accuracy(model, xm, ym)})
             ctx.report((epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, forget acc {forget_acc:.3f}")
         per_tensor, share = mask_diagnostics(masks)
         total = sum(m.numel() for m in masks.values())
