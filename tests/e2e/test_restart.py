@@ -7,8 +7,8 @@ import re
 import time
 
 import pytest
-from conftest import start_server
 from e2ehelpers import wait_idle
+from e2eserver import start_server
 
 pytestmark = pytest.mark.e2e
 
