@@ -145,6 +145,10 @@ def results() -> None:
     latest = (st.session_state.get(S.SWEEP_JOB) or {}).get("sweep")
     keys = list(by_key)
     index = keys.index(latest) if latest in keys else 0
+    if latest in keys and st.session_state.get(S.SWEEP_SHOWN) != latest:
+        # a keyed picker keeps its old choice; a sweep this session just started must replace it once
+        st.session_state[S.W_SWEEP_PICK] = latest
+        st.session_state[S.SWEEP_SHOWN] = latest
 
     def label(key: str) -> str:
         s = by_key[key]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -133,6 +134,7 @@ def _lab(args: argparse.Namespace):
     from unlearn_core.experiment import Lab
 
     lab = Lab(device=getattr(args, "device", "auto"), threads=getattr(args, "threads", None))
+    args.closing.callback(lab.store.close)  # the index is closed when the command ends, not when gc runs
     for notice in lab.store.notices:  # what opening the workspace repaired (e.g. an index rebuilt)
         print(f"unlearn: {notice}", file=sys.stderr)
     return lab
@@ -749,8 +751,10 @@ def main(argv: list[str] | None = None) -> int:
     from unlearn_core.data.base import LOADING_PROGRESS
 
     LOADING_PROGRESS.set(_progress_printer(True))  # stderr: a first load of a large image folder takes a while
+    args.closing = contextlib.ExitStack()
     try:
-        return int(args.func(args) or 0)
+        with args.closing:
+            return int(args.func(args) or 0)
     except UserInputError as exc:  # one line, even when a library's message spans several
         print(f"unlearn: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ REPORT_RUNS = "report_runs"  # Report: run ids chosen for the report
 REPORT_JOB = "report_job"  # Report: id of this session's latest report-building job
 SWEEP_JOB = "sweeps_job"  # Sweeps: {"job": job id, "sweep": sweep key} of this session's latest sweep
 SWEEP_SEEN = "sweeps_seen_done"  # Sweeps: id of the last sweep job whose end already reran the page
+SWEEP_SHOWN = "sweeps_shown_latest"  # Sweeps: the started sweep the results picker last switched to
 
 # ---- widget keys (stable, so a rerun keeps what the user typed) -----------------------------------------
 W_DEMO = "home_run_demo"

@@ -40,3 +40,12 @@ def test_a_sweep_runs_in_the_background_and_fills_the_results(digits_base):
     assert list(table["status"]) == ["ok", "ok"] and list(table["epochs"]) == [1, 2]
     assert all(run.startswith("cell-") for run in table["run"])
     assert at.button(key="sweeps_inspect").disabled  # no row selected yet
+
+    # a second sweep replaces the first in the results picker, which otherwise keeps its earlier choice
+    at.text_input(key="sweeps_values_gradient_ascent_epochs").set_value("1,3").run()
+    at.button(key="sweeps_start").click().run()
+    job = common.runner().wait(at.session_state["sweeps_job"]["job"], timeout=300)
+    assert job is not None and job.status == "ok", job and job.error
+    at.run()
+    assert_clean(at)
+    assert list(at.dataframe(key="sweeps_table").value["epochs"]) == [1, 3]
