@@ -307,6 +307,8 @@ def _method_text(item: dict, specs: list) -> str:
         paper = spec.paper or "not stated"
         line = f"    {spec.name:22s} ours {format_default(spec.default):10s} paper/official {paper}"
         lines.append(line + (f"  ({spec.why})" if spec.why else ""))
+    if item.get("known_limits"):
+        lines.append(f"    {'where defaults fail':22s} {item['known_limits']}")
     return "\n".join(lines)
 
 
@@ -322,6 +324,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
             "name": name, "title": info.title, "family": info.family, "summary": info.summary,
             "paper": info.paper, "scenarios": list(info.scenarios), "needs_retain": info.needs_retain,
             "needs_artifacts": list(info.needs_artifacts), "inferred": info.inferred,
+            "known_limits": info.known_limits,
             "edits": list(info.edited_kinds()), "norm_mode": info.norm_mode,
             "norm_mode_text": NORM_MODES.get(info.norm_mode, ""),
             "params": [{"name": p.name, "type": p.type.__name__, "default": p.default, "min": p.min, "max": p.max,
