@@ -480,7 +480,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     result = run_bench(args.scenario, device=args.device, progress=_progress_printer(True),
                        out_dir=Path(args.out_dir) if args.out_dir else None, max_train=args.max_train,
-                       max_test=args.max_test)
+                       max_test=args.max_test, resume=args.resume)
     _emit(args, result, result.get("markdown", json.dumps(result, indent=2, default=str)))
     return 0
 
@@ -738,6 +738,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-train", type=int, default=None, metavar="N",
                    help="run a Fashion-MNIST scenario on a seeded subset of N training images (stated in the table)")
     p.add_argument("--max-test", type=int, default=None, metavar="N", help="likewise for the test images")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the partial table in --out-dir (a stopped run) from its first unfinished case")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
