@@ -50,6 +50,8 @@ def method_block(name: str, reason: str | None) -> tuple[dict | None, list[str]]
     st.caption(f"{info.summary}  \n_{info.paper}_" + (f"  \n:material/warning: {reason}" if reason else ""))
     if info.inferred:
         st.caption(f"Our reconstruction: {info.inferred}")
+    if info.known_limits:
+        st.caption(f":material/report: Where its defaults fail: {info.known_limits}")
     if not use or reason:
         return None, []
     params, problems = {}, []

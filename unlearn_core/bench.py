@@ -228,7 +228,7 @@ def _sweep(device: torch.device, progress: Progress) -> dict:
     return run_sweep_bench(device, progress)
 
 
-RUNNERS["sweep"] = _sweep  # the same 8-cell sweep on each executor (studies/sweep_bench.py)
+RUNNERS["sweep"] = _sweep  # 8 light and 8 heavier cells on each executor (studies/sweep_bench.py)
 PREFERRED_DEVICE["sweep"] = "cpu"
 
 
@@ -395,10 +395,16 @@ def _threads(device: torch.device) -> Iterator[int]:
 
 
 def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress | None = None,
-              out_dir: Path | None = None, max_train: int | None = None, max_test: int | None = None) -> dict:
+              out_dir: Path | None = None, max_train: int | None = None, max_test: int | None = None,
+              resume: bool = False) -> dict:
     """Runs `scenario` and returns its tables as a dict (with a "markdown" key); writes `<scenario>.md` and
     `<scenario>.json` into `out_dir` when given. `max_train`/`max_test` run a SIZED_SCENARIOS entry on a stated
-    subset (named in its description)."""
+    subset (named in its description). `resume` continues the partial table in `out_dir` (written after each
+    finished case of a run that was stopped) from its first unfinished case; each case records when it ran and
+    the load around it, so cases measured in different calls say so."""
+    if resume and (out_dir is None or scenario in RUNNERS):
+        raise UserInputError("--resume continues a partial table of a scenario with cases: give --out-dir, and one of "
+                             f"{', '.join(SCENARIOS)}")
     if scenario not in SCENARIOS and scenario not in RUNNERS:
         raise UserInputError(f"unknown scenario {scenario!r}; choose one of: {', '.join([*SCENARIOS, *RUNNERS])}")
     if (max_train or max_test) and scenario not in SIZED_SCENARIOS and scenario != "fmnist-scaling":
@@ -421,8 +427,14 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
     with tempfile.TemporaryDirectory(prefix="unlearn-bench-") as home, _threads(dev) as threads:
         lab = Lab(Store(Path(home)), device=str(dev), threads=threads if dev.type == "cpu" else None)
         trained: set[str] = set()  # base models trained by an earlier case (then cached, not timed again)
-        cases: list[dict] = []
+        cases = _finished_cases(out_dir / f"{sc.name}.json", sc, dev, threads) if resume else []
+        if cases:
+            started = json.loads((out_dir / f"{sc.name}.json").read_text())["created"]
+            trained.update(sc.spec.resolved().with_artifacts(get_method(name).info.needs_artifacts).key
+                           for case in sc.cases[:len(cases)] for name in (case.methods or list_methods()))
         for i, case in enumerate(sc.cases):
+            if i < len(cases):
+                continue
             cases.append(_run_case(lab, sc, case, progress, i, len(sc.cases), trained))
             if out_dir is not None and i + 1 < len(sc.cases):  # a long run stopped later keeps its finished cases
                 partial = _result(sc, dev, threads, load_before, started, cases, {})
@@ -443,6 +455,29 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
     if out_dir is not None:
         _write_tables(out_dir, sc.name, result)
     return result
+
+
+def _finished_cases(path: Path, sc: Scenario, dev: torch.device, threads: int) -> list[dict]:
+    """The finished cases of the partial table at `path` when it was made by the same scenario definition on
+    the same device and threads (an absent file: none, so the run starts from the first case)."""
+    if not path.exists():
+        return []
+    try:
+        prior = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"cannot resume from {path}: {exc}") from None
+    if not prior.get("unfinished"):
+        raise UserInputError(f"{path} holds a finished table: nothing to resume (run without --resume to redo it)")
+    same = {"description": sc.description, "device": device_label(dev), "threads": threads}
+    differs = [k for k, v in same.items() if prior.get(k) != v]
+    if differs:
+        raise UserInputError(f"cannot resume from {path}: its {', '.join(differs)} differ from this run's; run "
+                             "without --resume to start again")
+    labels = [c.label for c in sc.cases]
+    done = prior["cases"]
+    if [c["label"] for c in done] != labels[:len(done)]:
+        raise UserInputError(f"cannot resume from {path}: its cases are not the first cases of {sc.name}")
+    return done
 
 
 def _result(sc: Scenario, dev: torch.device, threads: int, load_before: tuple[float, ...], started: str,
@@ -466,6 +501,7 @@ def _write_tables(out_dir: Path, name: str, result: dict) -> None:
 def _run_case(lab: Lab, sc: Scenario, case: Case, progress: Progress, index: int, count: int,
               trained: set[str]) -> dict:
     lo, hi = index / count, (index + 1) / count
+    recorded, load_before = time.strftime("%Y-%m-%d %H:%M"), list(os.getloadavg())
 
     def step(fraction: float, message: str) -> None:
         progress(0.95 * (lo + (hi - lo) * fraction), f"{case.label}: {message}")
@@ -533,7 +569,8 @@ def _run_case(lab: Lab, sc: Scenario, case: Case, progress: Progress, index: int
     left_out = [{"method": m, "reason": r} for m, r in case.left_out.items()]
     return {"label": case.label, "forget": case.forget.to_dict(), "forget_size": len(splits.forget_idx),
             "floor_s": floor, "training": training, "compare": {"methods": len(names), **_m(compare_m)},
-            "rows": rows, "left_out": left_out}
+            "rows": rows, "left_out": left_out, "recorded": recorded, "load_before": load_before,
+            "load_after": list(os.getloadavg())}
 
 
 def _m(m: Measurement) -> dict[str, float | None]:
@@ -583,8 +620,12 @@ def to_markdown(result: dict) -> str:
         lines += [f"**Partial table**: written after its finished cases; not (yet) run: "
                   f"{', '.join(result['unfinished'])} (the run was still going or was stopped).", ""]
     for case in result["cases"]:
+        when = (f"Case recorded {case['recorded']}, load average before "
+                + ", ".join(f"{v:.1f}" for v in case["load_before"]) + "; after "
+                + ", ".join(f"{v:.1f}" for v in case["load_after"]) + ". ") if case.get("recorded") else ""
         lines += [f"## {case['label']} ({case['forget_size']} forget images)", "",
-                  f"One forward+backward pass over the forget set (the floor): {case['floor_s'] * 1000:.1f} ms.", "",
+                  f"{when}One forward+backward pass over the forget set (the floor): "
+                  f"{case['floor_s'] * 1000:.1f} ms.", "",
                   "| model | wall s | cpu s | peak MB |", "|---|---|---|---|"]
         if not any(t["model"].startswith("base") for t in case["training"]):
             lines.append("| base | (trained in an earlier case, cached) | | |")

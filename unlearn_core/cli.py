@@ -307,6 +307,8 @@ def _method_text(item: dict, specs: list) -> str:
         paper = spec.paper or "not stated"
         line = f"    {spec.name:22s} ours {format_default(spec.default):10s} paper/official {paper}"
         lines.append(line + (f"  ({spec.why})" if spec.why else ""))
+    if item.get("known_limits"):
+        lines.append(f"    {'where defaults fail':22s} {item['known_limits']}")
     return "\n".join(lines)
 
 
@@ -322,6 +324,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
             "name": name, "title": info.title, "family": info.family, "summary": info.summary,
             "paper": info.paper, "scenarios": list(info.scenarios), "needs_retain": info.needs_retain,
             "needs_artifacts": list(info.needs_artifacts), "inferred": info.inferred,
+            "known_limits": info.known_limits,
             "edits": list(info.edited_kinds()), "norm_mode": info.norm_mode,
             "norm_mode_text": NORM_MODES.get(info.norm_mode, ""),
             "params": [{"name": p.name, "type": p.type.__name__, "default": p.default, "min": p.min, "max": p.max,
@@ -477,7 +480,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     result = run_bench(args.scenario, device=args.device, progress=_progress_printer(True),
                        out_dir=Path(args.out_dir) if args.out_dir else None, max_train=args.max_train,
-                       max_test=args.max_test)
+                       max_test=args.max_test, resume=args.resume)
     _emit(args, result, result.get("markdown", json.dumps(result, indent=2, default=str)))
     return 0
 
@@ -735,6 +738,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-train", type=int, default=None, metavar="N",
                    help="run a Fashion-MNIST scenario on a seeded subset of N training images (stated in the table)")
     p.add_argument("--max-test", type=int, default=None, metavar="N", help="likewise for the test images")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the partial table in --out-dir (a stopped run) from its first unfinished case")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 

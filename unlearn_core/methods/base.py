@@ -53,6 +53,7 @@ class MethodInfo:
     scenario_note: str = ""  # why the other scenarios are not supported (shown when one is refused)
     one_shot: bool = False  # no training epochs
     inferred: str = ""  # what of this implementation is our reconstruction, not the paper's text
+    known_limits: str = ""  # where its faithful defaults are known to fail, and why (measured; shown on its card)
     # What it does to any architecture (declared by every method; the contract tests check it on every listed
     # architecture): the parameter kinds it may change (models.architectures.PARAM_KINDS; "all" for
     # every kind) and how it runs normalisation layers (NORM_MODES)

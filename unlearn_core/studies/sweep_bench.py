@@ -1,10 +1,13 @@
-"""`unlearn bench --scenario sweep`: wall time of one 8-cell sweep on each executor, as a ratio to sequential.
+"""`unlearn bench --scenario sweep`: wall time of 8-cell sweeps on each executor, as a ratio to sequential.
 
-The base model, the retrain oracle and their reference metrics are prepared once in a private workspace and not
-timed; then the same 8 cells run (their runs deleted in between) in this process one after another (the
-baseline), on the local process pool with 1 and with 2 workers, and on a local Ray instance with 2 workers.
-Each wall time includes what the user waits for: starting the pool or Ray, and every cell's run and evaluation.
-The metrics of every cell are compared across executors and must be identical.
+Two sweeps: 8 light cells (digits, under a second each), where starting workers dominates, and 8 heavier cells
+(5,000 Fashion-MNIST images, tens of seconds each), where the cells' own work dominates and a second worker can
+pay off; the heavier one is left out, with the reason, when the Fashion-MNIST files are not installed.
+For each, the base model, the retrain oracle and their reference metrics are prepared once in a private
+workspace and not timed; then the same 8 cells run (their runs deleted in between) in this process one after
+another (the baseline), on the local process pool with 1 and with 2 workers, and on a local Ray instance with
+2 workers. Each wall time includes what the user waits for: starting the pool or Ray, and every cell's run and
+evaluation. The metrics of every cell are compared across executors and must be identical.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 import torch
 
 from unlearn_core.data import ForgetSpec
+from unlearn_core.data.base import data_root
+from unlearn_core.data.torchvision_sets import idx_folder
 from unlearn_core.device import device_label, environment_versions, usable_cores
 from unlearn_core.experiment import Lab, experiment_from_args
 from unlearn_core.progress import Progress
@@ -27,6 +32,10 @@ from unlearn_core.studies.sweep import MethodGrid, SweepSpec, prepare, run_sweep
 BENCH_SWEEP = SweepSpec(experiment_from_args("digits", "cnn", 0, epochs=5), (ForgetSpec(classes=(3,)),),
                         (MethodGrid.of("finetune", epochs=[2, 4, 6, 8]),), seeds=(0, 1), seed_base=False,
                         title="bench: 8 finetune cells")
+HEAVY_SWEEP = SweepSpec(experiment_from_args("fashion_mnist", "cnn_flat", 0, epochs=5,
+                                             dataset_options={"max_train": 5000, "max_test": 1000}),
+                        (ForgetSpec(classes=(7,)),), (MethodGrid.of("finetune", epochs=[1, 2], lr=[0.01, 0.02]),),
+                        seeds=(0, 1), seed_base=False, title="bench: 8 finetune cells on 5,000 Fashion-MNIST images")
 MODES = (("sequential", 1), ("local", 1), ("local", 2), ("ray", 2))
 
 
@@ -38,12 +47,39 @@ def _metrics_without_timing(value):
     return value
 
 
-def run_sweep_bench(device: torch.device, progress: Progress, spec: SweepSpec = BENCH_SWEEP,
+def run_sweep_bench(device: torch.device, progress: Progress,
+                    specs: tuple[SweepSpec, ...] = (BENCH_SWEEP, HEAVY_SWEEP),
                     modes: tuple[tuple[str, int], ...] = MODES) -> dict:
-    """Times `spec` on each (executor, workers) of `modes`; see the module docstring."""
-    cells = spec.cells()
+    """Times each of `specs` on each (executor, workers) of `modes`; see the module docstring."""
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M")
+    sweeps = []
+    for i, spec in enumerate(specs):
+        def part(fraction: float, message: str, i: int = i, title: str = spec.title) -> None:
+            progress((i + fraction) / len(specs), f"{title}: {message}")
+
+        missing = _missing_data(spec)
+        sweeps.append({"description": f"{len(spec.cells())}-cell sweep ({spec.title})", "skipped": missing}
+                      if missing else _time_sweep(device, part, spec, modes))
+    result = {"scenario": "sweep", "device": device_label(device), "cores": usable_cores(),
+              "cpu_count": os.cpu_count(), "load_before": list(load_before), "load_after": list(os.getloadavg()),
+              "created": started, "machine": platform.machine(), "versions": environment_versions(),
+              "sweeps": sweeps}
+    result["markdown"] = sweep_markdown(result)
+    return result
+
+
+def _missing_data(spec: SweepSpec) -> str | None:
+    if spec.experiment.dataset != "fashion_mnist" or idx_folder("fashion_mnist", data_root(), False):
+        return None
+    return ("the Fashion-MNIST files are not installed (`apt-get install dataset-fashion-mnist`, or torchvision's "
+            "layout in the data folder)")
+
+
+def _time_sweep(device: torch.device, progress: Progress, spec: SweepSpec,
+                modes: tuple[tuple[str, int], ...]) -> dict:
+    cells = spec.cells()
+    load_before = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory(prefix="unlearn-bench-sweep-") as home:
         lab = Lab(Store(Path(home)), device=str(device))
@@ -75,37 +111,39 @@ def run_sweep_bench(device: torch.device, progress: Progress, spec: SweepSpec = 
     for row in rows:
         row["ratio"] = None if row["seconds"] is None else row["seconds"] / baseline
         row["speedup"] = None if row["seconds"] is None else baseline / row["seconds"]
-    result = {"scenario": "sweep", "description": f"{len(cells)}-cell sweep ({spec.title}) on each executor",
-              "device": device_label(device), "cores": usable_cores(), "cpu_count": os.cpu_count(),
-              "load_before": list(load_before), "load_after": list(os.getloadavg()), "created": started,
-              "machine": platform.machine(), "versions": environment_versions(), "cells": len(cells), "rows": rows}
-    result["markdown"] = sweep_markdown(result)
-    return result
+    return {"description": f"{len(cells)}-cell sweep ({spec.title})", "cells": len(cells),
+            "load_before": list(load_before), "load_after": list(os.getloadavg()), "rows": rows}
 
 
 def sweep_markdown(result: dict) -> str:
     lines = [f"# Benchmark: sweep executors ({result['created']})", "",
-             f"{result['description']}, {result['device']}, {result['cores']} usable cores, load average "
-             f"{result['load_before'][0]:.1f} before and {result['load_after'][0]:.1f} after (other processes "
-             "share these cores).", "",
-             "| executor | workers | threads/worker | wall time (s) | ratio to sequential | speed-up | mean unlearn "
-             "s per cell | metrics identical |", "|---|---|---|---|---|---|---|---|"]
-    for r in result["rows"]:
-        if r["seconds"] is None:
-            lines.append(f"| {r['executor']} | {r['workers']} | | — | — | — | — | {r.get('note', '')} |")
+             f"{result['device']}, {result['cores']} usable cores, load average {result['load_before'][0]:.1f} "
+             f"before and {result['load_after'][0]:.1f} after (other processes share these cores)."]
+    for sweep in result["sweeps"]:
+        lines += ["", f"## {sweep['description']}", ""]
+        if sweep.get("skipped"):
+            lines.append(f"Not run: {sweep['skipped']}.")
             continue
-        lines.append(f"| {r['executor']} | {r['workers']} | {r['threads_per_worker']} | {r['seconds']:.1f} | "
-                     f"{r['ratio']:.2f} | {r['speedup']:.2f}× | {r['mean_unlearn_seconds']:.1f} | "
-                     f"{'yes' if r['identical'] else 'NO'} |")
+        lines += [f"Load average {sweep['load_before'][0]:.1f} before, {sweep['load_after'][0]:.1f} after.", "",
+                  "| executor | workers | threads/worker | wall time (s) | ratio to sequential | speed-up | mean "
+                  "unlearn s per cell | metrics identical |", "|---|---|---|---|---|---|---|---|"]
+        for r in sweep["rows"]:
+            if r["seconds"] is None:
+                lines.append(f"| {r['executor']} | {r['workers']} | | — | — | — | — | {r.get('note', '')} |")
+                continue
+            lines.append(f"| {r['executor']} | {r['workers']} | {r['threads_per_worker']} | {r['seconds']:.1f} | "
+                         f"{r['ratio']:.2f} | {r['speedup']:.2f}× | {r['mean_unlearn_seconds']:.1f} | "
+                         f"{'yes' if r['identical'] else 'NO'} |")
     lines += ["", "Ratio = wall time / wall time of the sequential run (below 1 is faster). Each wall time includes "
               "starting the workers (a fork server for the pool, a Ray instance for Ray) and evaluating every cell; "
               "the base model and the retrain oracle were prepared once beforehand and are not included. With 2 "
               "cores the best possible ratio for 2 workers is 0.5, and only when nothing else runs on the machine: "
-              "the load average above says how much of the 2 cores other work took. A ratio above 1 for one "
-              "worker is the price of a separate process (starting it, importing torch, loading the models). "
+              "the load averages say how much of the 2 cores other work took. A ratio above 1 for one "
+              "worker is the price of a separate process (starting it, importing torch, loading the models): it "
+              "weighs on light cells and fades on heavy ones. "
               "`mean unlearn s per cell` is the method's own time inside each cell (evaluation excluded): when "
               "it grows with the number of workers, the workers are competing for the same cores."]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["BENCH_SWEEP", "MODES", "run_sweep_bench", "sweep_markdown"]
+__all__ = ["BENCH_SWEEP", "HEAVY_SWEEP", "MODES", "run_sweep_bench", "sweep_markdown"]
