@@ -210,11 +210,12 @@ class IndexGroup:
 
 def group_index_rows(rows: Iterable[dict]) -> list[IndexGroup]:
     """Index rows grouped by scenario, in the rows' order (the store lists newest first). The runs of a retrain
-    band's retrains (studies/band.py) are left out: they calibrate the verdicts (the band panels show them), they
-    are not methods to compare."""
+    band's retrains (studies/band.py) and of U-LiRA's shadow pairs (studies/ulira.py) are left out: they calibrate
+    the verdicts or feed the attack (their panels show them), they are not methods to compare."""
     groups: dict[str, IndexGroup] = {}
     for row in rows:
-        if (row.get("summary") or {}).get("retrain_seed") is not None:
+        summary = row.get("summary") or {}
+        if summary.get("retrain_seed") is not None or summary.get("shadow_pair") is not None:
             continue
         key = scenario_key(row["experiment_key"], row["forget"])
         if key not in groups:

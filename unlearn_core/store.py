@@ -560,6 +560,8 @@ def _run_row(run_id: str, record: dict, created: float, finished: float | None, 
     summary = {k: record.get(k) for k in ("metrics", "notes", "error")}
     if record.get("retrain_seed") is not None:  # a retrain band's model (studies/band.py), not a method's run
         summary["retrain_seed"] = record["retrain_seed"]
+    if record.get("shadow_pair") is not None:  # a U-LiRA shadow pair (studies/ulira.py), not a method's run
+        summary["shadow_pair"] = record["shadow_pair"]
     return {"id": run_id, "status": record["status"], "created": created, "finished": finished,
             "method": record.get("method"), "dataset": experiment.get("dataset"), "arch": experiment.get("arch"),
             "experiment_key": record.get("experiment_key"), "forget_json": json.dumps(record.get("forget", {})),

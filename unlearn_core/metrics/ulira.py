@@ -24,7 +24,9 @@ Method "original" (no unlearning: the unlearned shadow is the shadow original) m
 original model is.
 
 This module holds the attack's mathematics; training the shadows and unlearning them is orchestration above the
-Lab, in unlearn_core.studies.ulira (`run_ulira`, `ulira_for_run`).
+Lab, in unlearn_core.studies.ulira (`run_ulira`, `ulira_for_run`): each shadow pair is one sweep cell
+(`SweepSpec.ulira_shadows`), so the pairs run on any sweep executor (in-process, a local process pool, Ray), are
+stored once with their phis and are reused by the next attack on the same run.
 """
 
 from __future__ import annotations

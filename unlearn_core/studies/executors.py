@@ -13,7 +13,8 @@ The sweep driver (`sweep.run_sweep`) keeps at most `engine.slots` cells in fligh
 side, so cancelling never has to reach into an engine's queue.
 
 Every executor runs the same function, `execute_cell`, which calls `Lab.run` with the cell's content-addressed
-run id; a worker process keeps its Lab between cells, so each base model is loaded once per worker.
+run id (a U-LiRA shadow cell: `studies.ulira.run_shadow_pair`, which stores its phis as the run's diagnostics);
+a worker process keeps its Lab between cells, so each base model is loaded once per worker.
 - `sequential`: in the calling process, on the caller's Lab.
 - `local`: a process pool (standard library; forkserver, else spawn: torch and fork do not mix) on the shared
   workspace, whose SQLite index takes concurrent writers (WAL, busy timeout).
@@ -139,7 +140,8 @@ class _PolledStop:
 
 
 def execute_cell(task: CellTask, sink: Any = None, stop: Any = None, threads: int | None = None) -> CellOutcome:
-    """Runs one cell with `Lab.run` under its content-addressed run id (the same code on every executor).
+    """Runs one cell with `Lab.run` (a U-LiRA shadow cell with `run_shadow_pair`) under its content-addressed run
+    id (the same code on every executor).
 
     A cell whose run already finished is not run again; a stale row (interrupted, cancelled) is replaced."""
     from unlearn_core.store import _pid_alive
@@ -156,10 +158,16 @@ def execute_cell(task: CellTask, sink: Any = None, stop: Any = None, threads: in
                                "another sweep is running this cell now", worker)
         lab.store.delete_run(cell.run_id)  # interrupted or cancelled earlier: run it again
     stop_event = stop if stop is not None else threading.Event()
+    progress = _Throttled(sink, cell.key, worker)
     try:
-        record = lab.run(cell.experiment, cell.forget, cell.method, dict(cell.params), seed=cell.seed,
-                         progress=_Throttled(sink, cell.key, worker), stop=stop_event, run_id=cell.run_id,
-                         retrain_seed=cell.retrain_seed, model_key=cell.model_key)
+        if cell.is_shadow:  # a U-LiRA shadow pair is not a method run: its study trains and stores it
+            from unlearn_core.studies.ulira import run_shadow_pair
+
+            record = run_shadow_pair(lab, cell, progress=progress, stop=stop_event)
+        else:
+            record = lab.run(cell.experiment, cell.forget, cell.method, dict(cell.params), seed=cell.seed,
+                             progress=progress, stop=stop_event, run_id=cell.run_id,
+                             retrain_seed=cell.retrain_seed, model_key=cell.model_key)
     except sqlite3.IntegrityError:  # another sweep started the same cell a moment ago
         return CellOutcome(cell.key, cell.label(), cell.run_id, "busy", "another sweep is running this cell now",
                            worker)

@@ -23,7 +23,8 @@ Seeds: with `seed_base=True` (the default) seed s trains (or reuses) the base mo
 seed s and runs the method with seed s, so the spread over seeds covers training noise too (like
 `studies.seeds.compare_over_seeds`); with `seed_base=False` every seed shares one base model and oracle and
 only the method's own randomness varies. The probes that are sweeps underneath have constructors:
-`SweepSpec.multi_seed(...)` and `SweepSpec.retrain_band(...)` (N retrain oracles of N seeds).
+`SweepSpec.multi_seed(...)`, `SweepSpec.retrain_band(...)` (N retrain oracles of N seeds) and
+`SweepSpec.ulira_shadows(...)` (U-LiRA's K shadow pairs, one cell each; `studies.ulira` runs the attack on them).
 
 Base models, retrain oracles and their reference metrics are prepared once in the calling process, before
 any cell fans out, and stored; workers load them from the workspace, so nothing is trained once per cell.
@@ -53,6 +54,8 @@ from unlearn_core.metrics.seeds import scalar_values
 from unlearn_core.progress import Progress, quiet
 
 MAX_CELLS = 10_000  # a grid this large is a typo, not a plan
+ORIGINAL = "original"  # the "method" of U-LiRA shadow cells that measure the original model (no unlearning)
+SHADOW_RUN_METHOD = "ulira_shadow"  # the method column of a shadow cell's run, so no list mistakes it for a method run
 
 
 
@@ -176,7 +179,13 @@ class SweepCell:
 
     A band cell (`retrain_seed` set, method `retrain`) is one retrain of the band: trained with `retrain_seed`
     on the retain set of `experiment`'s base model, evaluated against the oracle with evaluation seed `seed`.
-    `model_key` runs the cell on a stored (imported) model instead of the one `experiment` trains."""
+    `model_key` runs the cell on a stored (imported) model instead of the one `experiment` trains.
+
+    A shadow cell (`shadow_pair` k set) is pair k of U-LiRA's shadow models (`studies.ulira.run_shadow_pair`): a
+    shadow original trained on the forget set plus a random half of the retain set, unlearned with `method` and
+    `config` (none for method "original"), and a shadow retrained without the forget set; `experiment` is the
+    base model whose recipe they use (already the method's artifact variant), `seed` the attacked run's seed,
+    `shadow_epochs` shortens their training (None: the recipe's epochs)."""
 
     experiment: ExperimentSpec
     forget: ForgetSpec
@@ -186,12 +195,16 @@ class SweepCell:
     config: tuple[tuple[str, Any], ...]
     retrain_seed: int | None = None
     model_key: str | None = None
+    shadow_pair: int | None = None
+    shadow_epochs: int | None = None
 
     @property
     def key(self) -> str:
         # the optional fields count only when set, so cells stored before they existed keep their ids
         optional = {name: value for name, value in (("retrain_seed", self.retrain_seed),
-                                                    ("model_key", self.model_key)) if value is not None}
+                                                    ("model_key", self.model_key),
+                                                    ("shadow_pair", self.shadow_pair),
+                                                    ("shadow_epochs", self.shadow_epochs)) if value is not None}
         return _digest({"experiment": self.experiment.to_dict(), "forget": self.forget.to_dict(),
                         "method": self.method, "config": dict(self.config), "seed": self.seed, **optional})
 
@@ -204,16 +217,23 @@ class SweepCell:
     def is_band(self) -> bool:
         return self.retrain_seed is not None
 
+    @property
+    def is_shadow(self) -> bool:
+        return self.shadow_pair is not None
+
     def label(self) -> str:
         if self.is_band:
             return f"band retrain (training seed {self.retrain_seed}) seed {self.seed}"
+        if self.is_shadow:
+            return f"U-LiRA shadow pair {self.shadow_pair + 1} ({self.method}) seed {self.seed}"
         grid = ", ".join(f"{k}={v}" for k, v in self.params)
         return f"{self.method}({grid}) seed {self.seed}" if grid else f"{self.method} seed {self.seed}"
 
     def to_dict(self) -> dict:
         return {"key": self.key, "run_id": self.run_id, "experiment": self.experiment.to_dict(),
                 "forget": self.forget.to_dict(), "method": self.method, "params": dict(self.params),
-                "seed": self.seed, "retrain_seed": self.retrain_seed, "model_key": self.model_key}
+                "seed": self.seed, "retrain_seed": self.retrain_seed, "model_key": self.model_key,
+                **({"shadow_pair": self.shadow_pair, "shadow_epochs": self.shadow_epochs} if self.is_shadow else {})}
 
 
 # ---- the spec ------------------------------------------------------------------------------------------------
@@ -225,7 +245,13 @@ class SweepSpec:
     band (`studies.band`): retrains with training seeds base seed + 1 ... + K, evaluated at that seed. When they
     all finish, the sweep stores the band, and every run of that base model's oracle gets a calibrated verdict
     (`Lab.calibrated`). With `band` set, `methods` may be empty (the band alone). `model_key` runs every cell on a
-    stored (imported) model; `experiment` is then that model's spec."""
+    stored (imported) model; `experiment` is then that model's spec.
+
+    `ulira` K > 0 makes it a sweep of U-LiRA shadows (`studies.ulira`): instead of each method cell (method,
+    config, forget set, seed), its K shadow-pair cells, pairs 0..K-1, trained with `shadow_epochs` (None: the base
+    recipe's); with no methods, the shadows of method "original" (the original model's exposure). The runs they
+    attack are not part of it (they exist already, or come from a sweep of their own); band cells still are. A
+    larger K reuses the smaller K's pairs."""
 
     experiment: ExperimentSpec = field(default_factory=ExperimentSpec)
     forgets: tuple[ForgetSpec, ...] = ()
@@ -235,6 +261,8 @@ class SweepSpec:
     title: str = ""
     band: int = 0
     model_key: str | None = None
+    ulira: int = 0
+    shadow_epochs: int | None = None
 
     @classmethod
     def multi_seed(cls, experiment: ExperimentSpec, forget: ForgetSpec, methods: Iterable[str | MethodGrid],
@@ -253,6 +281,18 @@ class SweepSpec:
         return cls(experiment, (forget,), (), (int(seed),), seed_base=False, title="retrain band", band=k,
                    model_key=model_key)
 
+    @classmethod
+    def ulira_shadows(cls, experiment: ExperimentSpec, forget: ForgetSpec, method: str, params: Mapping | None,
+                      pairs: int, seed: int = 0, shadow_epochs: int | None = None,
+                      model_key: str | None = None) -> SweepSpec:
+        """U-LiRA's K shadow pairs for a run of `method` with `params` (its full config or a part of it; method
+        "original": no unlearning) on `experiment`'s base model (the run's artifact variant), seed `seed`."""
+        methods = () if method == ORIGINAL else (
+            # each value in a one-element list: a parameter whose value is itself a list is not a grid
+            MethodGrid.of(method, **{name: [value] for name, value in (params or {}).items()}),)
+        return cls(experiment, (forget,), methods, (int(seed),), seed_base=False, title="U-LiRA shadows",
+                   model_key=model_key, ulira=pairs, shadow_epochs=shadow_epochs)
+
     def validated(self) -> SweepSpec:
         """The spec with its experiment resolved; raises UserInputError (one line) on any bad field."""
         if not isinstance(self.experiment, ExperimentSpec):
@@ -263,12 +303,19 @@ class SweepSpec:
         for forget in self.forgets:
             if not (forget.classes or forget.indices or forget.random_fraction is not None):
                 raise UserInputError("a forget set of the sweep is empty: give classes, indices or a random fraction")
+        from unlearn_core.metrics.ulira import ULiRAConfig
         from unlearn_core.studies.band import check_k
 
         if self.band:
             check_k(self.band)
-        if not self.methods and not self.band:
-            raise UserInputError("a sweep needs at least one method (or a retrain band)")
+        if isinstance(self.ulira, bool) or not isinstance(self.ulira, int) or self.ulira < 0:
+            raise UserInputError(f"ulira is the number of U-LiRA shadow pairs (an integer), got {self.ulira!r}")
+        if self.ulira:
+            ULiRAConfig(shadow_pairs=self.ulira, shadow_epochs=self.shadow_epochs).validate()
+        elif self.shadow_epochs is not None:
+            raise UserInputError("shadow_epochs is for U-LiRA shadows: set ulira to the number of shadow pairs")
+        if not self.methods and not self.band and not self.ulira:
+            raise UserInputError("a sweep needs at least one method (or a retrain band, or U-LiRA shadows)")
         if self.model_key is not None and self.seed_base:
             raise UserInputError("a sweep on a stored model cannot retrain its base model per seed: "
                                  "use seed_base false")
@@ -283,20 +330,24 @@ class SweepSpec:
         if len(set(seeds)) != len(seeds):
             raise UserInputError(f"seeds repeat: {list(seeds)}")
         spec = replace(self, experiment=experiment, seeds=seeds)
-        count = (sum(len(g.combinations()) for g in spec.methods) + spec.band) * len(spec.forgets) * len(seeds)
+        runs = sum(len(g.combinations()) for g in spec.methods)
+        per_seed = (runs or 1) * spec.ulira if spec.ulira else runs  # shadows replace the runs they attack
+        count = (per_seed + spec.band) * len(spec.forgets) * len(seeds)
         if count > MAX_CELLS:
             raise UserInputError(f"the sweep has {count} cells; more than {MAX_CELLS} is refused")
         return spec
 
     def cells(self) -> list[SweepCell]:
         """Every cell, in a stable order (forget set, method, grid combination, seed, then the band cells of
-        each (forget set, seed, base model variant)), without duplicates."""
+        each (forget set, seed, base model variant); with `ulira`, the shadow cells of each method cell in pair
+        order in place of the method cells, after the band cells), without duplicates."""
         from unlearn_core.studies.band import band_seeds
 
         spec = self.validated()
         out: dict[str, SweepCell] = {}
         for forget in spec.forgets:
             variants: dict[tuple[int, str], ExperimentSpec] = {}
+            shadowed: list[SweepCell] = []  # the method cells (or "original" ones) that get U-LiRA shadows
             for grid in spec.methods:
                 impl = get_method(grid.method)
                 for params in grid.combinations():
@@ -306,10 +357,13 @@ class SweepSpec:
                                       else spec.experiment).resolved()
                         cell = SweepCell(experiment, forget, grid.method, tuple(sorted(params.items())), seed,
                                          config, model_key=spec.model_key)
-                        out.setdefault(cell.key, cell)
                         variant = experiment if spec.model_key else experiment.with_artifacts(
                             impl.info.needs_artifacts)
                         variants.setdefault((seed, variant.key), variant)
+                        if spec.ulira:
+                            shadowed.append(replace(cell, experiment=variant))
+                        else:
+                            out.setdefault(cell.key, cell)
             for seed in spec.seeds if spec.band else ():
                 if not spec.methods:
                     experiment = (replace(spec.experiment, seed=seed) if spec.seed_base
@@ -321,6 +375,17 @@ class SweepSpec:
                     for retrain_seed in band_seeds(variant.seed, spec.band):
                         cell = SweepCell(variant, forget, "retrain", (), seed, (), retrain_seed, spec.model_key)
                         out.setdefault(cell.key, cell)
+            if spec.ulira and not spec.methods:
+                for seed in spec.seeds:
+                    experiment = (replace(spec.experiment, seed=seed) if spec.seed_base
+                                  else spec.experiment).resolved()
+                    shadowed.append(SweepCell(experiment, forget, ORIGINAL, (), seed, (), model_key=spec.model_key))
+            # a shadow cell's experiment is the variant its method runs on, as the attacked run's record names it,
+            # so the shadows a sweep trains are the ones `ulira_for_run` finds for that run
+            for owner in shadowed:
+                for pair in range(spec.ulira):
+                    cell = replace(owner, shadow_pair=pair, shadow_epochs=spec.shadow_epochs)
+                    out.setdefault(cell.key, cell)
         return list(out.values())
 
     @property
@@ -329,8 +394,10 @@ class SweepSpec:
 
     def to_dict(self) -> dict:
         experiment = self.experiment.resolved() if isinstance(self.experiment, ExperimentSpec) else self.experiment
-        # band and model_key only when set, so the keys of sweeps stored before they existed stay the same
-        optional = {name: value for name, value in (("band", self.band), ("model_key", self.model_key)) if value}
+        # band, model_key and ulira only when set, so the keys of sweeps stored before they existed stay the same
+        optional = {name: value for name, value in (("band", self.band), ("model_key", self.model_key),
+                                                    ("ulira", self.ulira), ("shadow_epochs", self.shadow_epochs))
+                    if value}
         return {"experiment": experiment.to_dict(), "forgets": [f.to_dict() for f in self.forgets],
                 "methods": [g.to_dict() for g in self.methods], "seeds": list(self.seeds),
                 "seed_base": self.seed_base, "title": self.title, **optional}
@@ -341,7 +408,8 @@ class SweepSpec:
         full recipe, and `forget` (one forget set) may stand for `forgets`."""
         if not isinstance(data, Mapping):
             raise UserInputError("a sweep config is a JSON object")
-        known = {"experiment", "forgets", "forget", "methods", "seeds", "seed_base", "title", "band", "model_key"}
+        known = {"experiment", "forgets", "forget", "methods", "seeds", "seed_base", "title", "band", "model_key",
+                 "ulira", "shadow_epochs"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise UserInputError(f"unknown sweep field {unknown[0]!r}; fields: {', '.join(sorted(known))}")
@@ -360,10 +428,15 @@ class SweepSpec:
             model_key = data.get("model_key")
             if model_key is not None and not isinstance(model_key, str):
                 raise UserInputError(f"model_key is a stored model's key, got {model_key!r}")
+            ulira, shadow_epochs = data.get("ulira", 0), data.get("shadow_epochs")
+            if isinstance(ulira, bool) or not isinstance(ulira, int):
+                raise UserInputError(f"ulira is the number of U-LiRA shadow pairs (an integer), got {ulira!r}")
+            if shadow_epochs is not None and (isinstance(shadow_epochs, bool) or not isinstance(shadow_epochs, int)):
+                raise UserInputError(f"shadow_epochs is a number of epochs (an integer), got {shadow_epochs!r}")
         except (TypeError, ValueError, AttributeError) as exc:
             raise UserInputError(f"not a sweep config: {exc}") from None
         return cls(experiment, forgets, methods, seeds, bool(data.get("seed_base", True)), str(data.get("title", "")),
-                   band, model_key)
+                   band, model_key, ulira, shadow_epochs)
 
 
 def _int_seed(value: Any) -> int:
@@ -423,6 +496,9 @@ def check_scenarios(lab: Lab, spec: SweepSpec, cells: list[SweepCell]) -> tuple[
         select_forget(forget, dataset)
     runnable, skipped = [], {}
     for cell in cells:
+        if cell.method == ORIGINAL:  # a shadow cell without unlearning: any scenario, any model
+            runnable.append(cell)
+            continue
         reason = lab.applicability(cell.method, cell.experiment, cell.forget) or (
             None if cell.model_key else lab.variant_refusal(cell.method, cell.experiment))
         if reason:
@@ -437,8 +513,9 @@ def check_scenarios(lab: Lab, spec: SweepSpec, cells: list[SweepCell]) -> tuple[
 
 
 def cell_variant(cell: SweepCell) -> ExperimentSpec:
-    """The experiment whose base model the cell runs on: the variant its method needs (or the stored model's)."""
-    if cell.model_key:
+    """The experiment whose base model the cell runs on: the variant its method needs (or the stored model's; a
+    shadow cell's experiment is that variant already)."""
+    if cell.model_key or cell.is_shadow:
         return cell.experiment
     return cell.experiment.with_artifacts(get_method(cell.method).info.needs_artifacts)
 
@@ -455,7 +532,8 @@ def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = quiet,
 
     Returns the cells' methods that refuse the prepared model (a method's `applicability` on the real splits,
     e.g. partial_amnesiac on a class that fills every recorded step): those cells are skipped, not run.
-    `models`, when given, receives each cell's (base model key, oracle key): what a remote worker needs."""
+    `models`, when given, receives each cell's (base model key, oracle key), a shadow cell's (base model key,):
+    what a remote worker needs."""
     needs: dict[tuple[str, str, int], tuple[ExperimentSpec, ForgetSpec, int, str | None]] = {}
     for cell in cells:
         variant = cell_variant(cell)
@@ -470,16 +548,22 @@ def prepare(lab: Lab, cells: list[SweepCell], progress: Progress = quiet,
 
         base = (lab.stored_model(model_key) if model_key
                 else lab.base_model(variant, lambda f, m: step(0.6 * f, m), stop))
+        # the oracle for shadow cells too: the U-LiRA attack that reads them scores it beside the attacked model
         oracle = lab.retrain_oracle(base, forget, lambda f, m: step(0.6 + 0.3 * f, m), stop)
         splits = Splits.build(lab.dataset(variant), forget, lab.device)
-        step(0.9, "reference metrics of the original and the oracle")
-        lab._reference_metrics(base, oracle, splits, seed)
-        for cell in cells:
-            if cell.forget.key != forget.key or cell.seed != seed:
+        mine = [c for c in cells
+                if c.forget.key == forget.key and c.seed == seed and cell_variant(c).key == variant.key]
+        if any(not c.is_shadow for c in mine):  # shadow cells are scored by U-LiRA, not by these metrics
+            step(0.9, "reference metrics of the original and the oracle")
+            lab._reference_metrics(base, oracle, splits, seed)
+        for cell in mine:
+            if cell.is_shadow:
+                # a shadow cell trains from scratch with the base recipe (its codes, its update log option) and
+                # checks its method on its own shadow splits, so it needs the base model only
+                if models is not None:
+                    models[cell.key] = (base.key,)
                 continue
             impl = get_method(cell.method)
-            if cell_variant(cell).key != variant.key:
-                continue
             if models is not None:
                 models[cell.key] = (base.key, oracle.key)
             reason = impl.applicability(splits, base.artifacts)
@@ -536,8 +620,12 @@ def estimate_cost(lab: Lab, spec: SweepSpec) -> CostEstimate:
                    if m["dataset"] == experiment.dataset and m["arch"] == experiment.arch
                    and isinstance(m["meta"].get("train_seconds"), int | float)]
     runs = [c for c in pending if not c.is_band]
-    unknown = sorted({c.method for c in runs if c.method not in per_method})
-    total: float | None = sum(statistics.median(per_method[c.method]) for c in runs if c.method in per_method)
+
+    def kind(cell: SweepCell) -> str:  # shadow pairs are timed by earlier shadow pairs (their runs' method column)
+        return SHADOW_RUN_METHOD if cell.is_shadow else cell.method
+
+    unknown = sorted({kind(c) for c in runs if kind(c) not in per_method})
+    total: float | None = sum(statistics.median(per_method[kind(c)]) for c in runs if kind(c) in per_method)
     basis = [f"median wall time of earlier {experiment.dataset}/{experiment.arch} runs per method"]
     if unknown:
         total, basis = None, [f"no earlier run of {', '.join(unknown)} on {experiment.dataset}/{experiment.arch}"]
@@ -790,7 +878,7 @@ def sweep_rows(lab: Lab, spec: SweepSpec) -> list[dict]:
     return rows
 
 
-__all__ = ["CELL_STATES", "CellState", "CostEstimate", "LogRange", "MethodGrid", "Skipped", "SweepCell",
-           "SweepMonitor", "SweepResult", "SweepSpec", "band_groups", "band_model_key", "cell_variant",
-           "check_scenarios", "estimate_cost", "parse_grid_arg", "prepare", "run_sweep", "store_bands",
-           "sweep_rows"]
+__all__ = ["CELL_STATES", "ORIGINAL", "SHADOW_RUN_METHOD", "CellState", "CostEstimate", "LogRange", "MethodGrid",
+           "Skipped", "SweepCell", "SweepMonitor", "SweepResult", "SweepSpec", "band_groups", "band_model_key",
+           "cell_variant", "check_scenarios", "estimate_cost", "parse_grid_arg", "prepare", "run_sweep",
+           "store_bands", "sweep_rows"]
