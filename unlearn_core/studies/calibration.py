@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -30,6 +30,9 @@ from unlearn_core.data import ForgetSpec, Splits
 from unlearn_core.methods import get_method
 from unlearn_core.methods._common import accuracy
 from unlearn_core.methods.base import MethodDiverged, UnlearnContext, execute_method
+
+if TYPE_CHECKING:
+    from unlearn_core.experiment import ExperimentSpec, Lab
 
 RETAIN_SAMPLE = 2000  # retain images of the retain validation sample
 RETAIN_SAMPLE_STREAM = 4242  # its generator seed offset, apart from every method's streams
@@ -122,13 +125,13 @@ def retain_validation_sample(splits: Splits, seed: int, count: int = RETAIN_SAMP
     return x[idx], y[idx]
 
 
-def search(lab: Any, experiment: Any, forget: ForgetSpec, method: str, param: str, values: Sequence[Any], seed: int,
-           tolerance: float = DEFAULT_TOLERANCE) -> Search:
+def search(lab: Lab, experiment: ExperimentSpec, forget: ForgetSpec, method: str, param: str,
+           values: Sequence[Any], seed: int, tolerance: float = DEFAULT_TOLERANCE) -> Search:
     """Runs `method` with each of `values` for `param` (its other parameters at their defaults) on the base model of
     `experiment` trained with `seed`, measures the trials and applies `choose_setting`.
 
-    `lab` is an `experiment.Lab`; the base model and the oracle of the held-out seed are trained once and cached
-    in its store like any other. The first value should be the method's faithful default."""
+    The base model and the oracle of the held-out seed are trained once and cached in `lab`'s store like any
+    other. The first value should be the method's faithful default."""
     impl = get_method(method)
     if not any(p.name == param for p in impl.Config.params()):
         raise UserInputError(f"{method} has no parameter {param!r}")
