@@ -258,8 +258,13 @@ def _search_text(found: Search) -> str:
     trials = "; ".join(
         f"{t.value:g}: " + (f"failed ({_one_line(t.error).split(':')[0]})" if t.error else
                             f"retain {t.retain_acc:.3f}, forget {t.forget_acc:.3f}") for t in found.trials)
-    chosen = (f"**no calibrated setting**: {found.choice.reason}" if found.choice.value is None
-              else f"**chosen {found.param}={found.choice.value:g}**: {found.choice.reason}")
+    if found.choice.value is None:
+        chosen = f"**no calibrated setting**: {found.choice.reason}"
+    elif found.choice.value == found.faithful:
+        chosen = (f"**the faithful default {found.param}={found.faithful:g} passes the rule on this seed**, so there "
+                  f"is no calibrated row: {found.choice.reason}")
+    else:
+        chosen = f"**chosen {found.param}={found.choice.value:g}**: {found.choice.reason}"
     return (f"{found.param} tried on seed {found.seed} ({trials}); original retain {found.original_retain_acc:.3f}, "
             f"forget {found.original_forget_acc:.3f}; oracle forget {found.oracle_forget_acc:.3f}; {chosen}")
 
@@ -397,11 +402,17 @@ def run(lab: Lab, max_train: int, max_test: int, seeds: tuple[int, ...], report_
         spec = SweepSpec.multi_seed(experiment, forget, grids, seeds, band=band)
         start = time.perf_counter()
         skipped: dict[str, str] = {}
+        # each sweep's wall time and the load around it are kept in the workspace, so --report-only can state them
+        timing_key = _cache_key("sweep-timing", spec.key)
         if runs_here:
+            started, load = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()
             result = run_sweep(spec, executor=executor, workers=workers, lab=lab, progress=lambda f, m, t=title: print(
                 f"[{f:5.0%}] {t}: {m}", file=sys.stderr, flush=True))
             skipped = {s.method: s.reason for s in result.skipped}
-            timings[title] = time.perf_counter() - start
+            lab.store.put_eval(timing_key, {"seconds": time.perf_counter() - start, "started": started,
+                                            "load_before": list(load), "load_after": list(os.getloadavg())})
+        if lab.store.get_eval(timing_key) is not None:
+            timings[title] = lab.store.get_eval(timing_key)
         rows = sweep_rows(lab, spec)
         cells = {c.key: c for c in spec.cells()}
 
@@ -593,8 +604,14 @@ def _preamble(args: argparse.Namespace, info: dict, seeds: tuple[int, ...], star
 
 
 def _timings(info: dict) -> str:
-    return ("Sweep wall time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in info["timings"].items()) + "."
-            if info["timings"] else "Written from the stored runs (--report-only).")
+    def load(values: list[float]) -> str:
+        return ", ".join(f"{v:.1f}" for v in values)
+
+    return ("Sweep wall time: " + ", ".join(
+        f"{title} {t['seconds'] / 60:.1f} min (from {t['started']}, load average {load(t['load_before'])} before"
+        + (f", {load(t['load_after'])} after" if t.get("load_after") else "")
+        + (f"; {t['note']}" if t.get("note") else "") + ")" for title, t in info["timings"].items()) + "."
+        if info["timings"] else "No sweep timing in the workspace (written from stored runs).")
 
 
 def render(stored: dict) -> str:
@@ -673,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
         stored.setdefault("updates", []).append(
             f"**Rows of {', '.join(methods)} (and their calibrated rows) regenerated** by `{command}` on {started}"
             + (" from the runs stored in its workspace by the same command without --report-only (one process per "
-               "scenario, with --only, may share a workspace)" if args.report_only else
+               f"scenario, with --only, may share a workspace; {_timings(info)})" if args.report_only else
                f" (load average {', '.join(f'{v:.1f}' for v in load_before)} at the start; {_timings(info)})")
             + f"; the other rows are the earlier run's, kept in `{stored_json.name}`: {reproduced}. The command at "
             "the top regenerates every row, calibrated ones included.")
