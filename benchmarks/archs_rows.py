@@ -53,7 +53,8 @@ def footer(rows: list[dict]) -> str:
         return ", ".join(f"{v:.1f}" for v in values)
 
     lines = [f"- {r['arch']}: recorded {r['recorded']}, load average before {load(r['load_before'])}, after "
-             f"{load(r['load_after'])}" for r in rows if "load_before" in r]
+             f"{load(r['load_after'])}" + (f"; {r['note']}" if r.get("note") else "")
+             for r in rows if "load_before" in r]
     missing = [a for a in list_architectures() if a not in {r["arch"] for r in rows}]
     if missing:
         lines.append("- not recorded yet (`python benchmarks/archs_rows.py ARCH` adds a row): "

@@ -47,8 +47,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import torch
+import torch.nn.functional as F
 
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits
@@ -157,7 +159,7 @@ HELD_OUT_SEED = 9  # calibration seed: a base model, oracle and runs of their ow
 CALIBRATIONS: dict[str, tuple[str, tuple[float, ...]]] = {
     "semu": ("lr", (1e-3, 3e-4, 1e-4, 3e-5, 1e-5)),  # down to the official README's 1e-5
     "ssd": ("alpha", (10.0, 7.0, 5.0, 3.0, 2.0)),
-    "gradient_ascent": ("lr", (5e-3, 1e-3, 3e-4, 1e-4, 3e-5)),  # SalUn's GA range is 1e-4 .. 1e-3
+    "gradient_ascent": ("lr", (5e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6)),  # SalUn's GA range: 1e-4 .. 1e-3
     "mnemonic": ("lambda1", (2e-3, 5e-3, 1e-2, 2e-2)),  # our digits calibration first (the MNIST config: 1e-3)
 }
 
@@ -220,25 +222,29 @@ def ssd_selection_profile(lab: Lab, experiment: ExperimentSpec, forget: ForgetSp
 
 
 def gradient_ascent_trace(lab: Lab, experiment: ExperimentSpec, forget: ForgetSpec, seed: int) -> dict:
-    """The faithful gradient ascent's loss per step up to its divergence, on the held-out seed: the run with one
-    epoch fewer than the diverging one returns its step losses."""
+    """The faithful gradient ascent's forget loss at every step up to its divergence, on the held-out seed. The
+    losses are read by wrapping the cross-entropy the method calls (a measurement: the run itself is unchanged)."""
     impl = get_method("gradient_ascent")
     base = lab.base_model(replace(experiment, seed=seed))
     splits = Splits.build(lab.dataset(base.spec), forget, lab.device)
     defaults = impl.Config()
-    last: list[float] = []
-    for epochs in range(1, defaults.epochs + 1):
+    losses: list[float] = []
+    cross_entropy = F.cross_entropy
+
+    def recorded(*args: object, **kwargs: object) -> torch.Tensor:
+        loss = cross_entropy(*args, **kwargs)
+        losses.append(float(loss.detach()))
+        return loss
+
+    error = ""
+    with mock.patch.object(F, "cross_entropy", recorded):
         try:
-            run = execute_method(impl, base.model, splits, base.artifacts, impl.Config.from_values({"epochs": epochs}),
-                                 UnlearnContext(device=lab.device, seed=seed))
+            execute_method(impl, base.model, splits, base.artifacts, defaults,
+                           UnlearnContext(device=lab.device, seed=seed))
         except MethodDiverged as exc:
-            return {"diverged_epoch": epochs, "error": str(exc), "step_loss": last, "lr": defaults.lr,
-                    "batch_size": defaults.batch_size, "momentum": defaults.momentum,
-                    "steps_per_epoch": -(-len(splits.forget_idx) // defaults.batch_size)}
-        last = [float(v) for v in run.result.diagnostics["step_loss"]]
-    return {"diverged_epoch": None, "error": "", "step_loss": last, "lr": defaults.lr,
-            "batch_size": defaults.batch_size, "momentum": defaults.momentum,
-            "steps_per_epoch": -(-len(splits.forget_idx) // defaults.batch_size)}
+            error = str(exc)
+    return {"step_loss": losses, "error": error, "lr": defaults.lr, "batch_size": defaults.batch_size,
+            "momentum": defaults.momentum, "steps_per_epoch": -(-len(splits.forget_idx) // defaults.batch_size)}
 
 
 def _faithful_runs(lab: Lab, rows: list[dict], method: str) -> list[tuple[int, dict, dict]]:
@@ -311,23 +317,22 @@ def why_ssd(lab: Lab, rows: list[dict], found: Search | None, profile: dict | No
             "bug: importances and dampening match the official code on the same batches (methods.md section 11).")
 
 
-def why_gradient_ascent(lab: Lab, rows: list[dict], found: Search | None, trace: dict | None = None,
+def why_gradient_ascent(lab: Lab, rows: list[dict], found: Search | None, steps: dict | None = None,
                         **_: object) -> str:
-    if trace is None:
+    if steps is None or not steps["step_loss"]:
         return ""
-    losses = trace["step_loss"]
-    every = max(1, trace["steps_per_epoch"])
-    path = ", ".join(f"{losses[i]:.3g}" for i in range(0, len(losses), every)) + (
-        f", {losses[-1]:.3g}" if losses and (len(losses) - 1) % every else "")
-    diverged = (f"and diverges in epoch {trace['diverged_epoch']} ({_one_line(trace['error'])})"
-                if trace["diverged_epoch"] else "and does not diverge on this seed")
-    return (f"Gradient ascent maximises the forget loss with nothing to stop it: cross-entropy has no upper bound, so "
-            f"once the forget images are misclassified each step still raises their loss, and SGD with momentum "
-            f"{trace['momentum']:g} at lr {trace['lr']:g} (our digits calibration) over {trace['steps_per_epoch']} "
-            f"batches of {trace['batch_size']} per epoch (digits' forget sets fill 2 or 3) compounds it. Measured on "
-            f"the held-out seed, the loss at the start of each epoch: {path} {diverged}. The run refuses a loss above "
-            "1e6 rather than return a wrecked model. Not a bug: the update is SalUn's GA; its range is lr 1e-4 to "
-            "1e-3 with batches of 256.")
+    losses, per_epoch = steps["step_loss"], steps["steps_per_epoch"]
+    shown = sorted({0, *(2**k - 1 for k in range(1, 12) if 2**k - 1 < len(losses)), len(losses) - 1})
+    path = ", ".join(f"step {i + 1}: {losses[i]:.3g}" for i in shown)
+    end = (f"the run stopped in epoch {-(-len(losses) // per_epoch)} ({_one_line(steps['error'])})" if steps["error"]
+           else "it finished without diverging on this seed")
+    return (f"Gradient ascent maximises the forget loss with nothing to stop it: cross-entropy has no upper bound, "
+            f"so once the forget images are misclassified each step still raises their loss, and SGD with momentum "
+            f"{steps['momentum']:g} at lr {steps['lr']:g} (our digits calibration) over {per_epoch} batches of "
+            f"{steps['batch_size']} per epoch (digits' forget sets fill 2 or 3) compounds it. Measured on the "
+            f"held-out seed, the forget cross-entropy by step: {path}; {end}. The run refuses a loss above 1e6 rather "
+            "than return a wrecked model. Not a bug: the update is SalUn's GA (its range is lr 1e-4 to 1e-3 with "
+            "batches of 256); no retain data holds the kept classes.")
 
 
 def why_mnemonic(lab: Lab, rows: list[dict], found: Search | None, **_: object) -> str:
@@ -379,8 +384,8 @@ def run(lab: Lab, max_train: int, max_test: int, seeds: tuple[int, ...], report_
     scenarios, searches, why, timings, reevaluated = [], [], [], {}, 0
     for title, forget in SCENARIOS:
         runs_here = not report_only and (only is None or title.startswith(only))
-        found = (calibrations(lab, experiment, forget, methods, calibrate_seed)
-                 if calibrate_seed is not None and (runs_here or report_only) else {})
+        # searched (or read from the workspace) for every scenario, so the table labels its calibrated rows
+        found = calibrations(lab, experiment, forget, methods, calibrate_seed) if calibrate_seed is not None else {}
         grids: list[str | MethodGrid] = list(methods)
         labels: dict[tuple[str, tuple], str] = {}
         for method, search in found.items():
@@ -444,11 +449,12 @@ def run(lab: Lab, max_train: int, max_test: int, seeds: tuple[int, ...], report_
                               + f" | {_verdict(records, band_note)}{why_failed} |"])
         scenarios.append({"title": title, "rows": table})
         if calibrate_seed is not None:
-            measured = {"profile": None, "trace": None}
+            measured = {"profile": None, "steps": None}
             for name, kind, measure in (("ssd", "profile", ssd_selection_profile),
-                                        ("gradient_ascent", "trace", gradient_ascent_trace)):
+                                        ("gradient_ascent", "steps", gradient_ascent_trace)):
                 if name in found:
-                    measured[kind] = _cached(lab, _cache_key(kind, name, experiment.key, forget.key, calibrate_seed),
+                    key = _cache_key(kind, name, experiment.key, forget.key, calibrate_seed)
+                    measured[kind] = _cached(lab, key,
                                              lambda f=measure, g=forget: f(lab, experiment, g, calibrate_seed))
             for method in methods:
                 if method in WHY and method in found:
@@ -507,29 +513,40 @@ def rows_from_markdown(text: str) -> dict:
             "updates": [], "calibration": [], "why": []}
 
 
-def merge(stored: dict, fresh: list[dict], methods: list[str]) -> tuple[list[dict], list[str]]:
+TIME_CELL = 1 + [c[0] for c in COLUMNS].index("time s")  # the time column's cell in a row (after the name)
+
+
+def _cells_but_time(line: str) -> list[str]:
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    return cells[:TIME_CELL] + cells[TIME_CELL + 1:]
+
+
+def merge(stored: dict, fresh: list[dict], methods: list[str]) -> tuple[list[dict], dict[str, list[str]]]:
     """The stored tables with the rows of `methods` (and their calibrated rows) taken from `fresh`; the original
-    and oracle rows are taken from `fresh` too, and each difference from the stored one is listed."""
-    differences, out = [], []
+    and oracle rows are taken from `fresh` too. Each recomputed row that existed before (original, oracle, the
+    faithful rows of `methods`) is compared with the stored one apart from its run time, which depends on the
+    machine's load: {"same": [...], "different": [...]}."""
+    compared: dict[str, list[str]] = {"same": [], "different": []}
+    out = []
     fresh_by_title = {s["title"]: dict(s["rows"]) for s in fresh}
     for scenario in stored["scenarios"]:
         new = fresh_by_title.get(scenario["title"], {})
         rows = []
         for label, line in scenario["rows"]:
             base_method = label.split(" (", 1)[0]
-            if label in ("original", "retrain (oracle)") and label in new:
-                if new[label] != line:
-                    differences.append(f"{scenario['title']}, {label}: stored `{line}`, now `{new[label]}`")
-                rows.append([label, new[label]])
-            elif base_method in methods and label != base_method:
+            if base_method in methods and label != base_method:
                 continue  # an earlier calibrated row: replaced by this run's below
-            elif base_method in methods and label in new:
-                rows.append([label, new[label]])
-                rows += [[lab, ln] for lab, ln in new.items() if lab.startswith(label + " (calibrated")]
-            else:
+            if label not in new or not (label in ("original", "retrain (oracle)") or base_method in methods):
                 rows.append([label, line])
+                continue
+            if _cells_but_time(new[label]) == _cells_but_time(line):
+                compared["same"].append(f"{scenario['title']}: {label}")
+            else:
+                compared["different"].append(f"{scenario['title']}, {label}: stored `{line}`, now `{new[label]}`")
+            rows.append([label, new[label]])
+            rows += [[lab, ln] for lab, ln in new.items() if lab.startswith(label + " (calibrated")]
         out.append({"title": scenario["title"], "rows": rows})
-    return out, differences
+    return out, compared
 
 
 def _preamble(args: argparse.Namespace, info: dict, seeds: tuple[int, ...], started: str,
@@ -640,19 +657,26 @@ def main(argv: list[str] | None = None) -> int:
                         f"--max-test {args.max_test}", f"--seeds {args.seeds}", f"--band {args.band}",
                         f"--executor {args.executor}", *([f"--workers {args.workers}"] if args.workers else []),
                         *([f"--methods {','.join(methods)}"] if methods else []),
-                        f"--calibrate-seed {-1 if args.calibrate_seed is None else args.calibrate_seed}"])
+                        f"--calibrate-seed {-1 if args.calibrate_seed is None else args.calibrate_seed}",
+                        *([f"--only {args.only}"] if args.only else []),
+                        *(["--report-only"] if args.report_only else [])])
     if methods:
         stored = (json.loads(stored_json.read_text()) if stored_json.is_file()
                   else rows_from_markdown(out.read_text()))
-        stored["scenarios"], differences = merge(stored, info["scenarios"], methods)
-        reproduced = ("the original and oracle rows, recomputed from this run's own base models and oracles, are "
-                      "identical to the stored ones" if not differences else
-                      "the original and oracle rows differ from the stored ones: " + "; ".join(differences))
+        stored["scenarios"], compared = merge(stored, info["scenarios"], methods)
+        reproduced = (f"{len(compared['same'])} recomputed rows (the original's, the oracle's and the faithful ones, "
+                      "from this run's own base models and oracles of the same seeds) are identical to the stored "
+                      "ones apart from the run time" + (", namely " + "; ".join(compared["same"]) if compared["same"]
+                                                        else ""))
+        if compared["different"]:
+            reproduced += "; these differ: " + "; ".join(compared["different"])
         stored.setdefault("updates", []).append(
-            f"**Rows of {', '.join(methods)} (and their calibrated rows) regenerated** by `{command}` on {started} "
-            f"in a fresh workspace (load average {', '.join(f'{v:.1f}' for v in load_before)} at the start; "
-            f"{_timings(info)}); the other rows are the earlier run's, kept in `{stored_json.name}`: {reproduced}. "
-            "The command at the top regenerates every row, calibrated ones included.")
+            f"**Rows of {', '.join(methods)} (and their calibrated rows) regenerated** by `{command}` on {started}"
+            + (" from the runs stored in its workspace by the same command without --report-only (one process per "
+               "scenario, with --only, may share a workspace)" if args.report_only else
+               f" (load average {', '.join(f'{v:.1f}' for v in load_before)} at the start; {_timings(info)})")
+            + f"; the other rows are the earlier run's, kept in `{stored_json.name}`: {reproduced}. The command at "
+            "the top regenerates every row, calibrated ones included.")
         calibrated = {(c["method"], c["scenario"]) for c in info["calibration"]}
         stored["calibration"] = [c for c in stored.get("calibration", []) if (c["method"], c["scenario"])
                                  not in calibrated] + info["calibration"]

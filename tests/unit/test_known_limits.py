@@ -62,12 +62,20 @@ def test_calibrated_rows_are_labelled_and_merged_beside_the_faithful_row():
     fresh = [{"title": "class-wise", "rows": [
         ["original", "| **original** | 2.00 | |"], ["retrain (oracle)", "| **retrain (oracle)** | 100.01 | |"],
         ["semu", "| semu | 99.87 | partly forgotten ×3 |"], [label, f"| {label} | 100.00 | forgotten ×3 |"]]}]
-    merged, differences = script.merge(stored, fresh, ["semu"])
+    merged, compared = script.merge(stored, fresh, ["semu"])
     rows = merged[0]["rows"]
     assert [r[0] for r in rows] == ["original", "retrain (oracle)", "semu", label, "slug"]
     assert rows[-1][1] == "| slug | 99.93 | partly forgotten ×3 |"  # a method not run keeps its stored row
-    assert len(differences) == 1 and "retrain (oracle)" in differences[0]  # every changed reference row is listed
+    assert compared["same"] == ["class-wise: original", "class-wise: semu"]
+    assert len(compared["different"]) == 1 and "retrain (oracle)" in compared["different"][0]
     again, _ = script.merge({**stored, "scenarios": merged}, fresh, ["semu"])
     assert again == merged  # merging the same run twice adds no second calibrated row
     text = script.render({**stored, "scenarios": merged, "why": []})
     assert f"| {label} | 100.00 |" in text and text.index("| semu |") < text.index(label) < text.index("| slug |")
+
+
+def test_the_run_time_alone_does_not_count_as_a_difference():
+    script = _table_script()
+    row = "| semu | 99.87 ± 0.23 | 57.77 ± 9.04 | 57.00 ± 7.49 | 99.07 ± 0.81 | 16.02 ± 4.34 | {} | partly ×3 |"
+    assert script._cells_but_time(row.format("14.0 ± 0.8")) == script._cells_but_time(row.format("31.2 ± 5.0"))
+    assert script._cells_but_time(row.format("1")) != script._cells_but_time(row.format("1").replace("57.77", "5"))

@@ -20,7 +20,7 @@ def test_sweep_bench_times_each_executor_on_identical_cells_and_names_a_skipped_
                                          modes=(("sequential", 1), ("local", 2)))
     timed, skipped = result["sweeps"]
     assert [(r["executor"], r["workers"]) for r in timed["rows"]] == [("sequential", 1), ("local", 2)]
-    assert all(r["identical"] and r["ok"] == 2 and r["seconds"] > 0 for r in timed["rows"])
+    assert all(r["identical"] and r["differences"] == [] and r["ok"] == 2 and r["seconds"] > 0 for r in timed["rows"])
     assert timed["rows"][0]["ratio"] == 1.0
     assert "dataset-fashion-mnist" in skipped["skipped"]
     assert "## 2-cell sweep (tiny)" in result["markdown"] and "Not run: the Fashion-MNIST files" in result["markdown"]

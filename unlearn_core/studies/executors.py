@@ -42,14 +42,17 @@ import shutil
 import signal
 import socket
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
+import types
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -297,14 +300,16 @@ class LocalExecutor(Executor):
 
     def start(self) -> None:
         context = _pool_context()
-        self.manager = context.Manager()
+        with _main_left_out():
+            self.manager = context.Manager()
         self.sink = self.manager.Queue()
         self.stop = self.manager.Event()
         self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=context, initializer=_init_worker,
                                         initargs=(self.slots,))
 
     def submit(self, task: CellTask) -> Future:
-        return self.pool.submit(_execute_in_pool, task, self.sink, self.stop, self.threads)
+        with _main_left_out():  # the pool starts its worker processes on submit
+            return self.pool.submit(_execute_in_pool, task, self.sink, self.stop, self.threads)
 
     def wait(self, handles: list[Future], timeout: float) -> list[Future]:
         done, _ = wait_futures(handles, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -330,6 +335,25 @@ class LocalExecutor(Executor):
     def describe(self) -> dict:
         return {"name": self.name, "workers": self.slots, "threads_per_worker": self.threads or "auto",
                 "host": socket.gethostname()}
+
+
+@contextmanager
+def _main_left_out() -> Iterator[None]:
+    """Processes started inside do not run this process's __main__ file again. multiprocessing re-executes a
+    __main__ that has a file and no module spec in every child it starts; under Streamlit that is the page
+    script (Streamlit installs the script it runs as __main__), which would run outside Streamlit in each
+    worker. The cells need nothing from __main__: everything they unpickle lives in unlearn_core."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None or not getattr(main, "__file__", None):
+        yield
+        return
+    stand_in = types.ModuleType("__main__")
+    sys.modules["__main__"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("__main__") is stand_in:  # Streamlit may have installed the next script meanwhile
+            sys.modules["__main__"] = main
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
