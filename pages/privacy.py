@@ -22,6 +22,7 @@ from unlearn_core.metrics.ulira import ULiRAConfig
 from unlearn_core.metrics.verdicts import LABELS, label_tone
 from unlearn_core.results import RunRecord
 from unlearn_core.studies.band import ulira_evidence
+from unlearn_core.studies.executors import EXECUTORS
 from unlearn_core.studies.forgetting_quality import DEFAULT_MODELS, fq_cost, run_forgetting_quality
 from unlearn_core.studies.forgetting_quality import store_key as fq_store_key
 from unlearn_core.studies.seeds import compare_over_seeds
@@ -107,17 +108,21 @@ def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
                "this run and of retrain which side they are on. **Accuracy 0.5 = the attacker cannot tell this run "
                "from retrain.** The images it identifies most confidently are shown below. Fewer shadow epochs "
                "are faster but make the shadows less confident than this run (noted in the result).")
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     pairs = c1.number_input("Shadow pairs K", 2, 64, 8, key=S.W_ULIRA_K)
     epochs = c2.number_input("Shadow epochs (0 = the original's recipe)", 0, 200, 0, key=S.W_ULIRA_EPOCHS)
     target = c3.radio("Attack", ("this run", "the original model"), horizontal=True, key=S.W_ULIRA_TARGET)
+    executor = c4.radio("Shadow pairs run on", EXECUTORS, key=S.W_ULIRA_EXECUTOR,
+                        captions=[common.EXECUTOR_HELP[e] for e in EXECUTORS],
+                        help="Each shadow pair is one sweep cell, stored once: a rerun with more pairs trains only "
+                             "the new ones, whichever executor ran the others.")
     cfg = ULiRAConfig(shadow_pairs=int(pairs), shadow_epochs=int(epochs) or None)
     job_key = run_id if target == "this run" else f"original:{run_id}"
     if st.button("Run U-LiRA-lite in the background", key=S.W_ULIRA_GO):
         lab = common.lab()
         if target == "this run":
             def work(progress, stop):
-                result = ulira_for_run(lab, run_id, cfg, progress=progress, stop=stop)
+                result = ulira_for_run(lab, run_id, cfg, progress=progress, stop=stop, executor=executor)
                 ulira_evidence(lab, run_id, result)  # the verdict counts U-LiRA from now on
                 return result
         else:
@@ -126,7 +131,7 @@ def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
             def work(progress, stop):
                 base = lab.base_model(spec)
                 return run_ulira(lab, spec, forget, "original", None, base.model, cfg,
-                                 seed=int(record.seed or 0), progress=progress, stop=stop)
+                                 seed=int(record.seed or 0), progress=progress, stop=stop, executor=executor)
         _remember_job(S.ULIRA_JOBS, job_key, common.submit("privacy", f"U-LiRA-lite · {record.method}", work))
         st.rerun()
     job = _job(S.ULIRA_JOBS, job_key)

@@ -24,12 +24,6 @@ from unlearn_core.studies.sweep import (
 )
 from unlearn_core.viz import sweeps as viz
 
-EXECUTOR_HELP = {
-    "local": "a pool of worker processes on this machine (one per core by default)",
-    "ray": "Ray tasks: a local Ray instance started for you, or an existing cluster at the address below",
-    "sequential": "one cell after another in the dashboard's own process",
-}
-
 
 @st.cache_resource(show_spinner=False)
 def monitors() -> dict[str, SweepMonitor]:
@@ -71,8 +65,9 @@ def sweep_form() -> tuple[SweepSpec, str, int | None, str | None]:
                                     "noise. Off: one base model; seeds vary only the method.")
     grids = grid_editor()
     left, middle, right = st.columns(3)
-    executor = left.radio("Executor", EXECUTORS[1:] + EXECUTORS[:1], key=S.W_SWEEP_EXECUTOR,
-                          format_func=lambda e: e, captions=[EXECUTOR_HELP[e] for e in (*EXECUTORS[1:], EXECUTORS[0])])
+    choices = EXECUTORS[1:] + EXECUTORS[:1]  # local first: the default
+    executor = left.radio("Executor", choices, key=S.W_SWEEP_EXECUTOR, format_func=lambda e: e,
+                          captions=[common.EXECUTOR_HELP[e] for e in choices])
     workers = middle.number_input("Workers (0 = one per core or Ray CPU)", min_value=0, max_value=256, value=0,
                                   key=S.W_SWEEP_WORKERS)
     address = right.text_input("Ray address (empty: a local instance)", value="", key=S.W_SWEEP_ADDRESS,

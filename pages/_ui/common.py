@@ -33,6 +33,13 @@ log = logging.getLogger("unlearning_lab.dashboard")
 
 DEFAULT_FORGET = ForgetSpec(classes=(3,))
 
+# what each sweep executor is, for the pages that let the user pick one (Sweeps, U-LiRA on Forget quality)
+EXECUTOR_HELP = {
+    "local": "a pool of worker processes on this machine (one per core by default)",
+    "ray": "Ray tasks: a local Ray instance started for you, or an existing cluster",
+    "sequential": "one after another in the dashboard's own process",
+}
+
 
 # ---- process-wide objects (shared by every browser session) ---------------------------------------------
 @st.cache_resource(show_spinner=False)

@@ -59,8 +59,9 @@ W_PRED_FORGET, W_PRED_RETAIN, W_ATTR_METHOD, W_ATTR_MODEL = (
 W_PRIVACY_RUN, W_PRIVACY_STAT, W_PRIVACY_THRESHOLD = "privacy_run", "privacy_statistic", "privacy_threshold"
 W_EMBED, W_EMBED_GO = "privacy_embedding", "privacy_embedding_go"
 W_RELEARN_LR, W_RELEARN_STEPS, W_RELEARN_GO = "privacy_relearn_lr", "privacy_relearn_steps", "privacy_relearn_go"
-W_ULIRA_K, W_ULIRA_EPOCHS, W_ULIRA_TARGET, W_ULIRA_GO = (
-    "privacy_ulira_pairs", "privacy_ulira_epochs", "privacy_ulira_target", "privacy_ulira_go")
+W_ULIRA_K, W_ULIRA_EPOCHS, W_ULIRA_TARGET, W_ULIRA_EXECUTOR, W_ULIRA_GO = (
+    "privacy_ulira_pairs", "privacy_ulira_epochs", "privacy_ulira_target", "privacy_ulira_executor",
+    "privacy_ulira_go")
 W_SEED_METHODS, W_SEED_COUNT, W_SEED_GO = "privacy_seed_methods", "privacy_seed_count", "privacy_seed_go"
 W_FQ_N, W_FQ_GO = "privacy_fq_models", "privacy_fq_go"
 

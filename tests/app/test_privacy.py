@@ -70,3 +70,21 @@ def test_a_running_probe_shows_its_progress_as_it_moves(populated):
     common.runner().wait(job_id, timeout=30)
     at.run()
     assert any("Seeds failed: stopped by the test" in e.value for e in at.error)
+
+
+def test_ulira_runs_its_shadow_pairs_on_the_chosen_executor(populated):
+    from pages._ui import common
+
+    at = open_page("pages/privacy.py")
+    at.number_input(key="privacy_ulira_pairs").set_value(2).run()
+    at.number_input(key="privacy_ulira_epochs").set_value(1).run()
+    at.radio(key="privacy_ulira_executor").set_value("local").run()
+    at.button(key="privacy_ulira_go").click().run()
+    assert_clean(at)
+    job_id = next(iter(at.session_state["privacy_ulira_jobs"].values()))
+    job = common.runner().wait(job_id, timeout=300)
+    assert job is not None and job.status == "ok", job and job.error
+    assert job.result["executor"]["name"] == "local" and len(job.result["shadow_run_ids"]) == 2
+    at.run()
+    assert_clean(at)
+    assert "Attack accuracy" in texts(at)

@@ -149,7 +149,7 @@ def test_sequential_shadow_cells_equal_the_former_loop(prepared, reference):
 
 def test_a_rerun_trains_nothing_and_a_larger_k_trains_only_its_new_pairs(prepared, reference, monkeypatch):
     lab, run_id = prepared
-    ulira_for_run(lab, run_id, CFG)  # stored already when this test runs alone
+    ulira_for_run(lab, run_id, CFG)  # the pairs the test above stored (trained here when this test runs alone)
     trained = []
 
     def counting_train_model(*args, **kwargs):
@@ -190,6 +190,26 @@ def test_a_cancelled_attack_stops_between_pairs(prepared):
         ulira_for_run(lab, run_id, CFG, progress=stop_after_first_pair, stop=stop)
     statuses = lab.store.run_statuses([c.run_id for c in shadow_cells(lab, run_id)])
     assert list(statuses.values()) == ["ok"]  # the queued pairs never started
+
+
+def test_a_cancel_while_a_pair_trains_stops_it_at_once(prepared):
+    """In-process (the Forget quality page's way), the running pair reports its stages as it goes and sees the
+    stop event directly: it is stored as cancelled (and trained again next time), the queued pairs never start."""
+    lab, run_id = prepared
+    forget_shadow_runs(lab)
+    stop = threading.Event()
+    messages = []
+
+    def stop_while_the_first_pair_trains(fraction: float, message: str) -> None:
+        messages.append(message)
+        if "shadow pair 1: training the shadow original" in message:
+            stop.set()
+
+    with pytest.raises(UnlearnCancelled):
+        ulira_for_run(lab, run_id, CFG, progress=stop_while_the_first_pair_trains, stop=stop)
+    cells = shadow_cells(lab, run_id)
+    assert lab.store.run_statuses([c.run_id for c in cells]) == {cells[0].run_id: "cancelled"}
+    assert [m for m in messages if "cells:" in m] == ["1/3 cells: U-LiRA shadow pair 1 (finetune) seed 0 cancelled"]
 
 
 def test_bad_executor_is_one_line_and_trains_nothing(tmp_path):

@@ -33,6 +33,7 @@ small models (one thread).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import multiprocessing
 import os
@@ -41,13 +42,17 @@ import shutil
 import signal
 import socket
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
+import types
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -217,15 +222,30 @@ class Executor(ABC):
         return {"name": self.name, "workers": self.slots}
 
 
+class _Relay:
+    """A progress sink that hands each report on at once (to the sweep driver's listener)."""
+
+    def __init__(self, listener: Callable[[str, float, str, str], None]) -> None:
+        self.listener = listener
+
+    def put(self, item: tuple[str, float, str, str]) -> None:
+        self.listener(*item)
+
+
 class SequentialExecutor(Executor):
-    """Runs each cell in this process, one after another, on the caller's Lab (no worker processes)."""
+    """Runs each cell in this process, one after another, on the caller's Lab (no worker processes).
+
+    A cell runs inside `wait`, which blocks the driver's loop until it ends, so the driver's `stop` event and
+    progress `listener`, when given, reach the cell directly: a cancel stops the running cell at once and its
+    progress shows while it runs (polled, both would only be seen once it finished)."""
 
     name = "sequential"
 
-    def __init__(self, lab: Any) -> None:
+    def __init__(self, lab: Any, stop: threading.Event | None = None,
+                 listener: Callable[[str, float, str, str], None] | None = None) -> None:
         self.lab = lab
-        self.stop = threading.Event()
-        self.sink: queue.Queue = queue.Queue()
+        self.stop = stop or threading.Event()
+        self.sink: queue.Queue | _Relay = _Relay(listener) if listener else queue.Queue()
         self.pending: dict[int, CellTask] = {}
         self.outcomes: dict[int, CellOutcome] = {}
 
@@ -246,7 +266,7 @@ class SequentialExecutor(Executor):
         return self.outcomes.pop(handle)
 
     def progress(self) -> list[tuple[str, float, str, str]]:
-        return _drain(self.sink)
+        return _drain(self.sink) if isinstance(self.sink, queue.Queue) else []  # a relay handed them on already
 
     def cancel(self) -> None:
         self.stop.set()
@@ -280,14 +300,16 @@ class LocalExecutor(Executor):
 
     def start(self) -> None:
         context = _pool_context()
-        self.manager = context.Manager()
+        with _main_left_out():
+            self.manager = context.Manager()
         self.sink = self.manager.Queue()
         self.stop = self.manager.Event()
         self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=context, initializer=_init_worker,
                                         initargs=(self.slots,))
 
     def submit(self, task: CellTask) -> Future:
-        return self.pool.submit(_execute_in_pool, task, self.sink, self.stop, self.threads)
+        with _main_left_out():  # the pool starts its worker processes on submit
+            return self.pool.submit(_execute_in_pool, task, self.sink, self.stop, self.threads)
 
     def wait(self, handles: list[Future], timeout: float) -> list[Future]:
         done, _ = wait_futures(handles, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -313,6 +335,25 @@ class LocalExecutor(Executor):
     def describe(self) -> dict:
         return {"name": self.name, "workers": self.slots, "threads_per_worker": self.threads or "auto",
                 "host": socket.gethostname()}
+
+
+@contextmanager
+def _main_left_out() -> Iterator[None]:
+    """Processes started inside do not run this process's __main__ file again. multiprocessing re-executes a
+    __main__ that has a file and no module spec in every child it starts; under Streamlit that is the page
+    script (Streamlit installs the script it runs as __main__), which would run outside Streamlit in each
+    worker. The cells need nothing from __main__: everything they unpickle lives in unlearn_core."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None or not getattr(main, "__file__", None):
+        yield
+        return
+    stand_in = types.ModuleType("__main__")
+    sys.modules["__main__"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("__main__") is stand_in:  # Streamlit may have installed the next script meanwhile
+            sys.modules["__main__"] = main
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -531,10 +572,14 @@ def _execute_on_ray(task: CellTask, models: dict[str, Any], sink: Any, flag: Any
     cache = str(node_cache(task.home, sweep_id))
     _drop_cache_labs(keep=cache)
     lab = _worker_lab(cache, task.device, threads)
-    for key, ref in models.items():
-        if not lab.store.has_model(key):
-            kind, state, meta, tensors = ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref
-            lab.store.save_model(key, kind, state, meta, tensors)
+    # two workers on one node may be shipped the same model at once (cells sharing a base model, e.g. U-LiRA's
+    # shadow pairs): both writing its folder would collide, so one writes it and the other then finds it
+    with (Path(cache) / ".models.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for key, ref in models.items():
+            if not lab.store.has_model(key):
+                kind, state, meta, tensors = ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref
+                lab.store.save_model(key, kind, state, meta, tensors)
     lab.store.delete_run(task.cell.run_id)  # the cache keeps models, not runs: the driver's store decides
     outcome = execute_cell(replace(task, home=cache), sink, _PolledStop(lambda: ray.get(flag.is_set.remote())),
                            threads)
@@ -562,9 +607,11 @@ def store_returned_run(store: Any, run_id: str, record: dict, state: dict | None
 
 
 def make_executor(name: str, *, workers: int | None = None, address: str | None = None, threads: int | None = None,
-                  gpus_per_cell: float | None = None, lab: Any = None, keep_ray: bool = False) -> Executor:
+                  gpus_per_cell: float | None = None, lab: Any = None, keep_ray: bool = False,
+                  stop: threading.Event | None = None,
+                  listener: Callable[[str, float, str, str], None] | None = None) -> Executor:
     """The executor called `name`; `address` and `keep_ray` (leave a Ray instance started here running) are only
-    for ray."""
+    for ray, `stop` and `listener` (the driver's stop event and progress listener) only for sequential."""
     if name not in EXECUTORS:
         raise UserInputError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}")
     if address and name != "ray":
@@ -574,7 +621,7 @@ def make_executor(name: str, *, workers: int | None = None, address: str | None 
     if gpus_per_cell is not None and not 0 < gpus_per_cell <= 1:
         raise UserInputError(f"gpus per cell must be in (0, 1], got {gpus_per_cell}")
     if name == "sequential":
-        return SequentialExecutor(lab)
+        return SequentialExecutor(lab, stop, listener)
     if name == "local":
         return LocalExecutor(workers, threads)
     return RayExecutor(lab, workers, address, threads, gpus_per_cell, keep_ray)

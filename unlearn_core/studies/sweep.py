@@ -740,8 +740,9 @@ def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None =
     monitor = monitor or SweepMonitor()
     stop = stop or monitor.stop
     cells, skipped = check_scenarios(lab, spec, spec.cells())
+    reports = _CellReports(monitor, progress)
     engine = make_executor(executor, workers=workers, address=address, threads=threads,
-                           gpus_per_cell=gpus_per_cell, lab=lab, keep_ray=keep_ray)
+                           gpus_per_cell=gpus_per_cell, lab=lab, keep_ray=keep_ray, stop=stop, listener=reports)
     engine.start()  # may raise UserInputError (e.g. Ray unreachable): nothing stored yet
     try:
         monitor.executor = engine.describe()
@@ -767,7 +768,7 @@ def run_sweep(spec: SweepSpec, *, executor: str = "local", workers: int | None =
         tasks = [CellTask(c, str(lab.store.root), engine.device_for(device), models.get(c.key, ()))
                  for c in pending]
         try:
-            _drive(engine, tasks, monitor, stop, progress)
+            _drive(engine, tasks, monitor, stop, progress, reports)
         except KeyboardInterrupt:  # Ctrl-C: running cells are asked to stop before the workers are released
             stop.set()
             engine.cancel()
@@ -817,16 +818,36 @@ def store_bands(lab: Lab, cells: list[SweepCell]) -> list[dict]:
     return stored
 
 
-def _drive(engine: Any, tasks: list, monitor: SweepMonitor, stop: threading.Event, progress: Progress) -> None:
+class _CellReports:
+    """The progress reports of running cells: into the monitor (the Sweeps page's per-cell bars) and, as the
+    cells' share of the sweep's bar, to `progress` (a caller with one bar, e.g. a U-LiRA job, moves within a cell)."""
+
+    def __init__(self, monitor: SweepMonitor, progress: Progress) -> None:
+        self.monitor, self.progress = monitor, progress
+        self.total, self.done = 1, 0
+        self.running: dict[str, tuple[str, float]] = {}  # cell key -> (label, fraction)
+
+    def __call__(self, key: str, fraction: float, message: str, worker: str) -> None:
+        self.monitor.set(key, progress=fraction, message=message, worker=worker)
+        if key in self.running:
+            label = self.running[key][0]
+            self.running[key] = (label, min(1.0, max(0.0, fraction)))
+            share = self.done + sum(f for _, f in self.running.values())
+            self.progress(0.2 + 0.8 * share / self.total, f"{label}: {message}")
+
+
+def _drive(engine: Any, tasks: list, monitor: SweepMonitor, stop: threading.Event, progress: Progress,
+           reports: _CellReports) -> None:
     """Keeps at most `engine.slots` cells in flight; queued cells stay here, so cancel simply drops them."""
     queue = list(tasks)
     inflight: dict[Any, str] = {}
-    total = max(1, len(tasks))
+    total = reports.total = max(1, len(tasks))
     done = 0
     cancelled = False
     while queue or inflight:
         while queue and len(inflight) < engine.slots and not stop.is_set():
             task = queue.pop(0)
+            reports.running[task.cell.key] = (task.cell.label(), 0.0)
             inflight[engine.submit(task)] = task.cell.key
             monitor.set(task.cell.key, status="running", message="submitted")
         if stop.is_set() and not cancelled:
@@ -835,12 +856,14 @@ def _drive(engine: Any, tasks: list, monitor: SweepMonitor, stop: threading.Even
                 monitor.set(task.cell.key, status="cancelled", message="cancelled before it started")
             queue.clear()
             engine.cancel()
-        for key, fraction, message, worker in engine.progress():
-            monitor.set(key, progress=fraction, message=message, worker=worker)
+        for report in engine.progress():
+            reports(*report)
         for handle in engine.wait(list(inflight), timeout=0.2):
             key = inflight.pop(handle)
             outcome = engine.collect(handle)
             done += 1
+            reports.running.pop(key, None)
+            reports.done = done
             monitor.set(key, status=outcome.status, progress=1.0 if outcome.status == "ok" else 0.0,
                         message=outcome.error or outcome.status, worker=outcome.worker)
             progress(0.2 + 0.8 * done / total, f"{done}/{total} cells: {outcome.label} {outcome.status}")

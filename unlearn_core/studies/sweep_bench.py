@@ -51,7 +51,9 @@ def _differences(cells: list, reference: dict, metrics: dict, limit: int = 8) ->
     """The first metrics that differ from the sequential run's, cell by cell (what to look at when a row says NO)."""
     out = []
     for cell in cells:
-        ref, got = reference.get(cell.key) or {}, metrics.get(cell.key) or {}
+        if cell.key not in reference or cell.key not in metrics:
+            continue  # a cell that did not finish is listed as such, not as differences
+        ref, got = reference[cell.key] or {}, metrics[cell.key] or {}
         out += [{"cell": cell.label(), "metric": k, "sequential": ref.get(k), "here": got.get(k)}
                 for k in sorted(set(ref) | set(got)) if ref.get(k) != got.get(k)]
     return out[:limit]
@@ -110,14 +112,17 @@ def _time_sweep(device: torch.device, progress: Progress, spec: SweepSpec,
             start = time.perf_counter()
             result = run_sweep(spec, executor=executor, workers=workers, lab=lab, device=str(device))
             seconds = time.perf_counter() - start
-            metrics = {c.key: _metrics_without_timing(lab.store.get_run(c.run_id)["metrics"]) for c in cells}
+            stored = {c.key: lab.store.get_run(c.run_id) for c in cells if lab.store.run_row(c.run_id) is not None}
+            metrics = {key: _metrics_without_timing(record.get("metrics")) for key, record in stored.items()}
             reference = reference or metrics
+            unfinished = [{"cell": c.label, "status": c.status, "message": c.message} for c in result.cells
+                          if c.status != "ok"]
             rows.append({"executor": executor, "workers": workers, "seconds": seconds,
                          "ok": sum(c.status == "ok" for c in result.cells), "identical": metrics == reference,
-                         "differences": _differences(cells, reference, metrics),
+                         "differences": _differences(cells, reference, metrics), "unfinished": unfinished,
                          "threads_per_worker": result.executor.get("threads_per_worker"),
-                         "mean_unlearn_seconds": sum(lab.store.get_run(c.run_id)["seconds"] for c in cells)
-                         / len(cells)})
+                         "mean_unlearn_seconds": (sum(r["seconds"] or 0.0 for r in stored.values()) / len(stored))
+                         if stored else None})
     baseline = rows[0]["seconds"]
     for row in rows:
         row["ratio"] = None if row["seconds"] is None else row["seconds"] / baseline
@@ -142,10 +147,13 @@ def sweep_markdown(result: dict) -> str:
             if r["seconds"] is None:
                 lines.append(f"| {r['executor']} | {r['workers']} | | — | — | — | — | {r.get('note', '')} |")
                 continue
+            mean = "–" if r["mean_unlearn_seconds"] is None else f"{r['mean_unlearn_seconds']:.1f}"
             lines.append(f"| {r['executor']} | {r['workers']} | {r['threads_per_worker']} | {r['seconds']:.1f} | "
-                         f"{r['ratio']:.2f} | {r['speedup']:.2f}× | {r['mean_unlearn_seconds']:.1f} | "
-                         f"{'yes' if r['identical'] else 'NO'} |")
+                         f"{r['ratio']:.2f} | {r['speedup']:.2f}× | {mean} | {'yes' if r['identical'] else 'NO'} |")
         for r in sweep["rows"]:
+            if r.get("unfinished"):
+                lines += ["", f"Cells of {r['executor']} ({r['workers']} workers) that did not finish:", ""]
+                lines += [f"- {u['cell']}: {u['status']} {u['message']}".rstrip() for u in r["unfinished"]]
             if r.get("differences"):
                 lines += ["", f"Metrics of {r['executor']} ({r['workers']} workers) that differ from the sequential "
                           "run's (first ones):", ""]

@@ -32,7 +32,7 @@ from torch import nn
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, ImageDataset, Splits
 from unlearn_core.device import device_label, environment_versions
-from unlearn_core.experiment import ExperimentSpec, Lab
+from unlearn_core.experiment import BaseModel, ExperimentSpec, Lab
 from unlearn_core.methods import TrainingArtifacts, UnlearnCancelled, UnlearnContext, execute_method, get_method
 from unlearn_core.methods.base import MethodDiverged, MethodNotApplicable
 from unlearn_core.metrics.ulira import ULiRAConfig, forget_phi, leave_one_pair_out, ulira_attack
@@ -58,7 +58,7 @@ def _shadow_splits(dataset: ImageDataset, splits: Splits, generator: torch.Gener
     return Splits(subset, splits.spec, forget_pos, splits.device)
 
 
-def _train_pair(lab: Lab, cell: SweepCell, base, splits: Splits, seed: int, progress: Progress,
+def _train_pair(lab: Lab, cell: SweepCell, base: BaseModel, splits: Splits, seed: int, progress: Progress,
                 stop: threading.Event, timings: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     """Trains pair `cell.shadow_pair`; returns the phis (unlearned shadow, retrained shadow) on the forget examples."""
     dataset = splits.dataset
