@@ -477,15 +477,23 @@ def run(lab: Lab, max_train: int, max_test: int, seeds: tuple[int, ...], report_
             "bases": lab.store.list_models("base"), "reevaluated": reevaluated, "log_refusal": log_refusal}
 
 
-def render_tables(scenarios: list[dict]) -> str:
+FAILS_HERE = "**faithful defaults fail here: see the last section**"
+
+
+def render_tables(scenarios: list[dict], why: list[dict] | None = None) -> str:
+    """The tables; the faithful row of each method the last section explains (`why`) says so in its last cell."""
     header = "| method | " + " | ".join(c[0] for c in COLUMNS) + " | verdict (over seeds) |"
+    explained = {(w["scenario"], w["method"]) for w in why or []}
     lines = []
     for scenario in scenarios:
         if not scenario["rows"]:
             lines += [f"## {scenario['title']}", "", "No finished run.", ""]
             continue
         lines += [f"## {scenario['title']}", "", header, "|---" * (len(COLUMNS) + 2) + "|"]
-        lines += [line for _, line in scenario["rows"]]
+        for label, line in scenario["rows"]:
+            if (scenario["title"], label) in explained:
+                line = line.rstrip().removesuffix("|").rstrip() + f"; {FAILS_HERE} |"
+            lines.append(line)
         lines.append("")
     return "\n".join(lines)
 
@@ -615,7 +623,8 @@ def _timings(info: dict) -> str:
 
 
 def render(stored: dict) -> str:
-    parts = [stored["preamble"], *stored.get("updates", []), render_tables(stored["scenarios"]), stored["footer"],
+    parts = [stored["preamble"], *stored.get("updates", []), render_tables(stored["scenarios"], stored.get("why")),
+             stored["footer"],
              render_why(stored.get("why", []))]
     return "\n\n".join(p.strip() for p in parts if p.strip()) + "\n"
 
@@ -687,8 +696,11 @@ def main(argv: list[str] | None = None) -> int:
                                                         else ""))
         if compared["different"]:
             reproduced += "; these differ: " + "; ".join(compared["different"])
-        stored.setdefault("updates", []).append(
-            f"**Rows of {', '.join(methods)} (and their calibrated rows) regenerated** by `{command}` on {started}"
+        heading = f"**Rows of {', '.join(methods)} (and their calibrated rows) regenerated**"
+        # a rerun of the same rows supersedes the paragraph of the earlier one
+        stored["updates"] = [u for u in stored.get("updates", []) if not u.startswith(heading)]
+        stored["updates"].append(
+            f"{heading} by `{command}` on {started}"
             + (" from the runs stored in its workspace by the same command without --report-only (one process per "
                f"scenario, with --only, may share a workspace; {_timings(info)})" if args.report_only else
                f" (load average {', '.join(f'{v:.1f}' for v in load_before)} at the start; {_timings(info)})")

@@ -72,6 +72,10 @@ def test_calibrated_rows_are_labelled_and_merged_beside_the_faithful_row():
     assert again == merged  # merging the same run twice adds no second calibrated row
     text = script.render({**stored, "scenarios": merged, "why": []})
     assert f"| {label} | 100.00 |" in text and text.index("| semu |") < text.index(label) < text.index("| slug |")
+    why = [{"scenario": "class-wise", "method": "semu", "text": "measured reason", "search": "values tried"}]
+    text = script.render({**stored, "scenarios": merged, "why": why})
+    assert f"| semu | 99.87 | partly forgotten ×3; {script.FAILS_HERE} |" in text  # the faithful row says so
+    assert f"| {label} | 100.00 | forgotten ×3 |" in text and "**semu, class-wise.** measured reason" in text
 
 
 def test_the_run_time_alone_does_not_count_as_a_difference():
