@@ -29,8 +29,10 @@ diagnostics), make the section "Where faithful defaults fail here, and why".
 
 The table is also stored as JSON beside --out (`fmnist_results.json`). `--methods a,b` runs only those methods'
 rows (with the original and oracle rows, recomputed from the same seeds' base models and oracles) in the given
-workspace and merges them into the stored table, listing any original or oracle row that came out different; the
-other rows stay as stored. A table this script wrote before it kept the JSON is read back from the markdown.
+workspace and merges them into the stored table, comparing every recomputed row that was there before (original,
+oracle, faithful rows) apart from its run time; the other rows stay as stored. A table this script wrote before it
+kept the JSON is read back from the markdown. Sweeps store their wall time and load in the workspace, so
+`--report-only` can state them.
 """
 
 from __future__ import annotations
