@@ -427,9 +427,10 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
     with tempfile.TemporaryDirectory(prefix="unlearn-bench-") as home, _threads(dev) as threads:
         lab = Lab(Store(Path(home)), device=str(dev), threads=threads if dev.type == "cpu" else None)
         trained: set[str] = set()  # base models trained by an earlier case (then cached, not timed again)
-        cases = _finished_cases(out_dir / f"{sc.name}.json", sc, dev, threads) if resume else []
+        cases: list[dict] = []
+        if resume:
+            cases, started = _finished_cases(out_dir / f"{sc.name}.json", sc, dev, threads, started)
         if cases:
-            started = json.loads((out_dir / f"{sc.name}.json").read_text())["created"]
             trained.update(sc.spec.resolved().with_artifacts(get_method(name).info.needs_artifacts).key
                            for case in sc.cases[:len(cases)] for name in (case.methods or list_methods()))
         for i, case in enumerate(sc.cases):
@@ -457,11 +458,13 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
     return result
 
 
-def _finished_cases(path: Path, sc: Scenario, dev: torch.device, threads: int) -> list[dict]:
-    """The finished cases of the partial table at `path` when it was made by the same scenario definition on
-    the same device and threads (an absent file: none, so the run starts from the first case)."""
+def _finished_cases(path: Path, sc: Scenario, dev: torch.device, threads: int, started: str
+                    ) -> tuple[list[dict], str]:
+    """The finished cases of the partial table at `path` and when that table was started, when it was made by the
+    same scenario definition on the same device and threads (an absent file: no cases, and `started`, so the run
+    starts from the first case)."""
     if not path.exists():
-        return []
+        return [], started
     try:
         prior = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -477,7 +480,7 @@ def _finished_cases(path: Path, sc: Scenario, dev: torch.device, threads: int) -
     done = prior["cases"]
     if [c["label"] for c in done] != labels[:len(done)]:
         raise UserInputError(f"cannot resume from {path}: its cases are not the first cases of {sc.name}")
-    return done
+    return done, prior["created"]
 
 
 def _result(sc: Scenario, dev: torch.device, threads: int, load_before: tuple[float, ...], started: str,

@@ -29,14 +29,20 @@ MONITOR_RETAIN_SAMPLES = 2048  # retain images a per-epoch history charts: a ful
 MONITOR_STREAM = 97  # generator offset of that sample, apart from every method's training streams
 
 
+def seeded_sample(x: torch.Tensor, y: torch.Tensor, count: int, generator: torch.Generator
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """At most `count` images drawn with `generator`; a set no larger than that is returned whole."""
+    if len(y) <= count:
+        return x, y
+    idx = torch.randperm(len(y), generator=generator)[:count].to(y.device)
+    return x[idx], y[idx]
+
+
 def monitor_sample(x: torch.Tensor, y: torch.Tensor, ctx: UnlearnContext) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed seeded sample of at most MONITOR_RETAIN_SAMPLES images that a method's per-epoch history reads
     (the history only: training never sees it, and its generator is not a training stream). Sets no larger than
     that, e.g. digits' retain set, are read whole."""
-    if len(y) <= MONITOR_RETAIN_SAMPLES:
-        return x, y
-    idx = torch.randperm(len(y), generator=ctx.generator(MONITOR_STREAM))[:MONITOR_RETAIN_SAMPLES].to(y.device)
-    return x[idx], y[idx]
+    return seeded_sample(x, y, MONITOR_RETAIN_SAMPLES, ctx.generator(MONITOR_STREAM))
 
 
 def random_wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:

@@ -28,7 +28,7 @@ import torch
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits
 from unlearn_core.methods import get_method
-from unlearn_core.methods._common import accuracy
+from unlearn_core.methods._common import accuracy, seeded_sample
 from unlearn_core.methods.base import MethodDiverged, UnlearnContext, execute_method
 
 if TYPE_CHECKING:
@@ -117,12 +117,8 @@ class Search:
 
 def retain_validation_sample(splits: Splits, seed: int, count: int = RETAIN_SAMPLE
                              ) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = splits.retain()
-    if len(y) <= count:
-        return x, y
     generator = torch.Generator().manual_seed(seed * 1_000_003 + RETAIN_SAMPLE_STREAM)
-    idx = torch.randperm(len(y), generator=generator)[:count].to(y.device)
-    return x[idx], y[idx]
+    return seeded_sample(*splits.retain(), count, generator)
 
 
 def search(lab: Lab, experiment: ExperimentSpec, forget: ForgetSpec, method: str, param: str,
