@@ -32,8 +32,7 @@ from typing import Any
 
 from unlearn_core import UserInputError, validation
 from unlearn_core.data import ForgetSpec
-from unlearn_core.data.base import data_root
-from unlearn_core.data.torchvision_sets import SYSTEM_FOLDERS, idx_folder, missing_cifar_files
+from unlearn_core.data.torchvision_sets import missing_files_reason
 from unlearn_core.experiment import ExperimentSpec, Lab
 from unlearn_core.methods import get_method, list_methods
 from unlearn_core.progress import Progress, quiet
@@ -91,18 +90,9 @@ class Preset:
 
     def unavailable(self) -> str | None:
         """None when the preset can run here, else a one-line reason (e.g. its data files are missing)."""
-        if self.experiment.get("dataset") == "cifar10":
-            folder = data_root() / "cifar-10-batches-py"
-            missing = missing_cifar_files("cifar10")
-            if missing:
-                return (f"needs the CIFAR-10 python batches in {folder} (missing: {', '.join(missing[:3])}"
-                        f"{'…' if len(missing) > 3 else ''}); copy the official cifar-10-python files there or "
-                        "set UNLEARN_DATA to the folder that holds cifar-10-batches-py")
-        if self.experiment.get("dataset") == "fashion_mnist" and not self.experiment.get("dataset_options", {}).get(
-                "root") and idx_folder("fashion_mnist", data_root(), False) is None:
-            system, package = SYSTEM_FOLDERS["fashion_mnist"]
-            return (f"needs the Fashion-MNIST files: `apt-get install {package}` (into {system}), or torchvision's "
-                    f"FashionMNIST/raw folder in {data_root()} (set UNLEARN_DATA to another folder that holds it)")
+        missing = missing_files_reason(str(self.experiment.get("dataset")), self.experiment.get("dataset_options"))
+        if missing:
+            return missing
         unknown = [m for m in self.methods if m not in list_methods()]
         if unknown:
             return f"names methods this build does not have: {', '.join(unknown)}"

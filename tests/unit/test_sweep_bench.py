@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from unlearn_core.data import ForgetSpec
+from unlearn_core.data import ForgetSpec, torchvision_sets
 from unlearn_core.experiment import experiment_from_args
 from unlearn_core.progress import quiet
 from unlearn_core.studies import sweep_bench
@@ -15,7 +15,7 @@ from unlearn_core.studies.sweep import MethodGrid, SweepSpec
 def test_sweep_bench_times_each_executor_on_identical_cells_and_names_a_skipped_sweep(monkeypatch):
     tiny = SweepSpec(experiment_from_args("digits", "mlp", 0, epochs=1), (ForgetSpec(classes=(3,)),),
                      (MethodGrid.of("finetune", epochs=[1]),), seeds=(0, 1), seed_base=False, title="tiny")
-    monkeypatch.setattr(sweep_bench, "idx_folder", lambda *args: None)  # as on a machine without the files
+    monkeypatch.setattr(torchvision_sets, "idx_folder", lambda *args: None)  # as on a machine without the files
     result = sweep_bench.run_sweep_bench(torch.device("cpu"), quiet, specs=(tiny, sweep_bench.HEAVY_SWEEP),
                                          modes=(("sequential", 1), ("local", 2)))
     timed, skipped = result["sweeps"]
@@ -23,4 +23,4 @@ def test_sweep_bench_times_each_executor_on_identical_cells_and_names_a_skipped_
     assert all(r["identical"] and r["differences"] == [] and r["ok"] == 2 and r["seconds"] > 0 for r in timed["rows"])
     assert timed["rows"][0]["ratio"] == 1.0
     assert "dataset-fashion-mnist" in skipped["skipped"]
-    assert "## 2-cell sweep (tiny)" in result["markdown"] and "Not run: the Fashion-MNIST files" in result["markdown"]
+    assert "## 2-cell sweep (tiny)" in result["markdown"] and "Not run: needs the Fashion-MNIST files" in result["markdown"]

@@ -117,6 +117,26 @@ def missing_cifar_files(name: str, root: Path | None = None) -> list[str]:
     return [f for f in [*train_files, *test_files, meta_file] if not (folder / f).is_file()]
 
 
+def missing_files_reason(name: str, options: dict | None = None) -> str | None:
+    """None when the official files of dataset `name` are on this machine (or `name` needs none of these),
+    else a one-line reason that says how to get them. A named `root` option is the user's to check."""
+    if (options or {}).get("root") or name not in _SETS:
+        return None
+    title = _SETS[name][1].split(" (")[0]
+    if name in _CIFAR_FILES:
+        missing = missing_cifar_files(name)
+        if missing:
+            folder = data_root() / _SETS[name][2]
+            return (f"needs the {title} python batches in {folder} (missing: {', '.join(missing[:3])}"
+                    f"{'…' if len(missing) > 3 else ''}); copy the official files there or set UNLEARN_DATA to "
+                    f"the folder that holds {_SETS[name][2]}")
+    elif name in SYSTEM_FOLDERS and idx_folder(name, data_root(), False) is None:
+        system, package = SYSTEM_FOLDERS[name]
+        return (f"needs the {title} files: `apt-get install {package}` (into {system}), or torchvision's "
+                f"{_SETS[name][2]} folder in {data_root()} (set UNLEARN_DATA to another folder that holds it)")
+    return None
+
+
 def _read_cifar(name: str, root: Path, train: bool) -> tuple[np.ndarray, list[int], list[str]]:
     train_files, test_files, meta_file, label_key, names_key = _CIFAR_FILES[name]
     folder = root / _SETS[name][2]

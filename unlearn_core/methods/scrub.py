@@ -34,7 +34,6 @@ from torch import nn
 
 from unlearn_core import UserInputError
 from unlearn_core.data import Splits
-from unlearn_core.device import eval_batch_size
 from unlearn_core.methods._common import check_finite_loss, make_optimizer, minibatches, monitor_sample
 from unlearn_core.methods.base import (
     MethodConfig,
@@ -46,6 +45,7 @@ from unlearn_core.methods.base import (
     param,
     register_method,
 )
+from unlearn_core.metrics.threshold import model_logits
 
 
 def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -56,21 +56,16 @@ def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tempe
 
 
 @torch.no_grad()
-def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Batched: one forward over a whole 54k-image retain set would hold gigabytes of activations."""
-    batch_size = eval_batch_size(x.device)
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-
-
-@torch.no_grad()
 def _evaluate(student: nn.Module, teacher: nn.Module, forget: tuple[torch.Tensor, torch.Tensor],
               retain_sample: tuple[torch.Tensor, torch.Tensor], temperature: float) -> dict[str, float]:
     student.eval()
     xf, yf = forget
     xr, yr = retain_sample
-    student_forget, student_retain = _logits(student, xf), _logits(student, xr)
+    # batched (a whole 54k-image retain set in one forward would hold gigabytes of activations), on the CPU
+    student_forget, student_retain = model_logits(student, xf), model_logits(student, xr)
+    yf, yr = yf.cpu(), yr.cpu()
     return {
-        "kl_forget": float(distill_kl(student_forget, _logits(teacher, xf), temperature)),
+        "kl_forget": float(distill_kl(student_forget, model_logits(teacher, xf), temperature)),
         "loss_retain": float(F.cross_entropy(student_retain, yr)),
         "forget_acc": float((student_forget.argmax(1) == yf).float().mean()),
         "retain_acc": float((student_retain.argmax(1) == yr).float().mean()),

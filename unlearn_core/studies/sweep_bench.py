@@ -21,8 +21,7 @@ from pathlib import Path
 import torch
 
 from unlearn_core.data import ForgetSpec
-from unlearn_core.data.base import data_root
-from unlearn_core.data.torchvision_sets import idx_folder
+from unlearn_core.data.torchvision_sets import missing_files_reason
 from unlearn_core.device import device_label, environment_versions, usable_cores
 from unlearn_core.experiment import Lab, experiment_from_args
 from unlearn_core.progress import Progress
@@ -70,7 +69,7 @@ def run_sweep_bench(device: torch.device, progress: Progress,
         def part(fraction: float, message: str, i: int = i, title: str = spec.title) -> None:
             progress((i + fraction) / len(specs), f"{title}: {message}")
 
-        missing = _missing_data(spec)
+        missing = missing_files_reason(spec.experiment.dataset, dict(spec.experiment.dataset_options))
         sweeps.append({"description": f"{len(spec.cells())}-cell sweep ({spec.title})", "skipped": missing}
                       if missing else _time_sweep(device, part, spec, modes))
     result = {"scenario": "sweep", "device": device_label(device), "cores": usable_cores(),
@@ -79,13 +78,6 @@ def run_sweep_bench(device: torch.device, progress: Progress,
               "sweeps": sweeps}
     result["markdown"] = sweep_markdown(result)
     return result
-
-
-def _missing_data(spec: SweepSpec) -> str | None:
-    if spec.experiment.dataset != "fashion_mnist" or idx_folder("fashion_mnist", data_root(), False):
-        return None
-    return ("the Fashion-MNIST files are not installed (`apt-get install dataset-fashion-mnist`, or torchvision's "
-            "layout in the data folder)")
 
 
 def _time_sweep(device: torch.device, progress: Progress, spec: SweepSpec,
