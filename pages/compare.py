@@ -24,16 +24,10 @@ def body() -> None:
     common.job_panel()
     for skipped in st.session_state.get(S.DEMO_SKIPPED, []):
         st.caption(f"Demo skipped **{skipped['method']}**: {skipped['reason']}")
-    group = common.group_selector()
-    demo = common.active_demo()
-    if group is None:
-        if demo is not None:
-            st.info(f"The demo is running ({demo.message}); each method's results appear here as soon as it "
-                    "finishes.")
-        else:
-            st.info("No runs yet. Press **Run the demo** on Home, or queue methods on the Unlearn page.")
+    view = common.chosen_scenario(need_finished=False)
+    if view is None:
         return
-    view = common.group_view(group)
+    group = view.group
     if view.running:
         st.caption(f":material/autorenew: {len(view.running)} run(s) of this scenario still running: "
                    + ", ".join(r["method"] for r in view.running))

@@ -67,16 +67,11 @@ def body() -> None:
         "the intermediate results each method computed (its diagnostics) and how far each run moved every layer.",
         "pick a scenario; each section explains its plot. Methods that have not run yet are listed after them.",
     )
-    group = common.group_selector()
-    if group is None:
-        st.info("No runs yet. Press **Run the demo** on Home, or queue methods on the Unlearn page.")
+    view = common.chosen_scenario()
+    if view is None:
         return
-    view = common.group_view(group)
     entries = [e for e in view.entries if e.get("run_id")]
-    if not entries:
-        st.info("No finished run in this scenario yet.")
-        return
-    method_sections(entries, common.dataset_for(view.reference).class_names, group.forget.classes)
+    method_sections(entries, common.dataset_for(view.reference).class_names, view.group.forget.classes)
     weight_change_view(entries)
 
 

@@ -117,13 +117,8 @@ def body() -> None:
         "a forgotten image should be predicted like the retrain oracle predicts it; a retained image should keep "
         "its prediction.",
     )
-    group = common.group_selector()
-    if group is None:
-        st.info("No runs yet. Press **Run the demo** on Home, or queue methods on the Unlearn page.")
-        return
-    view = common.group_view(group)
-    if view.reference is None:
-        st.info("No finished run in this scenario yet.")
+    view = common.chosen_scenario()
+    if view is None:
         return
     dataset = common.dataset_for(view.reference)
     forget_idx = common.forget_spec_indices(view.reference.forget_spec(), dataset)

@@ -26,7 +26,7 @@ from unlearn_core.studies.executors import EXECUTORS
 from unlearn_core.studies.forgetting_quality import DEFAULT_MODELS, fq_cost, run_forgetting_quality
 from unlearn_core.studies.forgetting_quality import store_key as fq_store_key
 from unlearn_core.studies.seeds import compare_over_seeds
-from unlearn_core.studies.ulira import run_ulira, ulira_for_run
+from unlearn_core.studies.ulira import ulira_for_run
 from unlearn_core.viz import captions
 from unlearn_core.viz import privacy as viz
 from unlearn_core.viz import verdict as verdict_viz
@@ -120,19 +120,17 @@ def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
     job_key = run_id if target == "this run" else f"original:{run_id}"
     if st.button("Run U-LiRA-lite in the background", key=S.W_ULIRA_GO):
         lab = common.lab()
-        if target == "this run":
-            def work(progress, stop):
-                result = ulira_for_run(lab, run_id, cfg, progress=progress, stop=stop, executor=executor)
-                ulira_evidence(lab, run_id, result)  # the verdict counts U-LiRA from now on
-                return result
-        else:
-            forget = record.forget_spec()
+        original = target != "this run"
 
-            def work(progress, stop):
-                base = lab.base_model(spec)
-                return run_ulira(lab, spec, forget, "original", None, base.model, cfg,
-                                 seed=int(record.seed or 0), progress=progress, stop=stop, executor=executor)
-        _remember_job(S.ULIRA_JOBS, job_key, common.submit("privacy", f"U-LiRA-lite · {record.method}", work))
+        def work(progress, stop):
+            result = ulira_for_run(lab, run_id, cfg, original=original, progress=progress, stop=stop,
+                                   executor=executor)
+            if not original:
+                ulira_evidence(lab, run_id, result)  # the verdict counts U-LiRA from now on
+            return result
+
+        title = f"U-LiRA-lite · {'the original model of ' if original else ''}{record.method}"
+        _remember_job(S.ULIRA_JOBS, job_key, common.submit("privacy", title, work))
         st.rerun()
     job = _job(S.ULIRA_JOBS, job_key)
     if job is None:
@@ -287,15 +285,10 @@ def body() -> None:
         "model that never saw the forget images (attack accuracy 0.5, CKA like retrain's, relearn as slow).",
     )
     common.job_panel()
-    group = common.group_selector()
-    if group is None:
-        st.info("No runs yet. Press **Run the demo** on Home, or queue methods on the Unlearn page.")
+    view = common.chosen_scenario()
+    if view is None:
         return
-    view = common.group_view(group)
     runs = [e for e in view.entries if e.get("run_id")]
-    if not runs:
-        st.info("No finished run of this scenario yet.")
-        return
     labels = {e["run_id"]: e["label"] for e in runs}
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key=S.W_PRIVACY_RUN)
     record = common.run_record(run_id)

@@ -420,6 +420,7 @@ class GroupView:
     problems: list[dict]  # failed / cancelled / interrupted runs with their reason
     running: list[dict]
     reference: RunRecord | None  # the newest finished record (holds original, retrain, forget summary)
+    group: Group
 
 
 def group_view(group: Group) -> GroupView:
@@ -427,8 +428,26 @@ def group_view(group: Group) -> GroupView:
     scenarios, _ = group_records(run_record(r["id"], r["status"]) for r in ok_rows)
     scenario = scenarios[0] if scenarios and scenarios[0].records else None
     if scenario is None:
-        return GroupView([], group.problems(), group.running, None)
-    return GroupView(scenario.entries(), group.problems(), group.running, scenario.reference)
+        return GroupView([], group.problems(), group.running, None, group)
+    return GroupView(scenario.entries(), group.problems(), group.running, scenario.reference, group)
+
+
+def chosen_scenario(need_finished: bool = True) -> GroupView | None:
+    """The results pages' scenario picker and the chosen scenario's view. None, after saying why, when there is
+    nothing to show yet: no run at all (or only the demo's, still running), or, with `need_finished`, no finished
+    run in the chosen scenario."""
+    group = group_selector()
+    if group is None:
+        demo = active_demo()
+        st.info(f"The demo is running ({demo.message}); each method's results appear here as soon as it finishes."
+                if demo is not None else
+                "No runs yet. Press **Run the demo** on Home, or queue methods on the Unlearn page.")
+        return None
+    view = group_view(group)
+    if need_finished and view.reference is None:
+        st.info("No finished run in this scenario yet; results appear here as soon as the first one finishes.")
+        return None
+    return view
 
 
 # ---- models ----------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from apphelpers import assert_clean, open_page, texts
 
 
@@ -88,3 +89,25 @@ def test_ulira_runs_its_shadow_pairs_on_the_chosen_executor(populated):
     at.run()
     assert_clean(at)
     assert "Attack accuracy" in texts(at)
+
+
+def test_ulira_on_the_original_model_attacks_the_model_the_run_started_from(populated):
+    from pages._ui import common
+    from unlearn_core.data import Splits
+    from unlearn_core.metrics.ulira import forget_phi
+
+    at = open_page("pages/privacy.py")
+    at.number_input(key="privacy_ulira_pairs").set_value(2).run()
+    at.number_input(key="privacy_ulira_epochs").set_value(1).run()
+    at.radio(key="privacy_ulira_target").set_value("the original model").run()
+    at.button(key="privacy_ulira_go").click().run()
+    assert_clean(at)
+    job_id = next(v for k, v in at.session_state["privacy_ulira_jobs"].items() if k.startswith("original:"))
+    job = common.runner().wait(job_id, timeout=300)
+    assert job is not None and job.status == "ok", job and job.error
+    assert job.title.startswith("U-LiRA-lite · the original model of ")
+    record = common.lab().run_record(at.session_state["privacy_run"])
+    base = common.lab().base_for_record(record)
+    splits = Splits.build(common.lab().dataset(base.spec), record.forget_spec(), common.lab().device)
+    assert job.result["method"] == "original"
+    assert np.array_equal(job.result["phi"]["target"], forget_phi(base.model, splits))

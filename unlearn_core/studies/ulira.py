@@ -174,10 +174,11 @@ def shadow_phis(lab: Lab, cells: list[SweepCell]) -> tuple[np.ndarray, np.ndarra
 def run_ulira(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str, params: dict | None, target: nn.Module,
               cfg: ULiRAConfig | None = None, *, seed: int = 0, progress: Progress = quiet,
               stop: threading.Event | None = None, executor: str = "sequential", workers: int | None = None,
-              address: str | None = None) -> dict:
+              address: str | None = None, model_key: str | None = None) -> dict:
     """U-LiRA-lite for `target` (the model `method` produced from the base model of `spec` on `forget`).
 
-    `lab` is an experiment.Lab; `spec` the ExperimentSpec the run used (its artifact variant). The shadow pairs
+    `lab` is an experiment.Lab; `spec` the ExperimentSpec the run used (its artifact variant); `model_key` names
+    the stored (imported) model the run started from instead of the one `spec` trains. The shadow pairs
     run as a sweep on `executor` ("sequential", "local" with `workers`, "ray" at `address`); pairs stored earlier
     are not trained again. Returns {"config", "method", "params", "accuracy", "true_positive_rate",
     "true_negative_rate", "tpr_at_fpr", "shadow_accuracy" (leave one pair out; omitted below 3 pairs),
@@ -191,7 +192,8 @@ def run_ulira(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str, p
     cfg.validate()
     stop = stop or threading.Event()
     start = time.perf_counter()
-    sweep = SweepSpec.ulira_shadows(spec, forget, method, params, cfg.shadow_pairs, seed, cfg.shadow_epochs)
+    sweep = SweepSpec.ulira_shadows(spec, forget, method, params, cfg.shadow_pairs, seed, cfg.shadow_epochs,
+                                    model_key)
     cells = sorted((c for c in sweep.cells() if c.is_shadow), key=lambda c: c.shadow_pair)
     outcome = run_sweep(sweep, executor=executor, workers=workers, address=address, lab=lab,
                         progress=lambda f, m: progress(0.97 * f, m), stop=stop)
@@ -207,7 +209,8 @@ def run_ulira(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str, p
             raise UserInputError(f"U-LiRA shadow pair {cell.shadow_pair + 1}/{len(cells)} {status}: {error}")
     progress(0.98, "likelihood-ratio test")
     shadow_u, shadow_r = shadow_phis(lab, cells)
-    base = lab.base_model(cell_variant(cells[0]))  # the base model the shadows copied the recipe of
+    # the model the run started from (whose recipe the shadows copied): its retrain oracle is the run's
+    base = lab.stored_model(model_key) if model_key else lab.base_model(cell_variant(cells[0]))
     dataset = lab.dataset(base.spec)
     splits = Splits.build(dataset, forget, lab.device)
     oracle = lab.retrain_oracle(base, forget)
@@ -240,21 +243,28 @@ def run_ulira(lab: Lab, spec: ExperimentSpec, forget: ForgetSpec, method: str, p
     return result
 
 
-def ulira_for_run(lab: Lab, run_id: str, cfg: ULiRAConfig | None = None, *, progress: Progress = quiet,
-                  stop: threading.Event | None = None, executor: str = "sequential", workers: int | None = None,
-                  address: str | None = None) -> dict:
+def ulira_for_run(lab: Lab, run_id: str, cfg: ULiRAConfig | None = None, *, original: bool = False,
+                  progress: Progress = quiet, stop: threading.Event | None = None, executor: str = "sequential",
+                  workers: int | None = None, address: str | None = None) -> dict:
     """U-LiRA-lite for a stored run (its model, method, parameters, seed and forget set), its shadow pairs on
-    `executor` (see `run_ulira`)."""
+    `executor` (see `run_ulira`). With `original`, the target is the model the run started from instead (a
+    trained base model or an imported checkpoint, never a fresh one trained in its place), attacked as method
+    "original" (its shadows are not unlearned)."""
     record = lab.run_record(run_id)
     if record.status != "ok":
         raise UserInputError(f"run {run_id} did not finish ({record.status}): nothing to attack")
-    target = lab.run_model(run_id)
-    if target is None:
-        raise UserInputError(f"run {run_id} has no stored model")
+    base = lab.base_for_record(record)
+    model_key = base.key if base.meta.get("kind") == "imported" else None
+    if original:
+        method, params, target = ORIGINAL, None, base.model
+    else:
+        method, params, target = record.method, dict(record.params), lab.run_model(run_id)
+        if target is None:
+            raise UserInputError(f"run {run_id} has no stored model")
     spec = ExperimentSpec.from_dict(dict(record.experiment))
-    return run_ulira(lab, spec, forget=record.forget_spec(), method=record.method, params=dict(record.params),
-                     target=target, cfg=cfg, seed=int(record.seed or 0), progress=progress, stop=stop,
-                     executor=executor, workers=workers, address=address)
+    return run_ulira(lab, spec, forget=record.forget_spec(), method=method, params=params, target=target,
+                     cfg=cfg, seed=int(record.seed or 0), progress=progress, stop=stop, executor=executor,
+                     workers=workers, address=address, model_key=model_key)
 
 
 __all__ = ["run_shadow_pair", "run_ulira", "shadow_phis", "shadow_seed", "ulira_for_run"]
