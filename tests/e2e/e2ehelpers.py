@@ -8,7 +8,9 @@ tick label twice (rounded ticks such as 97 %, 97 %, 98 %).
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 # Runs in the page; returns one line per problem. Boxes come from getBoundingClientRect (screen pixels), so
 # rotated and transformed text is measured as drawn. TOL forgives anti-aliasing and sub-pixel rounding.
@@ -69,14 +71,15 @@ LAYOUT_JS = r"""
     if (legend && titleEl && visible(legend) && visible(titleEl) &&
         overlap(legend.getBoundingClientRect(), titleEl.getBoundingClientRect()))
       problems.push(`${name}: the legend covers the title`);
-    const axes = {};
-    // one group per axis: Plotly names an axis's tick groups xtick, x2tick, ytick, y2tick, ...
+    const axes = new Map();
+    // one group per axis: Plotly names a cartesian axis's tick groups xtick, x2tick, ytick, y2tick, ...; the
+    // dimensions of parallel coordinates all name theirs "tick", each inside its own g.y-axis
     fig.querySelectorAll('g[class$="tick"] > text').forEach(t => {
       if (!t.textContent.trim() || !visible(t)) return;
-      const key = t.parentNode.getAttribute('class');
-      (axes[key] = axes[key] || []).push(t.textContent.trim());
+      const key = t.closest('g.y-axis') || t.parentNode.getAttribute('class');
+      axes.set(key, [...(axes.get(key) || []), t.textContent.trim()]);
     });
-    for (const [key, labels] of Object.entries(axes)) {
+    for (const labels of axes.values()) {
       const seen = new Set();
       for (const l of labels) {
         if (seen.has(l)) { problems.push(`${name}: tick label "${l}" appears twice on one axis`); break; }
@@ -121,3 +124,22 @@ def settle_figures(page, timeout_s: float = 60) -> None:
         if len(history) == 3 and all(h == state for h in history) and all(drawn for drawn, _ in state):
             return
         time.sleep(0.7)
+
+
+# UNLEARN_SCREENSHOTS=1 regenerates the README's page screenshots (on purpose, not on every test run)
+README_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def readme_shots_wanted() -> bool:
+    return os.environ.get("UNLEARN_SCREENSHOTS") == "1"
+
+
+def full_page_shot(page, path: Path, width: int = 1400, height: int = 1000) -> None:
+    """Streamlit scrolls inside its main container, so the viewport is stretched to the page's height first, then
+    set back to width x height."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scrolled = page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight || 0")
+    page.set_viewport_size({"width": width, "height": min(int(scrolled or height) + 40, 7000)})
+    time.sleep(1.5)  # let Plotly redraw at the new size
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": width, "height": height})

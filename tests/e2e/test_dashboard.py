@@ -7,15 +7,13 @@ from __future__ import annotations
 import os
 import re
 import time
-from pathlib import Path
 
 import pytest
-from e2ehelpers import wait_idle
+from e2ehelpers import README_SHOTS, full_page_shot, readme_shots_wanted, wait_idle
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots" if os.environ.get("UNLEARN_SCREENSHOTS") == "1" else None
+SHOTS = README_SHOTS if readme_shots_wanted() else None
 # pages/home.py's demo (partial_amnesiac is left out: it refuses a whole class by design)
 DEMO_METHODS = ("semu", "slug", "mnemonic", "partial_label_flip", "partial_gradient_ascent")
 # each page with the heading it draws last, so a screenshot waits for the whole page
@@ -38,16 +36,9 @@ def assert_no_exception(page, name: str) -> None:
 
 
 def shoot(page, name: str) -> None:
-    """Streamlit scrolls inside its main container, so the viewport is stretched to the page's height first. Only
-    with UNLEARN_SCREENSHOTS=1 (see the module docstring)."""
-    if SHOTS is None:
-        return
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 7000)})
-    time.sleep(1.5)  # let Plotly redraw at the new size
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-    page.set_viewport_size({"width": 1400, "height": 1000})
+    """The README's screenshot of a page, only with UNLEARN_SCREENSHOTS=1 (see the module docstring)."""
+    if SHOTS is not None:
+        full_page_shot(page, SHOTS / f"{name}.png")
 
 
 def read_table(page) -> dict[str, list[str]]:

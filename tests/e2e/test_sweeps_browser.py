@@ -1,5 +1,5 @@
 """The Sweeps page in headless Chromium: define a grid, run it on the local process pool, watch per-cell
-progress, read the results table and figures, and open a cell on Compare."""
+progress, read the results table and figures (with the layout check), and open a cell on Compare."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from e2ehelpers import README_SHOTS, full_page_shot, layout_problems, readme_shots_wanted, settle_figures
 
 pytestmark = pytest.mark.e2e
 
@@ -27,12 +28,7 @@ def test_sweep_page_runs_a_grid_and_links_a_cell_to_compare(server, browser):
 
 
 def shoot(page, name: str) -> None:
-    """Streamlit scrolls inside its main container: stretch the viewport to the page's height, then shoot."""
-    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight || 1100")
-    page.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 7000)})
-    time.sleep(1.0)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-    page.set_viewport_size({"width": 1400, "height": 1100})
+    full_page_shot(page, SHOTS / f"{name}.png", height=1100)
 
 
 def drive(page) -> None:
@@ -62,7 +58,12 @@ def drive(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
     body = page.inner_text("body")
     assert "Forgetting vs utility across cells" in body or page.locator(".js-plotly-plot").count() >= 2
+    settle_figures(page)
+    figures, problems = layout_problems(page)  # the layout check of every other page (tests/e2e/test_layout.py)
+    assert figures >= 2 and not problems, "\n".join(problems)
     shoot(page, "sweeps_results")
+    if readme_shots_wanted():
+        full_page_shot(page, README_SHOTS / "sweeps.png")
     grid = page.locator("[data-testid='stDataFrame']").first
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()

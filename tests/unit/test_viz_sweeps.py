@@ -25,6 +25,9 @@ def test_pareto_front_spans_methods_and_skips_unfinished_cells():
     assert front == {"cell-slug0{'search_steps': 10}", "cell-finetune0{'lr': 0.01, 'order': 'forget_then_retain'}"}
     fig = viz.pareto_scatter(ROWS)
     assert [t.name for t in fig.data] == ["slug", "finetune", "Pareto front"]
+    # a gap of exactly 0 and the extreme utilities lie inside the axes, so their markers are drawn whole
+    (x_low, x_high), (y_low, y_high) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert x_low < 0.0 and x_high > 0.20 and y_low < 0.70 and y_high > 0.95
 
 
 def test_results_table_has_a_column_per_grid_parameter_and_the_run():

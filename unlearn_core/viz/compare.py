@@ -152,6 +152,17 @@ def percent_ticks(values: list[float]) -> str:
     return ".0%" if span >= 0.08 else ".1%" if span >= 0.008 else ".2%"
 
 
+def forget_utility_axes(fig: go.Figure, xs: list[float], ys: list[float], x_title: str, y_title: str) -> None:
+    """The forgetting-vs-utility axes: a forget gap from 0 and a utility span, both padded so that a marker at an
+    extreme (a gap of exactly 0, the best or worst utility) is drawn whole, with percent ticks that never repeat."""
+    widest = max([*xs, 0.05])
+    fig.update_xaxes(title=x_title, tickformat=percent_ticks([0.0, widest]), range=[-0.05 * widest, 1.08 * widest],
+                     zeroline=False)
+    pad = max(0.005, 0.08 * ((max(ys) - min(ys)) if ys else 1.0))
+    fig.update_yaxes(title=y_title, tickformat=percent_ticks(ys),
+                     range=[min(ys) - pad, min(1.0, max(ys)) + pad] if ys else None)
+
+
 def forget_utility_points(entries: list[dict], retrain: dict) -> list[dict]:
     """(forget gap to retrain, utility) of every entry that has both, with its label and run id."""
     out = []
@@ -194,13 +205,9 @@ def forget_utility_scatter(entries: list[dict], retrain: dict) -> go.Figure:
             hovertemplate=(f"<b>{p['label']}</b><br>forget acc. {p['forget_acc']:.1%}<br>"
                            f"gap to retrain {p['x']:.1%}<br>utility {p['y']:.1%}<extra></extra>"),
         ))
-    widest = max([p["x"] for p in points] + [0.05])
-    fig.update_xaxes(title="|forget acc. − retrain's|  (← forgets like retrain)", tickformat=percent_ticks(
-        [0.0, widest]), range=[-0.05 * widest, 1.08 * widest], zeroline=False)
-    ys = [p["y"] for p in points]
-    pad = max(0.005, 0.08 * ((max(ys) - min(ys)) if ys else 1.0))
-    fig.update_yaxes(title=f"{metric_info(UTILITY_KEY).title}  (↑ keeps utility)", tickformat=percent_ticks(ys),
-                     range=[min(ys) - pad, min(1.0, max(ys)) + pad] if ys else None)
+    forget_utility_axes(fig, [p["x"] for p in points], [p["y"] for p in points],
+                        "|forget acc. − retrain's|  (← forgets like retrain)",
+                        f"{metric_info(UTILITY_KEY).title}  (↑ keeps utility)")
     return styled(fig, "Forgetting vs utility", height=440, how_to_read=(
         "Each point is a run. Left = its forget accuracy is as close to retrain's as it gets; up = it keeps "
         "accuracy on the kept classes. Outlined points joined by the dashed line are the Pareto front among the "

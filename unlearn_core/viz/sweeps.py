@@ -12,7 +12,8 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from unlearn_core.viz.compare import UTILITY_KEY, pareto_front
+from unlearn_core.metrics import metric_info
+from unlearn_core.viz.compare import UTILITY_KEY, forget_utility_axes, pareto_front
 from unlearn_core.viz.style import empty_figure, method_color, styled
 
 TABLE_METRICS = ("forget_acc", "forget_gap", "retain_acc", "test_acc", UTILITY_KEY, "mia_efficacy", "avg_gap",
@@ -88,8 +89,9 @@ def pareto_scatter(rows: list[dict]) -> go.Figure:
     front = sorted((p for p in points if p["front"]), key=lambda p: p["x"])
     fig.add_trace(go.Scatter(x=[p["x"] for p in front], y=[p["y"] for p in front], mode="lines", name="Pareto front",
                              line=dict(color="#111", dash="dot", width=1.5), hoverinfo="skip"))
-    fig.update_xaxes(title="|forget acc − retrain's|  (← closer to retrain)", rangemode="tozero")
-    fig.update_yaxes(title="test accuracy on kept classes  (↑ more useful)")
+    forget_utility_axes(fig, [p["x"] for p in points], [p["y"] for p in points],
+                        "|forget acc − retrain's|  (← closer to retrain)",
+                        f"{metric_info(UTILITY_KEY).title}  (↑ keeps utility)")
     return styled(fig, "Forgetting vs utility across cells", height=420)
 
 
