@@ -38,6 +38,12 @@ def test_methods_whose_defaults_fail_on_fashion_mnist_say_so_and_why(method: str
     assert "On Fashion-MNIST" in card and "fmnist_results.md" in card
 
 
+def test_scrub_says_where_its_defaults_diverge_at_full_data():
+    limits = get_method("scrub").info.known_limits
+    assert "Fashion-MNIST" in limits and "fmnist-cnn.md" in limits and "No calibrated setting" in limits
+    assert "fmnist-cnn.md" in (ROOT / "assets" / "method_cards" / "scrub.md").read_text()
+
+
 def test_unlearn_methods_shows_them(capsys):
     cmd_methods(argparse.Namespace(json=True))
     items = {m["name"]: m for m in json.loads(capsys.readouterr().out)["methods"]}
