@@ -429,7 +429,8 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
         trained: set[str] = set()  # base models trained by an earlier case (then cached, not timed again)
         cases: list[dict] = []
         if resume:
-            cases, started = _finished_cases(out_dir / f"{sc.name}.json", sc, dev, threads, started)
+            cases, started, load_before = _finished_cases(out_dir / f"{sc.name}.json", sc, dev, threads, started,
+                                                          load_before)
         if cases:
             trained.update(sc.spec.resolved().with_artifacts(get_method(name).info.needs_artifacts).key
                            for case in sc.cases[:len(cases)] for name in (case.methods or list_methods()))
@@ -450,7 +451,7 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
             x, y = splits.retain()
             persample = persample_speedup(base.model, x[:sc.persample_samples], y[:sc.persample_samples],
                                           sc.fisher_samples, lab.device)
-    result = _result(sc, dev, threads, load_before, started, cases, persample)
+        result = _result(sc, dev, threads, load_before, started, cases, persample)  # the device label's threads
     result["markdown"] = to_markdown(result)
     progress(1.0, "done")
     if out_dir is not None:
@@ -458,13 +459,13 @@ def run_bench(scenario: str = "smoke", device: str = "auto", progress: Progress 
     return result
 
 
-def _finished_cases(path: Path, sc: Scenario, dev: torch.device, threads: int, started: str
-                    ) -> tuple[list[dict], str]:
-    """The finished cases of the partial table at `path` and when that table was started, when it was made by the
-    same scenario definition on the same device and threads (an absent file: no cases, and `started`, so the run
-    starts from the first case)."""
+def _finished_cases(path: Path, sc: Scenario, dev: torch.device, threads: int, started: str,
+                    load_before: tuple[float, ...]) -> tuple[list[dict], str, tuple[float, ...]]:
+    """The finished cases of the partial table at `path`, when that table was started and the load then, when it
+    was made by the same scenario definition on the same device and threads (an absent file: no cases, `started`
+    and `load_before`, so the run starts from the first case)."""
     if not path.exists():
-        return [], started
+        return [], started, load_before
     try:
         prior = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -480,7 +481,7 @@ def _finished_cases(path: Path, sc: Scenario, dev: torch.device, threads: int, s
     done = prior["cases"]
     if [c["label"] for c in done] != labels[:len(done)]:
         raise UserInputError(f"cannot resume from {path}: its cases are not the first cases of {sc.name}")
-    return done, prior["created"]
+    return done, prior["created"], tuple(prior["load_before"])
 
 
 def _result(sc: Scenario, dev: torch.device, threads: int, load_before: tuple[float, ...], started: str,

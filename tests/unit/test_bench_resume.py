@@ -52,7 +52,9 @@ def test_a_stopped_benchmark_resumes_from_its_first_unfinished_case(tmp_path: Pa
     result = bench.run_bench("tiny", out_dir=tmp_path, resume=True)
     assert ran == ["class 3", "class 5"]  # the first case ran once, in the stopped call
     assert result["cases"][0] == partial["cases"][0] and "unfinished" not in result
-    assert result["created"] == partial["created"]
+    assert result["created"] == partial["created"] and result["load_before"] == partial["load_before"]
+    # the device label names the threads the cases ran with (not torch's default, restored after the run)
+    assert result["device"] == partial["device"] == f"cpu ({result['threads']} threads)"
     markdown = (tmp_path / "tiny.md").read_text()
     assert "**Partial table**" not in markdown and markdown.count("Case recorded") == 2
     # the second case's base model came from the first case's call: trained again there, not timed again

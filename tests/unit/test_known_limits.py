@@ -38,10 +38,11 @@ def test_methods_whose_defaults_fail_on_fashion_mnist_say_so_and_why(method: str
     assert "On Fashion-MNIST" in card and "fmnist_results.md" in card
 
 
-def test_scrub_says_where_its_defaults_diverge_at_full_data():
-    limits = get_method("scrub").info.known_limits
+@pytest.mark.parametrize("method", ["scrub", "neggrad_plus"])
+def test_methods_that_break_at_full_data_say_so_without_a_calibrated_row(method: str):
+    limits = get_method(method).info.known_limits
     assert "Fashion-MNIST" in limits and "fmnist-cnn.md" in limits and "No calibrated setting" in limits
-    assert "fmnist-cnn.md" in (ROOT / "assets" / "method_cards" / "scrub.md").read_text()
+    assert "fmnist-cnn.md" in (ROOT / "assets" / "method_cards" / f"{method}.md").read_text()
 
 
 def test_unlearn_methods_shows_them(capsys):

@@ -41,6 +41,13 @@ class NegGradPlus(UnlearningMethod):
         inferred="beta's published default is not confirmed; 0.975 was chosen on digits class 3 "
                  "(benchmarks/digits_defaults.md). The pairing (cycle the forget batches over one retain pass) "
                  "follows DeepUnlearn's NG+ code.",
+        known_limits="Its digits-chosen defaults break on Fashion-MNIST (benchmarks/fmnist_results.md at 10,000 "
+                     "images, benchmarks/fmnist-cnn.md at 60,000): forgetting class 7 collapses the model (retain "
+                     "accuracy 11.1 % on every seed at 10,000, test accuracy 0.100 at 60,000: one class predicted "
+                     "for everything), and on 50 hand-picked images at 60,000 the run diverged (loss 1.3e10): the "
+                     "50 images are cycled against all 937 retain batches of an epoch, 2,811 ascent steps on the "
+                     "same images. Random 10 % works (UA 10.3 against retrain's 11.6 at 10,000; test accuracy 0.916 "
+                     "at 60,000). No calibrated setting was searched; a β closer to 1 or a smaller lr are the knobs.",
     )
 
     @dataclass(frozen=True)
