@@ -101,7 +101,7 @@ def attack_panel(record: RunRecord, run_id: str) -> None:
                     f"{entry['best']['privacy_score']:.2f})")
 
 
-def ulira_panel(record: RunRecord, run_id: str, spec: ExperimentSpec) -> None:
+def ulira_panel(record: RunRecord, run_id: str) -> None:
     st.subheader("U-LiRA-lite (per-image attack)")
     st.caption("Trains K pairs of shadow models on random halves of the data (each: original → unlearned with this "
                "method, and retrained without the forget set), fits per image a Gaussian to each side, and asks of "
@@ -297,7 +297,7 @@ def body() -> None:
     spec = ExperimentSpec.from_dict(dict(record.experiment))
     verdict_panel(record)
     attack_panel(record, run_id)
-    ulira_panel(record, run_id, spec)
+    ulira_panel(record, run_id)
     forgetting_quality_panel(record, run_id)
     representation_panel(record, run_id)
     relearn_panel(record, run_id)
