@@ -73,18 +73,26 @@ def test_a_running_probe_shows_its_progress_as_it_moves(populated):
     assert any("Seeds failed: stopped by the test" in e.value for e in at.error)
 
 
-def test_ulira_runs_its_shadow_pairs_on_the_chosen_executor(populated):
+def _finished_ulira(at, job_key_prefix: str = "", **radios: str):
+    """Queues U-LiRA with 2 pairs of 1 shadow epoch and the given radio choices (key suffix -> value) on the
+    Forget quality page and returns its finished job."""
     from pages._ui import common
 
-    at = open_page("pages/privacy.py")
     at.number_input(key="privacy_ulira_pairs").set_value(2).run()
     at.number_input(key="privacy_ulira_epochs").set_value(1).run()
-    at.radio(key="privacy_ulira_executor").set_value("local").run()
+    for name, value in radios.items():
+        at.radio(key=f"privacy_ulira_{name}").set_value(value).run()
     at.button(key="privacy_ulira_go").click().run()
     assert_clean(at)
-    job_id = next(iter(at.session_state["privacy_ulira_jobs"].values()))
+    job_id = next(v for k, v in at.session_state["privacy_ulira_jobs"].items() if k.startswith(job_key_prefix))
     job = common.runner().wait(job_id, timeout=300)
     assert job is not None and job.status == "ok", job and job.error
+    return job
+
+
+def test_ulira_runs_its_shadow_pairs_on_the_chosen_executor(populated):
+    at = open_page("pages/privacy.py")
+    job = _finished_ulira(at, executor="local")
     assert job.result["executor"]["name"] == "local" and len(job.result["shadow_run_ids"]) == 2
     at.run()
     assert_clean(at)
@@ -97,14 +105,7 @@ def test_ulira_on_the_original_model_attacks_the_model_the_run_started_from(popu
     from unlearn_core.metrics.ulira import forget_phi
 
     at = open_page("pages/privacy.py")
-    at.number_input(key="privacy_ulira_pairs").set_value(2).run()
-    at.number_input(key="privacy_ulira_epochs").set_value(1).run()
-    at.radio(key="privacy_ulira_target").set_value("the original model").run()
-    at.button(key="privacy_ulira_go").click().run()
-    assert_clean(at)
-    job_id = next(v for k, v in at.session_state["privacy_ulira_jobs"].items() if k.startswith("original:"))
-    job = common.runner().wait(job_id, timeout=300)
-    assert job is not None and job.status == "ok", job and job.error
+    job = _finished_ulira(at, "original:", target="the original model")
     assert job.title.startswith("U-LiRA-lite · the original model of ")
     record = common.lab().run_record(at.session_state["privacy_run"])
     base = common.lab().base_for_record(record)
