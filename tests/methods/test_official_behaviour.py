@@ -15,12 +15,13 @@ from torch import nn
 from unlearn_core import UserInputError
 from unlearn_core.data import ForgetSpec, Splits, load_dataset
 from unlearn_core.methods import UnlearnContext, get_method
+from unlearn_core.methods.base import PanelContext
 from unlearn_core.methods.mnemonic import choose_sign, fisher_ratio
 from unlearn_core.methods.salun import saliency_masks
 from unlearn_core.methods.scrub import scheduled_lr
 from unlearn_core.methods.semu import project_out_weight
 from unlearn_core.methods.slug import best_layer, candidate_tensors
-from unlearn_core.methods.ssd import importance_orders
+from unlearn_core.methods.ssd import COMPOSITIONS_PANEL, importance_orders
 from unlearn_core.viz import inside
 
 CPU = torch.device("cpu")
@@ -103,7 +104,7 @@ def test_ssd_official_batches_are_class_grouped_and_select_fewer_parameters_than
     assert torch.equal(forget_part, f_order) and bool((y[forget_part] == 3).all())
     labels = y[retain_part]
     assert bool((labels[1:] >= labels[:-1]).all()), "retain set grouped class by class"
-    _edited, result = _run("ssd", digits_base.model, splits)
+    _edited, result = _run("ssd", digits_base.model, splits, compare_compositions=True)
     d = result.diagnostics
     assert d["composition"] == "official" and d["batch_size"] == 64
     official, shuffled = d["compositions"]["official"], d["compositions"]["shuffled"]
@@ -114,10 +115,13 @@ def test_ssd_official_batches_are_class_grouped_and_select_fewer_parameters_than
     assert sum(int(m["count"].sum()) for m in d["masks"].values()) == official["selected"]
     figure = inside.ssd_compositions(d["compositions"])  # the Inside page's teaching view of this run
     assert list(figure.data[0].y) == [official["selected"], shuffled["selected"]]
-    _, random_result = _run("ssd", digits_base.model, _splits(digits, random_fraction=0.1),
-                            compare_compositions=False)
+    # the default computes only the applied composition, as the official code (one pass over D), and says so
+    _, random_result = _run("ssd", digits_base.model, _splits(digits, random_fraction=0.1))
     assert random_result.diagnostics["batch_size"] == 128
     assert set(random_result.diagnostics["compositions"]) == {"official"}
+    ctx = PanelContext("ssd", tuple(digits.class_names), {}, ())
+    note, = COMPOSITIONS_PANEL.figures(random_result.diagnostics, ctx)
+    assert note.figure is None and "compare_compositions" in note.caption
 
 
 # ---- SLUG -------------------------------------------------------------------------------------------------

@@ -138,7 +138,10 @@ def _composition_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelF
     from unlearn_core.viz import inside
 
     if len(diag["compositions"]) < 2:
-        return []
+        (kind, item), = diag["compositions"].items()
+        return [PanelFigure(None, f"Only the applied composition ({kind}) was computed: {item['selected']:,} "
+                                  "parameters dampened. Run SSD with compare_compositions on to see what the other "
+                                  "batch composition would select (a second pass over the training set).")]
     return [PanelFigure(inside.ssd_compositions(diag["compositions"]))]
 
 
@@ -147,8 +150,8 @@ COMPOSITIONS_PANEL = Panel(
     caption="SSD's importances are means of squared batch gradients, so they depend on which images share a batch. "
             "To forget whole classes the official scripts group the training set class by class; with shuffled "
             "batches the gradients of different classes cancel, the training-set importances shrink and more "
-            "parameters pass the selection (for random forgetting the official order is random already). Both were "
-            "computed in this run; the model was edited with the applied one.",
+            "parameters pass the selection (for random forgetting the official order is random already). With "
+            "compare_compositions on, both are computed in the run; the model is edited with the applied one.",
     key="compositions", figures=_composition_figures)
 
 
@@ -196,9 +199,11 @@ class SelectiveSynapticDampening(UnlearningMethod):
                                 paper="64 (full class) / 128 (random)",
                                 why="0 picks the official size for the scenario at hand")
         compare_compositions: bool = param(
-            True, help="also compute the other composition's selection and cost (a second pass over D) for the "
-                       "Inside page; the model is edited with `composition` only",
-            paper="no (our teaching extension)", why="shows how much the batch composition decides what SSD dampens")
+            False, help="also compute the other composition's selection and cost for the Inside page (a second "
+                        "pass over D, so about twice SSD's time); the model is edited with `composition` only",
+            paper="no (our teaching extension)", why="off by default so a default run costs what the official code "
+                                                     "costs; on, it shows how much the batch composition decides "
+                                                     "what SSD dampens")
 
     def unlearn(self, model: nn.Module, splits: Splits, artifacts: TrainingArtifacts, cfg: Config,
                 ctx: UnlearnContext) -> UnlearnResult:
