@@ -109,7 +109,8 @@ def scaling_markdown(result: dict) -> str:
         f"{result['versions']['torch']}; load average before "
         + ", ".join(f"{v:.1f}" for v in result["load_before"]) + ", after "
         + ", ".join(f"{v:.1f}" for v in result["load_after"])
-        + ". The machine was shared: absolute times are inflated, ratios between sizes in this run are what count.",
+        + ". Other work on the machine inflates absolute times (see the load); the ratios between sizes in this run "
+          "are what count.",
         "", "| training images | " + " | ".join(sizes) + " | growth (largest / smallest) |",
         "|---|" + "---|" * (len(rows) + 1),
     ]
