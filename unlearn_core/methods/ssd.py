@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_core.data import Splits
-from unlearn_core.methods._common import accuracy
+from unlearn_core.methods._common import accuracy, seeded_sample
 from unlearn_core.methods._panels import MASKS_PANEL
 from unlearn_core.methods.base import (
     MethodConfig,
@@ -126,14 +126,6 @@ def dampen(model: nn.Module, forget_imp: dict[str, torch.Tensor], train_imp: dic
     return masks, mean_factor
 
 
-def _cap(x: torch.Tensor, y: torch.Tensor, count: int, generator: torch.Generator
-         ) -> tuple[torch.Tensor, torch.Tensor]:
-    if len(y) <= count:
-        return x, y
-    idx = torch.randperm(len(y), generator=generator)[:count].to(y.device)
-    return x[idx], y[idx]
-
-
 def _composition_figures(diag: dict[str, Any], ctx: PanelContext) -> list[PanelFigure]:
     from unlearn_core.viz import inside
 
@@ -210,8 +202,8 @@ class SelectiveSynapticDampening(UnlearningMethod):
         model.eval()
         batch_size = cfg.batch_size or official_batch_size(splits.scenario)
         x, y = splits.train()
-        xf_cost, yf_cost = _cap(*splits.forget(), COST_SAMPLES, ctx.generator(7))
-        xk_cost, yk_cost = _cap(*splits.test_retain(), COST_SAMPLES, ctx.generator(8))
+        xf_cost, yf_cost = seeded_sample(*splits.forget(), COST_SAMPLES, ctx.generator(7))
+        xk_cost, yk_cost = seeded_sample(*splits.test_retain(), COST_SAMPLES, ctx.generator(8))
         kinds = [cfg.composition] + ([c for c in COMPOSITIONS if c != cfg.composition] if cfg.compare_compositions
                                      else [])
         original = copy.deepcopy(model) if len(kinds) > 1 else None
